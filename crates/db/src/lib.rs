@@ -1,1 +1,27 @@
-//! placeholder
+//! Peace's persistent data: accounts, statistics, relationships, channels, offline mail
+//! and login records.
+//!
+//! [`Database`] is a cloneable handle over a connection pool. Every operation has an
+//! explicit time-out ([`DbConfig::query_timeout`]) and returns [`DbError`]; callers never see
+//! a panic or an unbounded wait, even when the database is down. The pool re-establishes
+//! connections by itself when the database comes back.
+//!
+//! Invariant: this crate knows nothing of actors, sockets or HTTP.
+
+mod error;
+mod models;
+mod pool;
+mod repo;
+pub mod schema;
+
+pub use error::DbError;
+pub use models::*;
+pub use pool::{Backend, Database, DbConfig};
+pub use repo::users::{normalize_email, safe_name};
+
+/// The current time as unix seconds, the representation of every timestamp column.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,34 @@
+use thiserror::Error;
+
+/// Why a database operation failed.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// No connection could be had (the server is down, unreachable or refusing us).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The operation took longer than the configured query time-out.
+    #[error("database operation timed out")]
+    Timeout,
+    /// A unique key (user name, email) is taken.
+    #[error("a unique value is already taken")]
+    Conflict,
+    #[error("database query failed: {0}")]
+    Query(diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("unsupported database url {0:?} (expected sqlite://PATH)")]
+    BadUrl(String),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => DbError::Conflict,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                DbError::Unavailable(info.message().to_owned())
+            }
+            other => DbError::Query(other),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Rows as Rust values, and the account-level types stored in them.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{channels, logins, mail, stats, users};
+
+/// Account privileges, stored as an integer bit set in `users.privileges` and compared
+/// against `channels.read_privileges`/`write_privileges`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Privileges(pub i32);
+
+impl Privileges {
+    /// May log in. An account without it is banned.
+    pub const NORMAL: Self = Self(1);
+    pub const VERIFIED: Self = Self(1 << 1);
+    pub const SUPPORTER: Self = Self(1 << 2);
+    pub const MODERATOR: Self = Self(1 << 3);
+    pub const ADMIN: Self = Self(1 << 4);
+    pub const DEVELOPER: Self = Self(1 << 5);
+    /// May hold several simultaneous sessions (tournament spectator clients).
+    pub const TOURNAMENT: Self = Self(1 << 6);
+    pub const BOT: Self = Self(1 << 7);
+
+    /// What a newly registered account gets.
+    pub const DEFAULT_NEW: Self = Self(Self::NORMAL.0 | Self::VERIFIED.0);
+
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub const fn is_staff(self) -> bool {
+        self.0 & (Self::MODERATOR.0 | Self::ADMIN.0 | Self::DEVELOPER.0) != 0
+    }
+}
+
+/// A registered account.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, Deserialize)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i32,
+    pub name: String,
+    pub safe_name: String,
+    pub email: String,
+    pub password_bcrypt: String,
+    pub privileges: i32,
+    pub country: String,
+    pub silence_end: i64,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+impl User {
+    pub fn privileges(&self) -> Privileges {
+        Privileges(self.privileges)
+    }
+}
+
+/// A new account; `safe_name` and the lower-cased email are derived by the repository.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub password_bcrypt: &'a str,
+    pub privileges: Privileges,
+    pub country: &'a str,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserInsert<'a> {
+    pub name: &'a str,
+    pub safe_name: &'a str,
+    pub email: &'a str,
+    pub password_bcrypt: &'a str,
+    pub privileges: i32,
+    pub country: &'a str,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+/// One mode's statistics of a user.
+#[derive(Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = stats)]
+pub struct Stats {
+    pub user_id: i32,
+    pub mode: i16,
+    pub total_score: i64,
+    pub ranked_score: i64,
+    pub pp: i32,
+    pub accuracy: f32,
+    pub playcount: i32,
+    pub playtime: i32,
+    pub max_combo: i32,
+    pub total_hits: i32,
+}
+
+/// `relationships.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Relationship {
+    Friend,
+    Block,
+}
+
+impl Relationship {
+    pub(crate) fn code(self) -> i16 {
+        match self {
+            Relationship::Friend => 0,
+            Relationship::Block => 1,
+        }
+    }
+}
+
+/// A user's friends and blocked users.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relationships {
+    pub friends: Vec<i32>,
+    pub blocked: Vec<i32>,
+}
+
+/// A channel definition.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = channels)]
+pub struct Channel {
+    pub name: String,
+    pub topic: String,
+    pub read_privileges: i32,
+    pub write_privileges: i32,
+    pub auto_join: bool,
+}
+
+/// A private message stored for an offline user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mail {
+    pub id: i32,
+    pub from_id: i32,
+    pub from_name: String,
+    pub body: String,
+    pub sent_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = mail)]
+pub(crate) struct MailInsert<'a> {
+    pub from_id: i32,
+    pub to_id: i32,
+    pub body: &'a str,
+    pub sent_at: i64,
+    pub delivered: bool,
+}
+
+/// One successful login, kept for moderation (multi-accounting checks).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = logins)]
+pub struct NewLogin {
+    pub user_id: i32,
+    pub ip: String,
+    pub client_version: String,
+    pub client_hashes: String,
+    pub created_at: i64,
+}

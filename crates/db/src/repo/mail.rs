@@ -1,0 +1,53 @@
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::models::{Mail, MailInsert};
+use crate::pool::run;
+use crate::schema::{mail, users};
+use crate::{Database, DbError, unix_now};
+
+/// The most undelivered messages handed out at one login; the rest wait for the next.
+pub const MAX_MAIL_PER_LOGIN: i64 = 100;
+
+impl Database {
+    /// Stores a private message for a user who is offline.
+    pub async fn store_mail(&self, from_id: i32, to_id: i32, body: &str) -> Result<(), DbError> {
+        let row = MailInsert { from_id, to_id, body, sent_at: unix_now(), delivered: false };
+        run!(self, |conn| async {
+            diesel::insert_into(mail::table).values(&row).execute(conn).await
+        })
+        .map(drop)
+    }
+
+    /// Takes the oldest undelivered messages for `to_id`, marking them delivered.
+    pub async fn take_mail(&self, to_id: i32) -> Result<Vec<Mail>, DbError> {
+        run!(self, |conn| async {
+            let rows: Vec<(i32, i32, String, String, i64)> = mail::table
+                .inner_join(users::table.on(users::id.eq(mail::from_id)))
+                .filter(mail::to_id.eq(to_id))
+                .filter(mail::delivered.eq(false))
+                .order(mail::id)
+                .limit(MAX_MAIL_PER_LOGIN)
+                .select((mail::id, mail::from_id, users::name, mail::body, mail::sent_at))
+                .load(conn)
+                .await?;
+            let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
+            if !ids.is_empty() {
+                diesel::update(mail::table.filter(mail::id.eq_any(&ids)))
+                    .set(mail::delivered.eq(true))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok::<_, diesel::result::Error>(rows
+                .into_iter()
+                .map(|(id, from_id, from_name, body, sent_at)| Mail {
+                    id,
+                    from_id,
+                    from_name,
+                    body,
+                    sent_at,
+                })
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! Diesel's view of the tables in `migrations/`. Written by hand (diesel_cli would need the
+//! C client libraries); `tests/schema.rs` checks it against the migrated database.
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        name -> Text,
+        safe_name -> Text,
+        email -> Text,
+        password_bcrypt -> Text,
+        privileges -> Integer,
+        country -> Text,
+        silence_end -> BigInt,
+        created_at -> BigInt,
+        last_seen -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats (user_id, mode) {
+        user_id -> Integer,
+        mode -> SmallInt,
+        total_score -> BigInt,
+        ranked_score -> BigInt,
+        pp -> Integer,
+        accuracy -> Float,
+        playcount -> Integer,
+        playtime -> Integer,
+        max_combo -> Integer,
+        total_hits -> Integer,
+    }
+}
+
+diesel::table! {
+    relationships (user_id, target_id) {
+        user_id -> Integer,
+        target_id -> Integer,
+        kind -> SmallInt,
+    }
+}
+
+diesel::table! {
+    channels (name) {
+        name -> Text,
+        topic -> Text,
+        read_privileges -> Integer,
+        write_privileges -> Integer,
+        auto_join -> Bool,
+    }
+}
+
+diesel::table! {
+    mail (id) {
+        id -> Integer,
+        from_id -> Integer,
+        to_id -> Integer,
+        body -> Text,
+        sent_at -> BigInt,
+        delivered -> Bool,
+    }
+}
+
+diesel::table! {
+    logins (id) {
+        id -> Integer,
+        user_id -> Integer,
+        ip -> Text,
+        client_version -> Text,
+        client_hashes -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(stats -> users (user_id));
+diesel::joinable!(logins -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, stats, relationships, channels, mail, logins);
