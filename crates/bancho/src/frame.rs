@@ -112,7 +112,9 @@ mod tests {
     #[test]
     fn parses_back_to_back_frames() {
         let body = [4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 1, 0, 0, 0, 9];
-        let frames: Vec<_> = Frames::new(&body).collect::<Result<_, _>>().unwrap();
+        let frames: Vec<_> = Frames::new(&body)
+            .collect::<Result<_, _>>()
+            .expect("valid frames");
         assert_eq!(
             frames,
             [

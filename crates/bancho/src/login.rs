@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn parses_a_stable_login() {
-        let req = LoginRequest::parse(BODY.as_bytes()).unwrap();
+        let req = LoginRequest::parse(BODY.as_bytes()).expect("valid login");
         assert_eq!(req.username, "Cookiezi");
         assert_eq!(req.version.date, 20231030);
         assert_eq!(req.version.revision, 2);
@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn version_streams() {
-        let v = ClientVersion::parse("b20240123cuttingedge").unwrap();
+        let v = ClientVersion::parse("b20240123cuttingedge").expect("valid version");
         assert_eq!(
             (v.date, v.revision, v.stream.as_str()),
             (20240123, 0, "cuttingedge")

@@ -15,10 +15,12 @@ packets! {
         Pong = 8 {},
         HandleIrcChangeUsername = 9 { text: String },
         HandleIrcQuit = 10 { text: String },
+        /// `pp` is unsigned since client b20250306 (it overflowed i16); older clients
+        /// read the same two bytes as signed.
         UserStats = 11 {
             user_id: i32, action: u8, info_text: String, beatmap_md5: String, mods: u32,
             mode: u8, beatmap_id: i32, ranked_score: i64, accuracy: f32, playcount: i32,
-            total_score: i64, rank: i32, pp: i16,
+            total_score: i64, rank: i32, pp: u16,
         },
         /// `reason` is always 0 in protocol 19.
         UserLogout = 12 { user_id: i32, reason: u8 },

@@ -201,7 +201,7 @@ mod tests {
         let mut out = Vec::new();
         v.encode(&mut out);
         let mut r = Reader::new(&out);
-        assert_eq!(T::decode(&mut r).unwrap(), v);
+        assert_eq!(T::decode(&mut r).expect("decodes"), v);
         assert_eq!(r.remaining(), 0);
     }
 
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn huge_announced_length_is_rejected_without_allocating() {
         let bytes = [0x0b, 0xff, 0xff, 0xff, 0xff, 0x0f, b'a'];
-        let err = String::decode(&mut Reader::new(&bytes)).unwrap_err();
+        let err = String::decode(&mut Reader::new(&bytes)).expect_err("truncated");
         assert!(matches!(err, DecodeError::UnexpectedEnd { .. }));
         let overlong = [0x0b, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
         assert_eq!(
@@ -261,7 +261,7 @@ mod tests {
         fn uleb_roundtrips(v: u32) {
             let mut out = Vec::new();
             write_uleb128(&mut out, v);
-            prop_assert_eq!(Reader::new(&out).uleb128().unwrap(), v);
+            prop_assert_eq!(Reader::new(&out).uleb128().expect("decodes"), v);
         }
 
         #[test]
