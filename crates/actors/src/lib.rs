@@ -1,1 +1,43 @@
-//! placeholder
+//! Peace's actor system: user sessions, chat channels and the bot, addressed by key
+//! through the [`Router`].
+//!
+//! * [`World`]: starts the actors and is the only thing the gateway talks to.
+//! * [`user`]: the session actor (one per online player; owns the outgoing queue).
+//! * [`channel`]: the chat channel actor.
+//! * [`bot`]: the always-online bot and its commands.
+//! * [`router`] / [`directory`]: addressing by [`EntityKey`], the online-user table.
+//! * [`auth`]: session tokens and password verification.
+//! * [`accounts`]: registration rules.
+//!
+//! Invariant: this crate never touches sockets or HTTP. Entity messages are serde types
+//! ([`message::EntityMsg`]) so that they can cross nodes.
+
+pub mod accounts;
+pub mod auth;
+pub mod bot;
+pub mod channel;
+mod config;
+pub mod directory;
+mod key;
+mod login;
+pub mod message;
+pub mod router;
+mod supervisor;
+pub mod user;
+mod world;
+
+pub use config::WorldConfig;
+pub use key::EntityKey;
+pub use login::{LOGIN_FULL_PRESENCE_LIMIT, LoginReply};
+pub use router::{RouteError, Router};
+pub use world::{MAX_PACKETS_PER_POLL, StartError, World, restart_reply};
+
+/// The bot's user id, seeded by the first migration.
+pub const BOT_ID: i32 = 1;
+
+/// The current time in unix milliseconds.
+pub(crate) fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -85,7 +85,9 @@ pub(crate) struct UserInsert<'a> {
 }
 
 /// One mode's statistics of a user.
-#[derive(Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+)]
 #[diesel(table_name = stats)]
 pub struct Stats {
     pub user_id: i32,
@@ -124,7 +126,9 @@ pub struct Relationships {
 }
 
 /// A channel definition.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+)]
 #[diesel(table_name = channels)]
 pub struct Channel {
     pub name: String,

@@ -28,7 +28,11 @@ pub struct DbConfig {
 
 impl DbConfig {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), pool_size: 8, query_timeout: Duration::from_secs(5) }
+        Self {
+            url: url.into(),
+            pool_size: 8,
+            query_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -39,7 +43,10 @@ pub enum Backend {
 }
 
 pub(crate) enum Pools {
-    Sqlite { pool: Pool<SqliteConn>, path: String },
+    Sqlite {
+        pool: Pool<SqliteConn>,
+        path: String,
+    },
 }
 
 /// A cloneable handle to the database.
@@ -51,7 +58,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("backend", &self.backend()).finish_non_exhaustive()
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +70,9 @@ const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORM
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     (!path.is_empty()).then_some(path)
 }
 
@@ -77,7 +88,9 @@ impl Database {
     /// Connections are made lazily, so this succeeds even while a server is down.
     pub async fn connect(config: &DbConfig) -> Result<Self, DbError> {
         let path = sqlite_path(&config.url).ok_or_else(|| DbError::BadUrl(config.url.clone()))?;
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty())
+        if let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
         {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Unavailable(format!("creating {}: {e}", dir.display())))?;
@@ -102,7 +115,10 @@ impl Database {
             .build()
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         Ok(Self {
-            pools: Arc::new(Pools::Sqlite { pool, path: path.to_owned() }),
+            pools: Arc::new(Pools::Sqlite {
+                pool,
+                path: path.to_owned(),
+            }),
             query_timeout: config.query_timeout,
         })
     }

@@ -25,7 +25,13 @@ async fn migrations_seed_the_bot_and_default_channels() {
     let (db, _dir) = fresh().await;
     let bot = db.user_by_id(1).await.unwrap().unwrap();
     assert!(bot.privileges().contains(Privileges::BOT));
-    let names: Vec<_> = db.channels().await.unwrap().into_iter().map(|c| c.name).collect();
+    let names: Vec<_> = db
+        .channels()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     assert_eq!(names, ["#announce", "#help", "#lobby", "#osu"]);
     // Migrating again is a no-op.
     assert_eq!(db.migrate().await.unwrap(), 0);
@@ -34,11 +40,15 @@ async fn migrations_seed_the_bot_and_default_channels() {
 #[tokio::test(flavor = "multi_thread")]
 async fn names_and_emails_are_unique_regardless_of_case() {
     let (db, _dir) = fresh().await;
-    let user = db.create_user(&new_user("Some Player", "A@Example.com")).await.unwrap();
+    let user = db
+        .create_user(&new_user("Some Player", "A@Example.com"))
+        .await
+        .unwrap();
     assert_eq!(user.safe_name, "some_player");
     assert_eq!(user.email, "a@example.com");
     assert!(matches!(
-        db.create_user(&new_user("some_PLAYER", "b@example.com")).await,
+        db.create_user(&new_user("some_PLAYER", "b@example.com"))
+            .await,
         Err(DbError::Conflict)
     ));
     assert!(matches!(
@@ -46,10 +56,19 @@ async fn names_and_emails_are_unique_regardless_of_case() {
         Err(DbError::Conflict)
     ));
     assert!(db.email_taken("A@EXAMPLE.COM").await.unwrap());
-    assert_eq!(db.user_by_name("SOME player").await.unwrap().unwrap().id, user.id);
+    assert_eq!(
+        db.user_by_name("SOME player").await.unwrap().unwrap().id,
+        user.id
+    );
     // Injection strings are plain data.
-    let evil = db.create_user(&new_user("x'; DROP TABLE users;--", "e@e.e")).await.unwrap();
-    assert_eq!(db.user_by_id(evil.id).await.unwrap().unwrap().name, "x'; DROP TABLE users;--");
+    let evil = db
+        .create_user(&new_user("x'; DROP TABLE users;--", "e@e.e"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.user_by_id(evil.id).await.unwrap().unwrap().name,
+        "x'; DROP TABLE users;--"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,25 +77,51 @@ async fn relationships_mail_stats_and_logins() {
     let a = db.create_user(&new_user("alice", "a@x.y")).await.unwrap();
     let b = db.create_user(&new_user("bob", "b@x.y")).await.unwrap();
 
-    db.set_relationship(a.id, b.id, Relationship::Friend).await.unwrap();
+    db.set_relationship(a.id, b.id, Relationship::Friend)
+        .await
+        .unwrap();
     assert_eq!(db.relationships(a.id).await.unwrap().friends, [b.id]);
-    db.set_relationship(a.id, b.id, Relationship::Block).await.unwrap();
+    db.set_relationship(a.id, b.id, Relationship::Block)
+        .await
+        .unwrap();
     let rel = db.relationships(a.id).await.unwrap();
     assert!(rel.friends.is_empty());
     assert_eq!(rel.blocked, [b.id]);
-    db.remove_relationship(a.id, b.id, Relationship::Block).await.unwrap();
+    db.remove_relationship(a.id, b.id, Relationship::Block)
+        .await
+        .unwrap();
     assert_eq!(db.relationships(a.id).await.unwrap(), Default::default());
 
     db.store_mail(a.id, b.id, "first").await.unwrap();
     db.store_mail(a.id, b.id, "second").await.unwrap();
     let mail = db.take_mail(b.id).await.unwrap();
-    assert_eq!(mail.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["first", "second"]);
+    assert_eq!(
+        mail.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["first", "second"]
+    );
     assert_eq!(mail[0].from_name, "alice");
-    assert!(db.take_mail(b.id).await.unwrap().is_empty(), "mail is delivered once");
+    assert!(
+        db.take_mail(b.id).await.unwrap().is_empty(),
+        "mail is delivered once"
+    );
 
     assert_eq!(db.stats(a.id, 0).await.unwrap().pp, 0);
-    db.save_stats(&Stats { user_id: a.id, mode: 0, pp: 500, ..Default::default() }).await.unwrap();
-    db.save_stats(&Stats { user_id: b.id, mode: 0, pp: 900, ..Default::default() }).await.unwrap();
+    db.save_stats(&Stats {
+        user_id: a.id,
+        mode: 0,
+        pp: 500,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    db.save_stats(&Stats {
+        user_id: b.id,
+        mode: 0,
+        pp: 900,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     assert_eq!(db.global_rank(0, 500).await.unwrap(), 2);
     assert_eq!(db.global_rank(0, 0).await.unwrap(), 0);
 

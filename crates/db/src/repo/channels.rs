@@ -10,7 +10,11 @@ impl Database {
     /// Every persistent channel, by name.
     pub async fn channels(&self) -> Result<Vec<Channel>, DbError> {
         run!(self, |conn| async {
-            channels::table.select(Channel::as_select()).order(channels::name).load(conn).await
+            channels::table
+                .select(Channel::as_select())
+                .order(channels::name)
+                .load(conn)
+                .await
         })
     }
 }

@@ -10,7 +10,10 @@ impl Database {
     pub async fn record_login(&self, login: &NewLogin) -> Result<(), DbError> {
         let row = login.clone();
         run!(self, |conn| async {
-            diesel::insert_into(logins::table).values(&row).execute(conn).await
+            diesel::insert_into(logins::table)
+                .values(&row)
+                .execute(conn)
+                .await
         })
         .map(drop)
     }

@@ -12,9 +12,18 @@ pub const MAX_MAIL_PER_LOGIN: i64 = 100;
 impl Database {
     /// Stores a private message for a user who is offline.
     pub async fn store_mail(&self, from_id: i32, to_id: i32, body: &str) -> Result<(), DbError> {
-        let row = MailInsert { from_id, to_id, body, sent_at: unix_now(), delivered: false };
+        let row = MailInsert {
+            from_id,
+            to_id,
+            body,
+            sent_at: unix_now(),
+            delivered: false,
+        };
         run!(self, |conn| async {
-            diesel::insert_into(mail::table).values(&row).execute(conn).await
+            diesel::insert_into(mail::table)
+                .values(&row)
+                .execute(conn)
+                .await
         })
         .map(drop)
     }
@@ -28,7 +37,13 @@ impl Database {
                 .filter(mail::delivered.eq(false))
                 .order(mail::id)
                 .limit(MAX_MAIL_PER_LOGIN)
-                .select((mail::id, mail::from_id, users::name, mail::body, mail::sent_at))
+                .select((
+                    mail::id,
+                    mail::from_id,
+                    users::name,
+                    mail::body,
+                    mail::sent_at,
+                ))
                 .load(conn)
                 .await?;
             let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
@@ -38,16 +53,17 @@ impl Database {
                     .execute(conn)
                     .await?;
             }
-            Ok::<_, diesel::result::Error>(rows
-                .into_iter()
-                .map(|(id, from_id, from_name, body, sent_at)| Mail {
-                    id,
-                    from_id,
-                    from_name,
-                    body,
-                    sent_at,
-                })
-                .collect())
+            Ok::<_, diesel::result::Error>(
+                rows.into_iter()
+                    .map(|(id, from_id, from_name, body, sent_at)| Mail {
+                        id,
+                        from_id,
+                        from_name,
+                        body,
+                        sent_at,
+                    })
+                    .collect(),
+            )
         })
     }
 }

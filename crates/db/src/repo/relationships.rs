@@ -36,7 +36,9 @@ impl Database {
     ) -> Result<(), DbError> {
         // Delete-then-insert rather than an upsert: the upsert syntax differs per backend.
         run!(self, |conn| async {
-            diesel::delete(relationships::table.find((user_id, target_id))).execute(conn).await?;
+            diesel::delete(relationships::table.find((user_id, target_id)))
+                .execute(conn)
+                .await?;
             diesel::insert_into(relationships::table)
                 .values((
                     relationships::user_id.eq(user_id),

@@ -17,7 +17,11 @@ impl Database {
                 .await
                 .optional()
         })?;
-        Ok(found.unwrap_or(Stats { user_id, mode, ..Stats::default() }))
+        Ok(found.unwrap_or(Stats {
+            user_id,
+            mode,
+            ..Stats::default()
+        }))
     }
 
     /// Global rank for `pp` in `mode`: 1 + players with more pp; 0 (unranked) without pp.
@@ -40,8 +44,13 @@ impl Database {
     pub async fn save_stats(&self, row: &Stats) -> Result<(), DbError> {
         let row = row.clone();
         run!(self, |conn| async {
-            diesel::delete(stats::table.find((row.user_id, row.mode))).execute(conn).await?;
-            diesel::insert_into(stats::table).values(&row).execute(conn).await
+            diesel::delete(stats::table.find((row.user_id, row.mode)))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(stats::table)
+                .values(&row)
+                .execute(conn)
+                .await
         })
         .map(drop)
     }

@@ -36,7 +36,10 @@ impl Database {
         // Insert, then read back by the unique key: portable to MySQL, which has no
         // RETURNING clause.
         run!(self, |conn| async {
-            diesel::insert_into(users::table).values(&row).execute(conn).await?;
+            diesel::insert_into(users::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
             users::table
                 .filter(users::safe_name.eq(&safe))
                 .select(User::as_select())
@@ -60,7 +63,12 @@ impl Database {
 
     pub async fn user_by_id(&self, id: i32) -> Result<Option<User>, DbError> {
         run!(self, |conn| async {
-            users::table.find(id).select(User::as_select()).first(conn).await.optional()
+            users::table
+                .find(id)
+                .select(User::as_select())
+                .first(conn)
+                .await
+                .optional()
         })
     }
 
@@ -71,16 +79,21 @@ impl Database {
     pub async fn email_taken(&self, email: &str) -> Result<bool, DbError> {
         let email = normalize_email(email);
         run!(self, |conn| async {
-            diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(&email))))
-                .get_result(conn)
-                .await
+            diesel::select(diesel::dsl::exists(
+                users::table.filter(users::email.eq(&email)),
+            ))
+            .get_result(conn)
+            .await
         })
     }
 
     pub async fn touch_last_seen(&self, id: i32) -> Result<(), DbError> {
         let now = unix_now();
         run!(self, |conn| async {
-            diesel::update(users::table.find(id)).set(users::last_seen.eq(now)).execute(conn).await
+            diesel::update(users::table.find(id))
+                .set(users::last_seen.eq(now))
+                .execute(conn)
+                .await
         })
         .map(drop)
     }
@@ -107,6 +120,8 @@ impl Database {
 
     /// Number of accounts (bots included).
     pub async fn user_count(&self) -> Result<i64, DbError> {
-        run!(self, |conn| async { users::table.count().get_result(conn).await })
+        run!(self, |conn| async {
+            users::table.count().get_result(conn).await
+        })
     }
 }

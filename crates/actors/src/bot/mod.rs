@@ -1,0 +1,76 @@
+//! The bot: an always-online account (id [`crate::BOT_ID`]) that answers `!commands` in
+//! channels and private messages. It speaks the user-session message protocol, so the
+//! router addresses it like any other user; it simply has no client to queue bytes for.
+
+mod commands;
+
+use peace_db::Privileges;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::World;
+use crate::channel::ChannelCast;
+use crate::message::EntityMsg;
+use crate::user::{UserCall, UserCast, UserMsg, UserReply};
+
+pub use commands::{COMMANDS, Command, Invocation};
+
+/// The bot actor.
+#[derive(Debug)]
+pub struct BotActor;
+
+impl Actor for BotActor {
+    type Msg = UserMsg;
+    type State = World;
+    type Arguments = World;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        world: World,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(world)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        world: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            EntityMsg::Cast(UserCast::PrivateMessage {
+                from_id,
+                from_name,
+                text,
+                ..
+            }) => {
+                let reply = commands::run(world, from_id, &from_name, &text)
+                    .unwrap_or_else(|| "Hi! Type !help to see what I can do.".to_owned());
+                let packet = crate::user::bot_message(world, &from_name, reply);
+                let _ = world.router().cast_user(from_id, UserCast::Enqueue(packet));
+            }
+            EntityMsg::Cast(UserCast::ChannelCommand {
+                channel,
+                from_id,
+                from_name,
+                text,
+            }) => {
+                if let Some(reply) = commands::run(world, from_id, &from_name, &text) {
+                    let msg = ChannelCast::Message {
+                        from_id: crate::BOT_ID,
+                        from_name: world.bot_name().to_owned(),
+                        privileges: Privileges::BOT,
+                        text: reply,
+                    };
+                    let _ = world.router().cast_channel(&channel, msg);
+                }
+            }
+            // Nothing is queued for the bot and it never times out.
+            EntityMsg::Cast(_) => {}
+            EntityMsg::Call(UserCall::Poll { .. } | UserCall::Retire { .. }, reply) => {
+                let _ = reply.send(UserReply::Packets(bytes::Bytes::new()));
+            }
+        }
+        Ok(())
+    }
+}

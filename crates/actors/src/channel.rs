@@ -1,0 +1,259 @@
+//! The channel actor: one per chat channel, keyed `Channel(name)`.
+//!
+//! It keeps the member list, checks read/write privileges, and fans a message out to
+//! every member but the sender. The message is encoded once and the same bytes are queued
+//! for every member. Member-count updates (CHANNEL_INFO) are coalesced to at most one
+//! broadcast per [`INFO_COALESCE`], so a login storm does not cost one broadcast per join.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use peace_bancho::ServerPacket;
+use peace_bancho::server::{ChannelInfo, Notification, SendMessage};
+use peace_db::Privileges;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::{Deserialize, Serialize};
+
+use crate::World;
+use crate::message::EntityMsg;
+use crate::user::UserCast;
+
+/// The longest wait before member counts are re-announced.
+pub const INFO_COALESCE: Duration = Duration::from_secs(1);
+
+/// What a channel can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ChannelCast {
+    /// A message from a member (or the bot) to everyone else in the channel.
+    Message {
+        from_id: i32,
+        from_name: String,
+        privileges: Privileges,
+        text: String,
+    },
+    /// A session ended; drop it without telling it.
+    Forget { user_id: i32, session_id: u64 },
+    /// Timer: announce the current member count.
+    AnnounceInfo,
+}
+
+/// What a channel can be asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ChannelCall {
+    Join {
+        user_id: i32,
+        session_id: u64,
+        privileges: Privileges,
+    },
+    Part {
+        user_id: i32,
+        session_id: u64,
+    },
+    Summary,
+}
+
+/// A channel's answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ChannelReply {
+    Joined,
+    /// The user lacks the read privileges.
+    Denied,
+    Parted,
+    Summary(ChannelSummary),
+}
+
+/// A channel as listed to clients and in the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSummary {
+    pub name: String,
+    pub topic: String,
+    pub members: usize,
+    pub read_privileges: Privileges,
+}
+
+pub type ChannelMsg = EntityMsg<ChannelCast, ChannelCall, ChannelReply>;
+
+/// A channel's serializable state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelState {
+    pub definition: peace_db::Channel,
+    /// user id → (session id, privileges)
+    pub members: BTreeMap<i32, (u64, Privileges)>,
+    pub info_pending: bool,
+}
+
+impl ChannelState {
+    pub fn new(definition: peace_db::Channel) -> Self {
+        Self {
+            definition,
+            members: BTreeMap::new(),
+            info_pending: false,
+        }
+    }
+
+    fn read_privileges(&self) -> Privileges {
+        Privileges(self.definition.read_privileges)
+    }
+
+    fn summary(&self) -> ChannelSummary {
+        ChannelSummary {
+            name: self.definition.name.clone(),
+            topic: self.definition.topic.clone(),
+            members: self.members.len(),
+            read_privileges: self.read_privileges(),
+        }
+    }
+}
+
+/// The channel actor.
+#[derive(Debug)]
+pub struct ChannelActor;
+
+#[derive(Debug)]
+pub struct ChannelRuntime {
+    world: World,
+    state: ChannelState,
+}
+
+impl Actor for ChannelActor {
+    type Msg = ChannelMsg;
+    type State = ChannelRuntime;
+    type Arguments = (World, ChannelState);
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        (world, state): Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(ChannelRuntime { world, state })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        rt: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let st = &mut rt.state;
+        match msg {
+            EntityMsg::Call(
+                ChannelCall::Join {
+                    user_id,
+                    session_id,
+                    privileges,
+                },
+                reply,
+            ) => {
+                if !privileges.contains(st.read_privileges()) {
+                    let _ = reply.send(ChannelReply::Denied);
+                    return Ok(());
+                }
+                st.members.insert(user_id, (session_id, privileges));
+                let _ = reply.send(ChannelReply::Joined);
+                rt.schedule_info(&myself);
+            }
+            EntityMsg::Call(
+                ChannelCall::Part {
+                    user_id,
+                    session_id,
+                },
+                reply,
+            ) => {
+                if st.members.get(&user_id).is_some_and(|m| m.0 == session_id) {
+                    st.members.remove(&user_id);
+                    rt.schedule_info(&myself);
+                }
+                let _ = reply.send(ChannelReply::Parted);
+            }
+            EntityMsg::Call(ChannelCall::Summary, reply) => {
+                let _ = reply.send(ChannelReply::Summary(st.summary()));
+            }
+            EntityMsg::Cast(ChannelCast::Forget {
+                user_id,
+                session_id,
+            }) => {
+                if st.members.get(&user_id).is_some_and(|m| m.0 == session_id) {
+                    st.members.remove(&user_id);
+                    rt.schedule_info(&myself);
+                }
+            }
+            EntityMsg::Cast(ChannelCast::Message {
+                from_id,
+                from_name,
+                privileges,
+                text,
+            }) => {
+                rt.relay(from_id, from_name, privileges, text);
+            }
+            EntityMsg::Cast(ChannelCast::AnnounceInfo) => rt.announce_info(),
+        }
+        Ok(())
+    }
+}
+
+impl ChannelRuntime {
+    fn schedule_info(&mut self, myself: &ActorRef<ChannelMsg>) {
+        if !self.state.info_pending {
+            self.state.info_pending = true;
+            myself.send_after(INFO_COALESCE, || EntityMsg::Cast(ChannelCast::AnnounceInfo));
+        }
+    }
+
+    /// Tells everyone who may read the channel how many members it has now.
+    fn announce_info(&mut self) {
+        self.state.info_pending = false;
+        let s = self.state.summary();
+        let packet = ServerPacket::from(ChannelInfo {
+            name: s.name,
+            topic: s.topic,
+            user_count: i16::try_from(s.members).unwrap_or(i16::MAX),
+        });
+        let required = self.state.read_privileges();
+        self.world
+            .router()
+            .broadcast_users_where(UserCast::Enqueue(packet.to_bytes()), |u| {
+                u.privileges.contains(required)
+            });
+    }
+
+    fn relay(&mut self, from_id: i32, from_name: String, privileges: Privileges, text: String) {
+        let st = &self.state;
+        let router = self.world.router();
+        let is_bot = privileges.contains(Privileges::BOT);
+        if !is_bot && !st.members.contains_key(&from_id) {
+            tracing::debug!(channel = %st.definition.name, user = from_id, "message from a non-member dropped");
+            return;
+        }
+        if !privileges.contains(Privileges(st.definition.write_privileges)) {
+            let text = format!("You may not write in {}.", st.definition.name);
+            let _ = router.cast_user(
+                from_id,
+                UserCast::Enqueue(ServerPacket::from(Notification { text }).to_bytes()),
+            );
+            return;
+        }
+        let is_command = !is_bot && text.starts_with('!');
+        let packet = ServerPacket::from(SendMessage {
+            message: peace_bancho::Message {
+                sender: from_name.clone(),
+                text: text.clone(),
+                recipient: st.definition.name.clone(),
+                sender_id: from_id,
+            },
+        })
+        .to_bytes();
+        for &member in st.members.keys().filter(|&&m| m != from_id) {
+            let _ = router.cast_user(member, UserCast::Enqueue(packet.clone()));
+        }
+        if is_command {
+            let channel = st.definition.name.clone();
+            let cast = UserCast::ChannelCommand {
+                channel,
+                from_id,
+                from_name,
+                text,
+            };
+            let _ = router.cast_user(crate::BOT_ID, cast);
+        }
+    }
+}

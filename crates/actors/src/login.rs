@@ -1,0 +1,305 @@
+//! Login: the first request of a session. Checks the credentials, starts the session
+//! actor, and builds the reply in the order the client expects (DESIGN.md).
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use peace_bancho::server as s;
+use peace_bancho::{LoginFailure, LoginRequest, PROTOCOL_VERSION, ServerPacket};
+use peace_db::{DbError, NewLogin, Privileges};
+use ractor::Actor;
+
+use crate::World;
+use crate::channel::{ChannelCall, ChannelReply};
+use crate::directory::OnlineUser;
+use crate::user::{UserCall, UserCast, UserReply, UserSession, UserState};
+
+/// Full presence and stats of this many online players go into a login reply; beyond
+/// it only their ids (USER_PRESENCE_BUNDLE), and the client asks for what it shows.
+pub const LOGIN_FULL_PRESENCE_LIMIT: usize = 1024;
+
+/// What the gateway sends back for a login: the `cho-token` header (`None` means the
+/// literal `no`) and the body.
+#[derive(Debug, Clone)]
+pub struct LoginReply {
+    pub token: Option<String>,
+    pub body: Bytes,
+}
+
+/// Why a login failed, each with the client's failure code and a message.
+#[derive(Debug, thiserror::Error)]
+enum LoginError {
+    #[error("malformed login request: {0}")]
+    Malformed(#[from] peace_bancho::LoginParseError),
+    #[error("Incorrect username or password.")]
+    BadCredentials,
+    #[error("Your account is banned.")]
+    Banned,
+    #[error("Your osu! client is too old; please update it.")]
+    OldClient,
+    #[error("The server could not log you in right now; please try again shortly.")]
+    Server(#[from] DbError),
+}
+
+impl LoginError {
+    fn code(&self) -> LoginFailure {
+        match self {
+            LoginError::Malformed(_) | LoginError::BadCredentials => {
+                LoginFailure::AuthenticationFailed
+            }
+            LoginError::Banned => LoginFailure::Banned,
+            LoginError::OldClient => LoginFailure::OldClient,
+            LoginError::Server(_) => LoginFailure::ServerError,
+        }
+    }
+
+    fn reply(&self) -> LoginReply {
+        let mut body = Vec::new();
+        ServerPacket::from(s::UserId {
+            user_id: self.code() as i32,
+        })
+        .encode(&mut body);
+        let text = match self {
+            LoginError::Server(_) => {
+                "The server could not log you in right now; please try again shortly.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        ServerPacket::from(s::Notification { text }).encode(&mut body);
+        LoginReply {
+            token: None,
+            body: body.into(),
+        }
+    }
+}
+
+impl World {
+    /// Logs a client in from the body of its first request.
+    pub async fn login(&self, body: &[u8], ip: IpAddr) -> LoginReply {
+        match self.try_login(body, ip).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                match &e {
+                    LoginError::Server(db) => tracing::warn!(%ip, "login failed: database: {db}"),
+                    other => tracing::info!(%ip, "login refused: {other}"),
+                }
+                e.reply()
+            }
+        }
+    }
+
+    async fn try_login(&self, body: &[u8], ip: IpAddr) -> Result<LoginReply, LoginError> {
+        let req = LoginRequest::parse(body)?;
+        let min = self.config().min_client_date;
+        if min > 0 && req.version.date < min {
+            return Err(LoginError::OldClient);
+        }
+        let db = self.db();
+        let user = db
+            .user_by_name(&req.username)
+            .await?
+            .ok_or(LoginError::BadCredentials)?;
+        if user.privileges().contains(Privileges::BOT)
+            || !self
+                .passwords()
+                .verify(&req.password_md5, &user.password_bcrypt)
+                .await
+        {
+            return Err(LoginError::BadCredentials);
+        }
+        if !user.privileges().contains(Privileges::NORMAL) {
+            return Err(LoginError::Banned);
+        }
+        let stats = db.stats(user.id, 0).await?;
+        let rank = db.global_rank(0, stats.pp).await?;
+        let relationships = db.relationships(user.id).await?;
+        let login = NewLogin {
+            user_id: user.id,
+            ip: ip.to_string(),
+            client_version: req.version.raw.clone(),
+            client_hashes: req.hashes.raw.clone(),
+            created_at: peace_db::unix_now(),
+        };
+        if let Err(e) = db.record_login(&login).await {
+            tracing::warn!(user = user.id, "could not record login: {e}");
+        }
+
+        let session_id = rand::random::<u64>();
+        let mut state = UserState::new(&user, session_id, req.utc_offset, stats, rank);
+        state.friends = relationships.friends.iter().copied().collect();
+        state.blocked = relationships.blocked.iter().copied().collect();
+        state.block_non_friend_dms = req.block_nonfriend_dms;
+        let presence = state.presence_packet();
+        let stats = state.stats_packet();
+        let reply_head = self.login_reply_head(&state).await;
+
+        let supervisor = self
+            .supervisor_cell()
+            .ok_or_else(|| DbError::Unavailable("the actor system is shutting down".into()))?;
+        let (actor, _) = Actor::spawn_linked(None, UserSession, (self.clone(), state), supervisor)
+            .await
+            .map_err(|e| DbError::Unavailable(format!("could not start the session: {e}")))?;
+        let online = OnlineUser {
+            id: user.id,
+            name: user.name.as_str().into(),
+            session_id,
+            privileges: user.privileges(),
+            actor,
+            presence: presence.clone(),
+            stats: stats.clone(),
+            login_time: peace_db::unix_now(),
+        };
+        if let Some(old) = self.router().users().insert(online) {
+            self.retire(old).await;
+        }
+        let mut both = presence.to_vec();
+        both.extend_from_slice(&stats);
+        let me = user.id;
+        self.router().broadcast_users_where(
+            UserCast::PresenceUpdate {
+                from: me,
+                packets: both.into(),
+            },
+            |u| u.id != me,
+        );
+
+        let mut body = reply_head;
+        body.extend_from_slice(&presence);
+        body.extend_from_slice(&stats);
+        self.append_others(&mut body, me);
+        self.append_mail(&mut body, &user.name, me).await;
+        tracing::info!(user = me, name = %user.name, %ip, version = %req.version.raw, "logged in");
+        Ok(LoginReply {
+            token: Some(self.tokens().sign(crate::auth::SessionToken {
+                user_id: me,
+                session_id,
+            })),
+            body: body.into(),
+        })
+    }
+
+    /// The part of the login reply before the player's own presence.
+    async fn login_reply_head(&self, state: &UserState) -> Vec<u8> {
+        let mut body = Vec::with_capacity(1024);
+        let mut put = |p: ServerPacket| p.encode(&mut body);
+        put(s::ProtocolVersion {
+            version: PROTOCOL_VERSION,
+        }
+        .into());
+        put(s::UserId { user_id: state.id }.into());
+        put(s::Privileges {
+            privileges: i32::from(state.client_privileges()),
+        }
+        .into());
+        put(s::Notification {
+            text: self.config().welcome_message.clone(),
+        }
+        .into());
+        for def in self.channel_definitions() {
+            if !state.privileges.contains(Privileges(def.read_privileges)) {
+                continue;
+            }
+            let members = match self
+                .router()
+                .call_channel(&def.name, ChannelCall::Summary, self.config().call_timeout)
+                .await
+            {
+                Ok(ChannelReply::Summary(s)) => s.members,
+                _ => 0,
+            };
+            put(s::ChannelInfo {
+                name: def.name.clone(),
+                topic: def.topic.clone(),
+                user_count: i16::try_from(members).unwrap_or(i16::MAX),
+            }
+            .into());
+        }
+        put(s::ChannelInfoEnd {}.into());
+        if !self.config().menu_icon.is_empty() {
+            put(s::MainMenuIcon {
+                icon: self.config().menu_icon.clone(),
+            }
+            .into());
+        }
+        put(s::FriendsList {
+            user_ids: state.friends.iter().copied().collect(),
+        }
+        .into());
+        let silence_left = (state.silence_end - peace_db::unix_now()).max(0);
+        put(s::SilenceEnd {
+            seconds: i32::try_from(silence_left).unwrap_or(i32::MAX),
+        }
+        .into());
+        body
+    }
+
+    /// Everyone else online: full presence and stats up to the limit, ids beyond it.
+    fn append_others(&self, body: &mut Vec<u8>, me: i32) {
+        let mut rest = Vec::new();
+        for (i, other) in self
+            .router()
+            .users()
+            .snapshot()
+            .into_iter()
+            .filter(|u| u.id != me)
+            .enumerate()
+        {
+            if i < LOGIN_FULL_PRESENCE_LIMIT {
+                body.extend_from_slice(&other.presence);
+                body.extend_from_slice(&other.stats);
+            } else {
+                rest.push(other.id);
+            }
+        }
+        for chunk in rest.chunks(usize::from(u16::MAX)) {
+            ServerPacket::from(s::UserPresenceBundle {
+                user_ids: chunk.to_vec(),
+            })
+            .encode(body);
+        }
+    }
+
+    /// Private messages that arrived while the player was offline.
+    async fn append_mail(&self, body: &mut Vec<u8>, name: &str, me: i32) {
+        match self.db().take_mail(me).await {
+            Ok(mail) => {
+                for m in mail {
+                    let message = peace_bancho::Message {
+                        sender: m.from_name,
+                        text: m.body,
+                        recipient: name.to_owned(),
+                        sender_id: m.from_id,
+                    };
+                    ServerPacket::from(s::SendMessage { message }).encode(body);
+                }
+            }
+            Err(e) => tracing::warn!(user = me, "could not load offline messages: {e}"),
+        }
+    }
+
+    /// A newer login replaced `old`: keep its last packets for its client's next poll.
+    async fn retire(&self, old: OnlineUser) {
+        let reason = "You have logged in from another location.".to_owned();
+        let call = UserCall::Retire { reason };
+        let timeout = self.config().call_timeout;
+        match old
+            .actor
+            .call(
+                |reply| crate::message::EntityMsg::Call(call, reply),
+                Some(timeout),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(UserReply::Packets(bytes))) => {
+                self.remember_retired(old.id, old.session_id, bytes);
+            }
+            other => {
+                tracing::warn!(
+                    user = old.id,
+                    "replaced session did not retire cleanly: {other:?}"
+                );
+                old.actor.stop(Some("replaced".into()));
+            }
+        }
+    }
+}

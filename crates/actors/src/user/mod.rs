@@ -1,0 +1,290 @@
+//! The user session actor: one per logged-in player, keyed `User(user_id)`.
+//!
+//! It owns the player's outgoing packet queue. A poll from the client is one call: the
+//! client's packets go in, the queued bytes come out. Everything else (chat, presence
+//! from other players, channel events) arrives as casts that append to the queue.
+//!
+//! Rule that keeps the system deadlock-free: a session may *call* channels (join/part),
+//! channels and other sessions only ever *cast* to sessions.
+
+mod packets;
+
+pub(crate) use packets::bot_message;
+mod state;
+
+use bytes::Bytes;
+use peace_bancho::ClientPacket;
+use peace_bancho::server::{ChannelKick, Notification, SendMessage, UserDmBlocked, UserLogout};
+use peace_db::Privileges;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::{Deserialize, Serialize};
+
+use crate::World;
+use crate::channel::ChannelCast;
+use crate::message::EntityMsg;
+
+pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
+
+/// What a session can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum UserCast {
+    /// Encoded packets to hand to the client as they are.
+    Enqueue(Bytes),
+    /// Another player's presence/stats packets, subject to the RECEIVE_UPDATES filter.
+    PresenceUpdate { from: i32, packets: Bytes },
+    /// A private message for this player; their block rules are applied here.
+    PrivateMessage {
+        from_id: i32,
+        from_name: String,
+        from_privileges: Privileges,
+        text: String,
+    },
+    /// A channel removed this player (kick, or the channel closed).
+    ChannelRemoved { name: String },
+    /// A `!command` typed in a channel. Only the bot acts on it.
+    ChannelCommand {
+        channel: String,
+        from_id: i32,
+        from_name: String,
+        text: String,
+    },
+    /// Periodic: end the session if the client stopped polling.
+    IdleCheck,
+    /// End the session; the reason is shown to the client.
+    Kick { reason: String },
+}
+
+/// What a session can be asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum UserCall {
+    /// The client's packets of one poll; the answer is everything queued for it.
+    Poll { packets: Vec<ClientPacket> },
+    /// A newer login replaced this session: hand over what is still queued, then stop.
+    Retire { reason: String },
+}
+
+/// A session's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum UserReply {
+    Packets(Bytes),
+}
+
+pub type UserMsg = EntityMsg<UserCast, UserCall, UserReply>;
+
+/// The user session actor.
+#[derive(Debug)]
+pub struct UserSession;
+
+/// The actor's state: the serializable session plus handles to the rest of the node.
+#[derive(Debug)]
+pub struct Session {
+    pub world: World,
+    pub state: UserState,
+}
+
+impl Actor for UserSession {
+    type Msg = UserMsg;
+    type State = Session;
+    type Arguments = (World, UserState);
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        (world, state): Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(Session { world, state })
+    }
+
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        s: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        s.join_auto_channels().await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        s: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            EntityMsg::Call(UserCall::Poll { packets }, reply) => {
+                s.state.last_poll_ms = crate::unix_millis();
+                for packet in packets {
+                    if s.handle_packet(packet, &myself).await == packets::Flow::Stop {
+                        myself.stop(Some("logout".into()));
+                        break;
+                    }
+                }
+                let _ = reply.send(UserReply::Packets(s.state.drain()));
+            }
+            EntityMsg::Call(UserCall::Retire { reason }, reply) => {
+                s.state.enqueue_packet(Notification { text: reason });
+                let _ = reply.send(UserReply::Packets(s.state.drain()));
+                myself.stop(Some("replaced by a newer login".into()));
+            }
+            EntityMsg::Cast(cast) => s.handle_cast(cast, &myself).await,
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        s: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        end_session(
+            &s.world,
+            s.state.id,
+            s.state.session_id,
+            s.state.channels.iter(),
+        );
+        Ok(())
+    }
+}
+
+/// Everything that must happen when a session ends, however it ends: leave channels,
+/// and, if it is still the user's current session, go offline for everyone.
+pub(crate) fn end_session<'a>(
+    world: &World,
+    user_id: i32,
+    session_id: u64,
+    channels: impl Iterator<Item = &'a String>,
+) {
+    for name in channels {
+        let _ = world.router().cast_channel(
+            name,
+            ChannelCast::Forget {
+                user_id,
+                session_id,
+            },
+        );
+    }
+    if world
+        .router()
+        .users()
+        .remove_session(user_id, session_id)
+        .is_some()
+    {
+        tracing::info!(user = user_id, "session ended");
+        let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
+        world
+            .router()
+            .broadcast_users(UserCast::Enqueue(logout.to_bytes()));
+        let db = world.db().clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.touch_last_seen(user_id).await {
+                tracing::warn!(user = user_id, "could not record last seen: {e}");
+            }
+        });
+    }
+}
+
+impl Session {
+    async fn handle_cast(&mut self, cast: UserCast, myself: &ActorRef<UserMsg>) {
+        let st = &mut self.state;
+        match cast {
+            UserCast::Enqueue(bytes) => st.enqueue(&bytes),
+            UserCast::PresenceUpdate { from, packets } => {
+                if st.wants_updates_from(from) {
+                    st.enqueue(&packets);
+                }
+            }
+            UserCast::PrivateMessage {
+                from_id,
+                from_name,
+                from_privileges,
+                text,
+            } => {
+                self.receive_private_message(from_id, from_name, from_privileges, text);
+            }
+            UserCast::ChannelRemoved { name } => {
+                if st.channels.remove(&name) {
+                    st.enqueue_packet(ChannelKick { name });
+                }
+            }
+            UserCast::ChannelCommand { .. } => {}
+            UserCast::IdleCheck => {
+                let idle_ms = crate::unix_millis() - st.last_poll_ms;
+                if idle_ms > self.world.config().idle_timeout.as_millis() as i64 {
+                    tracing::info!(user = st.id, idle_ms, "session timed out");
+                    myself.stop(Some("idle time-out".into()));
+                }
+            }
+            UserCast::Kick { reason } => {
+                tracing::info!(user = st.id, %reason, "session kicked");
+                myself.stop(Some(reason));
+            }
+        }
+    }
+
+    /// Applies this player's rules to an incoming private message.
+    fn receive_private_message(
+        &mut self,
+        from_id: i32,
+        from_name: String,
+        from_privileges: Privileges,
+        text: String,
+    ) {
+        let st = &mut self.state;
+        let router = self.world.router();
+        let now = peace_db::unix_now();
+        let (my_name, my_id) = (st.name.clone(), st.id);
+        let to_sender = |message: peace_bancho::Message| peace_bancho::Message {
+            sender: my_name.clone(),
+            recipient: from_name.clone(),
+            sender_id: my_id,
+            ..message
+        };
+        if st.blocked.contains(&from_id) {
+            tracing::debug!(
+                user = st.id,
+                from = from_id,
+                "private message from a blocked user dropped"
+            );
+            return;
+        }
+        if st.block_non_friend_dms && !st.friends.contains(&from_id) && !from_privileges.is_staff()
+        {
+            let reply = UserDmBlocked {
+                message: to_sender(Default::default()),
+            };
+            let _ = router.cast_user(from_id, UserCast::Enqueue(packet_bytes(reply)));
+            return;
+        }
+        if st.is_silenced(now) {
+            let reply = peace_bancho::server::TargetIsSilenced {
+                message: to_sender(Default::default()),
+            };
+            let _ = router.cast_user(from_id, UserCast::Enqueue(packet_bytes(reply)));
+            return;
+        }
+        st.enqueue_packet(SendMessage {
+            message: peace_bancho::Message {
+                sender: from_name.clone(),
+                text,
+                recipient: st.name.clone(),
+                sender_id: from_id,
+            },
+        });
+        if let Some(away) = st.away_message.clone()
+            && st.away_notified.insert(from_id)
+        {
+            let text = format!("\x01ACTION is away: {away}\x01");
+            let reply = SendMessage {
+                message: to_sender(peace_bancho::Message {
+                    text,
+                    ..Default::default()
+                }),
+            };
+            let _ = router.cast_user(from_id, UserCast::Enqueue(packet_bytes(reply)));
+        }
+    }
+}
+
+pub(crate) fn packet_bytes(packet: impl Into<peace_bancho::ServerPacket>) -> Bytes {
+    packet.into().to_bytes()
+}

@@ -1,0 +1,356 @@
+//! What a session does with each packet its client sends.
+
+use peace_bancho::client::{self as c};
+use peace_bancho::server::{ChannelJoinSuccess, ChannelKick, Notification, SendMessage};
+use peace_bancho::{ClientPacket, MAX_MODE, action};
+use peace_db::Relationship;
+use ractor::ActorRef;
+
+use super::{Session, UserCast, UserMsg, packet_bytes};
+use crate::channel::{ChannelCall, ChannelCast, ChannelReply};
+
+/// Longest chat message relayed; longer ones are cut (osu! itself cuts at 2,000 bytes).
+pub const MAX_MESSAGE_LEN: usize = 2000;
+/// Longest away message kept.
+pub const MAX_AWAY_MESSAGE_LEN: usize = 200;
+/// Most user ids answered in one stats or presence request.
+pub const MAX_REQUESTED_USERS: usize = 512;
+/// Longest status text kept from CHANGE_ACTION.
+const MAX_STATUS_TEXT_LEN: usize = 256;
+
+/// Whether the session goes on after a packet.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+fn truncate(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    true
+}
+
+impl Session {
+    pub(super) async fn handle_packet(
+        &mut self,
+        packet: ClientPacket,
+        _myself: &ActorRef<UserMsg>,
+    ) -> Flow {
+        let user = self.state.id;
+        match packet {
+            ClientPacket::Ping(_) | ClientPacket::IrcOnly(_) => {}
+            ClientPacket::Logout(_) => {
+                // The client sends LOGOUT right after starting up when it still holds a
+                // previous token; bancho ignores a logout in the first second.
+                if peace_db::unix_now() - self.state.login_time >= 1 {
+                    return Flow::Stop;
+                }
+            }
+            ClientPacket::ChangeAction(p) => self.change_action(p).await,
+            ClientPacket::RequestStatusUpdate(_) => {
+                let stats = self.state.stats_packet();
+                self.state.enqueue(&stats);
+            }
+            ClientPacket::ReceiveUpdates(c::ReceiveUpdates { filter }) => {
+                self.state.presence_filter = filter.clamp(0, 2);
+            }
+            ClientPacket::UserStatsRequest(c::UserStatsRequest { user_ids }) => {
+                self.send_others(&user_ids, |u| u.stats.clone());
+            }
+            ClientPacket::UserPresenceRequest(c::UserPresenceRequest { user_ids }) => {
+                self.send_others(&user_ids, |u| u.presence.clone());
+            }
+            ClientPacket::UserPresenceRequestAll(_) => {
+                for u in self.world.router().users().snapshot() {
+                    if u.id != user {
+                        self.state.enqueue(&u.presence);
+                    }
+                }
+            }
+            ClientPacket::SendPublicMessage(c::SendPublicMessage { message }) => {
+                self.public_message(message.recipient, message.text);
+            }
+            ClientPacket::SendPrivateMessage(c::SendPrivateMessage { message }) => {
+                self.private_message(message.recipient, message.text).await;
+            }
+            ClientPacket::SetAwayMessage(c::SetAwayMessage { mut message }) => {
+                truncate(&mut message.text, MAX_AWAY_MESSAGE_LEN);
+                self.state.away_notified.clear();
+                self.state.away_message = Some(message.text).filter(|t| !t.is_empty());
+            }
+            ClientPacket::ToggleBlockNonFriendDms(c::ToggleBlockNonFriendDms { value }) => {
+                self.state.block_non_friend_dms = value != 0;
+            }
+            ClientPacket::ChannelJoin(c::ChannelJoin { name }) => self.join_channel(name).await,
+            ClientPacket::ChannelPart(c::ChannelPart { name }) => self.part_channel(name).await,
+            ClientPacket::FriendAdd(c::FriendAdd { user_id }) => {
+                self.set_friend(user_id, true).await;
+            }
+            ClientPacket::FriendRemove(c::FriendRemove { user_id }) => {
+                self.set_friend(user_id, false).await;
+            }
+            ClientPacket::ErrorReport(c::ErrorReport { report }) => {
+                let report: String = report.chars().take(1000).collect();
+                tracing::info!(user, %report, "client error report");
+            }
+            // Spectating and multiplayer are handled by their own actors (not on this
+            // node yet); beatmap info requests are obsolete in current clients.
+            other => {
+                tracing::debug!(user, packet = other.id().name(), "packet not handled");
+            }
+        }
+        Flow::Continue
+    }
+
+    fn send_others(
+        &mut self,
+        ids: &[i32],
+        pick: impl Fn(&crate::directory::OnlineUser) -> bytes::Bytes,
+    ) {
+        let directory = self.world.router().users().clone();
+        for &id in ids.iter().take(MAX_REQUESTED_USERS) {
+            if id == self.state.id {
+                continue;
+            }
+            if let Some(u) = directory.get(id) {
+                self.state.enqueue(&pick(&u));
+            }
+        }
+    }
+
+    async fn change_action(&mut self, p: c::ChangeAction) {
+        if p.action > action::MAX || p.mode > MAX_MODE {
+            tracing::debug!(
+                user = self.state.id,
+                action = p.action,
+                mode = p.mode,
+                "invalid status ignored"
+            );
+            return;
+        }
+        let mut info_text = p.info_text;
+        let mut beatmap_md5 = p.beatmap_md5;
+        truncate(&mut info_text, MAX_STATUS_TEXT_LEN);
+        truncate(&mut beatmap_md5, 32);
+        let mode_changed = p.mode != self.state.status.mode;
+        self.state.status = super::Status {
+            action: p.action,
+            info_text,
+            beatmap_md5,
+            mods: p.mods,
+            mode: p.mode,
+            beatmap_id: p.beatmap_id,
+        };
+        if mode_changed {
+            self.load_stats().await;
+        }
+        self.publish_presence(mode_changed);
+    }
+
+    /// Loads the statistics of the current mode; on a database error the old ones stay.
+    async fn load_stats(&mut self) {
+        let db = self.world.db();
+        let mode = i16::from(self.state.status.mode);
+        match db.stats(self.state.id, mode).await {
+            Ok(stats) => {
+                self.state.rank = db.global_rank(mode, stats.pp).await.unwrap_or(0);
+                self.state.stats = stats;
+            }
+            Err(e) => tracing::warn!(user = self.state.id, "could not load stats: {e}"),
+        }
+    }
+
+    /// Tells everyone (and the player's own client) the new stats, and the new presence
+    /// when it changed too.
+    pub(crate) fn publish_presence(&mut self, presence_changed: bool) {
+        let stats = self.state.stats_packet();
+        let presence = presence_changed.then(|| self.state.presence_packet());
+        self.world
+            .router()
+            .users()
+            .update(self.state.id, presence.clone(), Some(stats.clone()));
+        let mut packets = presence.map(|p| p.to_vec()).unwrap_or_default();
+        packets.extend_from_slice(&stats);
+        let packets = bytes::Bytes::from(packets);
+        self.state.enqueue(&stats);
+        let me = self.state.id;
+        self.world
+            .router()
+            .broadcast_users_where(UserCast::PresenceUpdate { from: me, packets }, |u| {
+                u.id != me
+            });
+    }
+
+    fn notify(&mut self, text: impl Into<String>) {
+        self.state
+            .enqueue_packet(Notification { text: text.into() });
+    }
+
+    fn public_message(&mut self, channel: String, mut text: String) {
+        if text.trim().is_empty() {
+            return;
+        }
+        if self.state.is_silenced(peace_db::unix_now()) {
+            self.notify("You are silenced and cannot chat.");
+            return;
+        }
+        if !self.state.channels.contains(&channel) {
+            tracing::debug!(user = self.state.id, %channel, "message to a channel not joined");
+            return;
+        }
+        if truncate(&mut text, MAX_MESSAGE_LEN) {
+            self.notify(format!("Your message was cut to {MAX_MESSAGE_LEN} bytes."));
+        }
+        let msg = ChannelCast::Message {
+            from_id: self.state.id,
+            from_name: self.state.name.clone(),
+            privileges: self.state.privileges,
+            text,
+        };
+        if self.world.router().cast_channel(&channel, msg).is_err() {
+            self.state.channels.remove(&channel);
+            self.state.enqueue_packet(ChannelKick { name: channel });
+        }
+    }
+
+    async fn private_message(&mut self, target: String, mut text: String) {
+        if text.trim().is_empty() {
+            return;
+        }
+        if self.state.is_silenced(peace_db::unix_now()) {
+            self.notify("You are silenced and cannot chat.");
+            return;
+        }
+        if truncate(&mut text, MAX_MESSAGE_LEN) {
+            self.notify(format!("Your message was cut to {MAX_MESSAGE_LEN} bytes."));
+        }
+        let router = self.world.router();
+        if let Some(online) = router.users().by_name(&target) {
+            let cast = UserCast::PrivateMessage {
+                from_id: self.state.id,
+                from_name: self.state.name.clone(),
+                from_privileges: self.state.privileges,
+                text: text.clone(),
+            };
+            if router.cast_user(online.id, cast).is_ok() {
+                return;
+            }
+        }
+        // Offline (or went offline just now): keep it for their next login.
+        match self.world.db().user_by_name(&target).await {
+            Ok(Some(user)) => {
+                if let Err(e) = self
+                    .world
+                    .db()
+                    .store_mail(self.state.id, user.id, &text)
+                    .await
+                {
+                    tracing::warn!(user = self.state.id, "could not store offline message: {e}");
+                    self.notify("Your message could not be delivered; please try again.");
+                }
+            }
+            Ok(None) => self.notify(format!("There is no user named {target}.")),
+            Err(e) => {
+                tracing::warn!(user = self.state.id, "could not look up {target}: {e}");
+                self.notify("Your message could not be delivered; please try again.");
+            }
+        }
+    }
+
+    async fn join_channel(&mut self, name: String) {
+        let call = ChannelCall::Join {
+            user_id: self.state.id,
+            session_id: self.state.session_id,
+            privileges: self.state.privileges,
+        };
+        let timeout = self.world.config().call_timeout;
+        match self.world.router().call_channel(&name, call, timeout).await {
+            Ok(ChannelReply::Joined) => {
+                self.state.channels.insert(name.clone());
+                self.state.enqueue_packet(ChannelJoinSuccess { name });
+            }
+            Ok(_) => self.state.enqueue_packet(ChannelKick { name }),
+            Err(e) => {
+                tracing::debug!(user = self.state.id, "join {name:?} failed: {e}");
+                self.state.enqueue_packet(ChannelKick { name });
+            }
+        }
+    }
+
+    /// Joins the auto-join channels the player may read; called once at login.
+    pub(crate) async fn join_auto_channels(&mut self) {
+        let mut channels = self.world.auto_join_channels().to_vec();
+        channels.sort();
+        for name in channels {
+            self.join_channel(name).await;
+        }
+    }
+
+    async fn part_channel(&mut self, name: String) {
+        if !self.state.channels.remove(&name) {
+            return;
+        }
+        let call = ChannelCall::Part {
+            user_id: self.state.id,
+            session_id: self.state.session_id,
+        };
+        let timeout = self.world.config().call_timeout;
+        if let Err(e) = self.world.router().call_channel(&name, call, timeout).await {
+            tracing::debug!(user = self.state.id, "part {name:?} failed: {e}");
+        }
+        self.state.enqueue_packet(ChannelKick { name });
+    }
+
+    async fn set_friend(&mut self, target: i32, add: bool) {
+        if target == self.state.id || (add && self.state.friends.contains(&target)) {
+            return;
+        }
+        let db = self.world.db();
+        let result = if add {
+            match db.user_by_id(target).await {
+                Ok(Some(_)) => {
+                    db.set_relationship(self.state.id, target, Relationship::Friend)
+                        .await
+                }
+                Ok(None) => return,
+                Err(e) => Err(e),
+            }
+        } else {
+            db.remove_relationship(self.state.id, target, Relationship::Friend)
+                .await
+        };
+        match result {
+            Ok(()) if add => {
+                self.state.blocked.remove(&target);
+                self.state.friends.insert(target);
+            }
+            Ok(()) => {
+                self.state.friends.remove(&target);
+            }
+            Err(e) => {
+                tracing::warn!(user = self.state.id, "could not save friend {target}: {e}");
+                self.notify("Your friend list could not be saved; please try again.");
+            }
+        }
+    }
+}
+
+/// A message from the bot to one player.
+pub(crate) fn bot_message(world: &crate::World, to: &str, text: String) -> bytes::Bytes {
+    packet_bytes(SendMessage {
+        message: peace_bancho::Message {
+            sender: world.bot_name().to_owned(),
+            text,
+            recipient: to.to_owned(),
+            sender_id: crate::BOT_ID,
+        },
+    })
+}

@@ -1,0 +1,195 @@
+//! A session's data. Plain serde data, kept apart from the actor's runtime handles so
+//! that it can be snapshotted and moved to another node.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use peace_bancho::server::{UserPresence, UserStats};
+use peace_bancho::{Presence, ServerPacket, client_privileges, presence_filter};
+use peace_db::Privileges;
+use serde::{Deserialize, Serialize};
+
+/// The most bytes queued for a client that is not polling. Beyond it new packets are
+/// dropped (and logged); the idle time-out ends such sessions soon anyway.
+pub const MAX_QUEUE_BYTES: usize = 4 << 20;
+
+/// What the player is doing (CHANGE_ACTION).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub action: u8,
+    pub info_text: String,
+    pub beatmap_md5: String,
+    pub mods: u32,
+    pub mode: u8,
+    pub beatmap_id: i32,
+}
+
+/// One user's session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserState {
+    pub id: i32,
+    pub name: String,
+    pub session_id: u64,
+    pub privileges: Privileges,
+    pub country_code: u8,
+    pub utc_offset: i8,
+    pub login_time: i64,
+    /// Unix milliseconds of the last poll.
+    pub last_poll_ms: i64,
+    pub status: Status,
+    /// Statistics of `status.mode`.
+    pub stats: peace_db::Stats,
+    pub rank: i32,
+    pub friends: BTreeSet<i32>,
+    pub blocked: BTreeSet<i32>,
+    pub channels: BTreeSet<String>,
+    /// Unix seconds; silenced while in the future.
+    pub silence_end: i64,
+    pub block_non_friend_dms: bool,
+    pub away_message: Option<String>,
+    /// To whom an away message was already sent this session (sent once per sender).
+    pub away_notified: BTreeSet<i32>,
+    pub presence_filter: i32,
+    /// Encoded packets waiting for the client's next poll.
+    pub queue: Vec<u8>,
+}
+
+impl UserState {
+    /// A fresh session for `user`.
+    pub fn new(
+        user: &peace_db::User,
+        session_id: u64,
+        utc_offset: i8,
+        stats: peace_db::Stats,
+        rank: i32,
+    ) -> Self {
+        let now = peace_db::unix_now();
+        Self {
+            id: user.id,
+            name: user.name.clone(),
+            session_id,
+            privileges: user.privileges(),
+            country_code: 0,
+            utc_offset,
+            login_time: now,
+            last_poll_ms: now * 1000,
+            status: Status::default(),
+            stats,
+            rank,
+            friends: BTreeSet::new(),
+            blocked: BTreeSet::new(),
+            channels: BTreeSet::new(),
+            silence_end: user.silence_end,
+            block_non_friend_dms: false,
+            away_message: None,
+            away_notified: BTreeSet::new(),
+            presence_filter: presence_filter::ALL,
+            queue: Vec::new(),
+        }
+    }
+
+    pub fn is_silenced(&self, now: i64) -> bool {
+        self.silence_end > now
+    }
+
+    /// The privilege bits the client shows (PRIVILEGES, presence). Everyone gets the
+    /// supporter bit: on a community server it unlocks osu!direct and chat features.
+    pub fn client_privileges(&self) -> u8 {
+        client_bits(self.privileges)
+    }
+
+    pub fn presence(&self) -> Presence {
+        Presence {
+            user_id: self.id,
+            username: self.name.clone(),
+            utc_offset: self.utc_offset,
+            country_code: self.country_code,
+            privileges: self.client_privileges(),
+            mode: self.status.mode,
+            longitude: 0.0,
+            latitude: 0.0,
+            rank: self.rank,
+        }
+    }
+
+    pub fn presence_packet(&self) -> Bytes {
+        ServerPacket::from(UserPresence {
+            presence: self.presence(),
+        })
+        .to_bytes()
+    }
+
+    pub fn stats_packet(&self) -> Bytes {
+        let s = &self.stats;
+        ServerPacket::from(UserStats {
+            user_id: self.id,
+            action: self.status.action,
+            info_text: self.status.info_text.clone(),
+            beatmap_md5: self.status.beatmap_md5.clone(),
+            mods: self.status.mods,
+            mode: self.status.mode,
+            beatmap_id: self.status.beatmap_id,
+            ranked_score: s.ranked_score,
+            // Stored as a percentage; the client wants a fraction.
+            accuracy: s.accuracy / 100.0,
+            playcount: s.playcount,
+            total_score: s.total_score,
+            rank: self.rank,
+            // The client reads pp as an unsigned 16-bit value.
+            pp: u16::try_from(s.pp.max(0)).unwrap_or(u16::MAX),
+        })
+        .to_bytes()
+    }
+
+    /// Queues packets for the client, within [`MAX_QUEUE_BYTES`].
+    pub fn enqueue(&mut self, packets: &[u8]) {
+        if self.queue.len() + packets.len() > MAX_QUEUE_BYTES {
+            tracing::warn!(
+                user = self.id,
+                "outgoing queue full; dropping {} bytes",
+                packets.len()
+            );
+            return;
+        }
+        self.queue.extend_from_slice(packets);
+    }
+
+    pub fn enqueue_packet(&mut self, packet: impl Into<ServerPacket>) {
+        let mut buf = Vec::with_capacity(32);
+        packet.into().encode(&mut buf);
+        self.enqueue(&buf);
+    }
+
+    /// Hands the queue to the client. The buffer is replaced, not cleared, so an idle
+    /// session gives its memory back.
+    pub fn drain(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.queue))
+    }
+
+    /// Whether this session wants presence updates from `from`.
+    pub fn wants_updates_from(&self, from: i32) -> bool {
+        match self.presence_filter {
+            presence_filter::NONE => from == self.id,
+            presence_filter::FRIENDS => from == self.id || self.friends.contains(&from),
+            _ => true,
+        }
+    }
+}
+
+/// Maps account privileges to the client's privilege bits.
+pub fn client_bits(p: Privileges) -> u8 {
+    let mut bits = client_privileges::PLAYER | client_privileges::SUPPORTER;
+    if p.contains(Privileges::MODERATOR) {
+        bits |= client_privileges::MODERATOR;
+    }
+    if p.contains(Privileges::ADMIN) {
+        bits |= client_privileges::OWNER;
+    }
+    if p.contains(Privileges::DEVELOPER) {
+        bits |= client_privileges::DEVELOPER;
+    }
+    if p.contains(Privileges::TOURNAMENT) {
+        bits |= client_privileges::TOURNAMENT;
+    }
+    bits
+}
