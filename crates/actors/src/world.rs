@@ -282,6 +282,28 @@ impl World {
         }
     }
 
+    /// Checks web-endpoint credentials (user name and password md5).
+    pub async fn authenticate(
+        &self,
+        name: &str,
+        password_md5: &str,
+    ) -> Result<Option<peace_db::User>, DbError> {
+        let Some(user) = self.db().user_by_name(name).await? else {
+            return Ok(None);
+        };
+        let banned_or_bot = !user.privileges().contains(peace_db::Privileges::NORMAL)
+            || user.privileges().contains(peace_db::Privileges::BOT);
+        if banned_or_bot
+            || !self
+                .passwords()
+                .verify(password_md5, &user.password_bcrypt)
+                .await
+        {
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
     /// Players online (the bot excluded).
     pub fn online_users(&self) -> Vec<OnlineUser> {
         let mut users: Vec<_> = self

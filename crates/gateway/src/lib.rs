@@ -1,1 +1,87 @@
-//! placeholder
+//! Peace's HTTP edge. Turns HTTP requests into calls on the actor system ([`World`]) and
+//! the answers back into HTTP responses.
+//!
+//! * `POST /`: the Bancho endpoint (login without `osu-token`, polls with it).
+//! * `/web/*`: the osu! web endpoints a client calls around login.
+//! * `POST /users`: in-game registration.
+//! * `/api/v1/*`: the JSON API for operators.
+//!
+//! osu! sends Bancho traffic to `c.`/`ce.`/`c4.`/`c5.`/`c6.<domain>` and web traffic to
+//! `osu.<domain>`. The paths of the two never overlap, so every route is served on every
+//! host; `http://127.0.0.1:PORT` works as well as the real domains.
+//!
+//! Invariant: this crate holds no game state; everything stateful is an actor.
+
+mod api;
+mod bancho;
+mod error;
+mod register;
+mod web;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use peace_actors::World;
+
+pub use error::ApiError;
+
+/// The largest request body accepted (spectator frame bundles are the largest).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Settings of the HTTP edge.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayConfig {
+    /// The server's domain (`peace.local` → `c.peace.local`, `osu.peace.local`).
+    pub domain: String,
+    /// Take the client address from `X-Real-IP` / `X-Forwarded-For` (set this only behind
+    /// a reverse proxy that overwrites them).
+    pub trust_proxy_headers: bool,
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub world: World,
+    pub config: GatewayConfig,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(bancho::handle).get(web::index))
+        .route("/users", post(register::handle))
+        .route("/web/bancho_connect.php", get(web::bancho_connect))
+        .route("/web/osu-getseasonal.php", get(web::seasonal))
+        .route("/web/osu-markasread.php", get(web::empty))
+        .route("/web/lastfm.php", get(web::empty))
+        .route("/web/osu-error.php", post(web::empty))
+        .route("/web/osu-getfriends.php", get(web::friends))
+        .route("/api/v1/health", get(api::health))
+        .route("/api/v1/users/online", get(api::online_users))
+        .fallback(web::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The client's address: the socket's peer, or the proxy's header when trusted.
+fn client_ip(
+    config: &GatewayConfig,
+    headers: &HeaderMap,
+    connect: Option<&ConnectInfo<SocketAddr>>,
+) -> IpAddr {
+    if config.trust_proxy_headers {
+        let forwarded = headers
+            .get("x-real-ip")
+            .or_else(|| headers.get("x-forwarded-for"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    connect.map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip())
+}

@@ -1,0 +1,89 @@
+//! `POST /users`: registration from the osu! client's sign-up form.
+//!
+//! The client sends `user[username]`, `user[user_email]`, `user[password]` and `check`
+//! (1 = only validate, 0 = create), as multipart or urlencoded form data. Errors go back
+//! as `400 {"form_error": {"user": {field: [messages]}}}`, which the client shows under
+//! each field.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use peace_actors::accounts::{self, FieldErrors, RegisterError, Registration};
+use peace_db::Privileges;
+
+use crate::{ApiError, AppState};
+
+/// Longest form field read; anything longer fails validation anyway.
+const MAX_FIELD_BYTES: usize = 1024;
+
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let fields = match read_form(request).await {
+        Ok(fields) => fields,
+        Err(e) => return e.into_response(),
+    };
+    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let reg = Registration {
+        username: field("user[username]"),
+        email: field("user[user_email]"),
+        password: field("user[password]"),
+    };
+    let check_only = field("check") != "0";
+    let world = &state.world;
+    let result = if check_only {
+        accounts::validate(world.db(), &reg).await
+    } else {
+        accounts::register(
+            world.db(),
+            &reg,
+            Privileges::DEFAULT_NEW,
+            world.config().bcrypt_cost,
+        )
+        .await
+        .map(|id| tracing::info!(user = id, name = %reg.username, "registered"))
+    };
+    match result {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(RegisterError::Invalid(errors)) => form_errors(&errors),
+        Err(RegisterError::Database(e)) => ApiError::Unavailable(e.to_string()).into_response(),
+        Err(RegisterError::Hashing(e)) => ApiError::Unavailable(e).into_response(),
+    }
+}
+
+fn form_errors(errors: &FieldErrors) -> Response {
+    let body = serde_json::json!({ "form_error": { "user": errors.0 } });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+/// Reads the form as multipart or urlencoded, whichever the content type says.
+async fn read_form(request: Request) -> Result<HashMap<String, String>, ApiError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let bad = |e: String| ApiError::BadRequest(format!("unreadable form: {e}"));
+    let mut fields = HashMap::new();
+    if is_multipart {
+        let mut form = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| bad(e.body_text()))?;
+        while let Some(field) = form.next_field().await.map_err(|e| bad(e.body_text()))? {
+            let Some(name) = field.name().map(str::to_owned) else {
+                continue;
+            };
+            let value = field.text().await.map_err(|e| bad(e.body_text()))?;
+            fields.insert(name, value.chars().take(MAX_FIELD_BYTES).collect());
+        }
+    } else {
+        let Form(form) = Form::<HashMap<String, String>>::from_request(request, &())
+            .await
+            .map_err(|e| bad(e.body_text()))?;
+        for (name, value) in form {
+            fields.insert(name, value.chars().take(MAX_FIELD_BYTES).collect());
+        }
+    }
+    Ok(fields)
+}

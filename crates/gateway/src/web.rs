@@ -1,0 +1,70 @@
+//! The osu! web endpoints (`osu.<domain>/web/*`) that a client calls around login.
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use crate::{ApiError, AppState};
+
+/// `GET /`: tells a person with a browser what this is.
+pub async fn index(State(state): State<AppState>) -> impl IntoResponse {
+    format!(
+        "Peace osu! server ({} online). Point your client at it with -devserver {}.\n",
+        state.world.online_users().len(),
+        if state.config.domain.is_empty() {
+            "<domain>"
+        } else {
+            &state.config.domain
+        }
+    )
+}
+
+/// Called before every login. A body containing "verify" would abort the login; an
+/// empty 200 lets it go ahead.
+pub async fn bancho_connect() -> impl IntoResponse {
+    StatusCode::OK
+}
+
+/// Seasonal main-menu backgrounds: none.
+pub async fn seasonal() -> impl IntoResponse {
+    axum::Json(Vec::<String>::new())
+}
+
+/// Endpoints whose answer the client ignores (read marks, error reports, last.fm).
+pub async fn empty() -> impl IntoResponse {
+    StatusCode::OK
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    /// User name.
+    u: String,
+    /// Password md5.
+    h: String,
+}
+
+/// The player's friends, one id per line.
+pub async fn friends(
+    State(state): State<AppState>,
+    Query(creds): Query<Credentials>,
+) -> Result<String, ApiError> {
+    let user = state
+        .world
+        .authenticate(&creds.u, &creds.h)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::BadRequest("invalid credentials".into()))?;
+    let rel = state
+        .world
+        .db()
+        .relationships(user.id)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(rel.friends.iter().map(|id| format!("{id}\n")).collect())
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    tracing::debug!(%uri, "no such route");
+    ApiError::NotFound
+}

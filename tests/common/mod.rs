@@ -1,0 +1,249 @@
+//! A scenario harness: a real server on 127.0.0.1:0 with a real SQLite file, and test
+//! clients that speak the osu! protocol over HTTP.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+use peace::{Config, Server};
+use peace_bancho::{ClientPacket, ServerPacket, client};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub base: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub fn md5_hex(s: &str) -> String {
+    hex_encode(&Md5::digest(s.as_bytes()))
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn login_body(name: &str, password: &str, version: &str) -> String {
+    format!(
+        "{name}\n{}\n{version}|0|0|aa:runningunderwine:bb:cc:dd:|0\n",
+        md5_hex(password)
+    )
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.http.addr = "127.0.0.1:0".into();
+        config.database.url = format!("sqlite://{}/peace.db", dir.path().display());
+        config.login.bcrypt_cost = 4;
+        config.sessions.secret = "test-secret".into();
+        tweak(&mut config);
+        let server = Server::start(&config).await.unwrap();
+        let base = format!("http://{}", server.addr);
+        Self {
+            server: Some(server),
+            base,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn world(&self) -> &peace_actors::World {
+        &self.server.as_ref().unwrap().world
+    }
+
+    pub async fn register(
+        &self,
+        name: &str,
+        email: &str,
+        password: &str,
+        check: bool,
+    ) -> reqwest::Response {
+        let form = [
+            ("user[username]", name),
+            ("user[user_email]", email),
+            ("user[password]", password),
+            ("check", if check { "1" } else { "0" }),
+        ];
+        self.http
+            .post(format!("{}/users", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `name` through `POST /users` and logs it in.
+    pub async fn player(&self, name: &str) -> TestClient {
+        let email = format!("{}@example.com", name.to_lowercase());
+        let response = self.register(name, &email, PASSWORD, false).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        self.login(name, PASSWORD).await
+    }
+
+    /// Sends a raw login body; returns the cho-token header and the packets.
+    pub async fn login_raw(&self, body: impl Into<reqwest::Body>) -> (String, Vec<ServerPacket>) {
+        let response = self.http.post(&self.base).body(body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let token = response
+            .headers()
+            .get("cho-token")
+            .expect("cho-token header")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let bytes = response.bytes().await.unwrap();
+        (token, decode(&bytes))
+    }
+
+    pub async fn login(&self, name: &str, password: &str) -> TestClient {
+        let (token, packets) = self
+            .login_raw(login_body(name, password, "b20240101.1"))
+            .await;
+        let user_id = match packets.iter().find_map(|p| match p {
+            ServerPacket::UserId(u) => Some(u.user_id),
+            _ => None,
+        }) {
+            Some(id) if id > 0 => id,
+            other => panic!("login of {name} failed: {other:?} {packets:?}"),
+        };
+        assert_ne!(token, "no");
+        TestClient {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token,
+            user_id,
+            name: name.to_owned(),
+            login_packets: packets,
+            seen: Vec::new(),
+        }
+    }
+}
+
+pub fn decode(bytes: &[u8]) -> Vec<ServerPacket> {
+    peace_bancho::decode_server_packets(bytes)
+        .into_iter()
+        .map(|p| p.unwrap())
+        .collect()
+}
+
+pub fn encode(packets: &[ClientPacket]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in packets {
+        p.encode(&mut out);
+    }
+    out
+}
+
+pub struct TestClient {
+    http: reqwest::Client,
+    base: String,
+    pub token: String,
+    pub user_id: i32,
+    pub name: String,
+    pub login_packets: Vec<ServerPacket>,
+    /// Everything received by polls so far, in order.
+    pub seen: Vec<ServerPacket>,
+}
+
+impl TestClient {
+    /// Sends raw bytes as a poll body; returns the reply packets.
+    pub async fn send_raw(&mut self, body: Vec<u8>) -> Vec<ServerPacket> {
+        let response = self
+            .http
+            .post(&self.base)
+            .header("osu-token", &self.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let packets = decode(&response.bytes().await.unwrap());
+        self.seen.extend(packets.iter().cloned());
+        packets
+    }
+
+    pub async fn send(
+        &mut self,
+        packets: impl IntoIterator<Item = ClientPacket>,
+    ) -> Vec<ServerPacket> {
+        let packets: Vec<_> = packets.into_iter().collect();
+        self.send_raw(encode(&packets)).await
+    }
+
+    pub async fn poll(&mut self) -> Vec<ServerPacket> {
+        self.send([client::Ping {}.into()]).await
+    }
+
+    /// Polls until a packet matching `pred` arrives (searching what was already seen
+    /// first) and returns it; fails after five seconds.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&ServerPacket) -> bool,
+    ) -> ServerPacket {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(i) = self.seen.iter().position(&pred) {
+                return self.seen.remove(i);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let recent = &self.seen[self.seen.len().saturating_sub(20)..];
+                panic!(
+                    "{}: never got {what}; last packets seen: {recent:?}",
+                    self.name
+                );
+            }
+            self.poll().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether a matching packet has been seen (consuming it).
+    pub fn take_seen(&mut self, pred: impl Fn(&ServerPacket) -> bool) -> Option<ServerPacket> {
+        let i = self.seen.iter().position(pred)?;
+        Some(self.seen.remove(i))
+    }
+
+    pub async fn say(&mut self, channel: &str, text: &str) {
+        let message = peace_bancho::Message {
+            text: text.into(),
+            recipient: channel.into(),
+            ..Default::default()
+        };
+        self.send([client::SendPublicMessage { message }.into()])
+            .await;
+    }
+
+    pub async fn tell(&mut self, to: &str, text: &str) {
+        let message = peace_bancho::Message {
+            text: text.into(),
+            recipient: to.into(),
+            ..Default::default()
+        };
+        self.send([client::SendPrivateMessage { message }.into()])
+            .await;
+    }
+
+    /// Waits for a chat message with this text (from anyone) and returns it.
+    pub async fn wait_message(&mut self, text: &str) -> peace_bancho::Message {
+        match self
+            .wait_for(
+                &format!("message {text:?}"),
+                |p| matches!(p, ServerPacket::SendMessage(m) if m.message.text == text),
+            )
+            .await
+        {
+            ServerPacket::SendMessage(m) => m.message,
+            _ => unreachable!(),
+        }
+    }
+}
