@@ -1,5 +1,7 @@
 //! The repositories against a real SQLite file, migrated from `migrations/sqlite`.
 
+#![allow(clippy::unwrap_used)]
+
 use peace_db::{Database, DbConfig, DbError, NewUser, Privileges, Relationship, Stats};
 
 async fn fresh() -> (Database, tempfile::TempDir) {
