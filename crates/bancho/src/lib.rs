@@ -11,6 +11,7 @@
 //! * [`login`]: the login request body.
 
 mod constants;
+mod country;
 mod error;
 mod macros;
 
@@ -23,6 +24,7 @@ pub mod wire;
 
 pub use client::{ClientPacket, ClientPacketId};
 pub use constants::*;
+pub use country::{COUNTRY_CODES, country_index};
 pub use error::{DecodeError, LoginParseError};
 pub use frame::{Frame, Frames, MAX_PAYLOAD_LEN};
 pub use login::LoginRequest;

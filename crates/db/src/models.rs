@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{channels, logins, mail, stats, users};
+use crate::schema::{channels, logins, mail, match_games, match_scores, stats, users};
 
 /// Account privileges, stored as an integer bit set in `users.privileges` and compared
 /// against `channels.read_privileges`/`write_privileges`.
@@ -167,4 +167,45 @@ pub struct NewLogin {
     pub client_version: String,
     pub client_hashes: String,
     pub created_at: i64,
+}
+
+/// A finished (or aborted) multiplayer game.
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = match_games)]
+pub struct NewMatchGame {
+    pub match_id: i32,
+    pub match_name: String,
+    pub beatmap_id: i32,
+    pub beatmap_md5: String,
+    pub beatmap_name: String,
+    pub mode: i16,
+    pub mods: i32,
+    pub win_condition: i16,
+    pub team_type: i16,
+    pub freemod: bool,
+    pub aborted: bool,
+    pub started_at: i64,
+    pub ended_at: i64,
+}
+
+/// One player's final score in a multiplayer game.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+)]
+#[diesel(table_name = match_scores)]
+pub struct MatchScore {
+    pub game_id: i32,
+    pub user_id: i32,
+    pub slot: i16,
+    pub team: i16,
+    pub mods: i32,
+    pub score: i32,
+    pub max_combo: i32,
+    pub count_300: i32,
+    pub count_100: i32,
+    pub count_50: i32,
+    pub count_geki: i32,
+    pub count_katu: i32,
+    pub count_miss: i32,
+    pub passed: bool,
 }

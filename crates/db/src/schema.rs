@@ -71,6 +71,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    match_games (id) {
+        id -> Integer,
+        match_id -> Integer,
+        match_name -> Text,
+        beatmap_id -> Integer,
+        beatmap_md5 -> Text,
+        beatmap_name -> Text,
+        mode -> SmallInt,
+        mods -> Integer,
+        win_condition -> SmallInt,
+        team_type -> SmallInt,
+        freemod -> Bool,
+        aborted -> Bool,
+        started_at -> BigInt,
+        ended_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    match_scores (game_id, user_id) {
+        game_id -> Integer,
+        user_id -> Integer,
+        slot -> SmallInt,
+        team -> SmallInt,
+        mods -> Integer,
+        score -> Integer,
+        max_combo -> Integer,
+        count_300 -> Integer,
+        count_100 -> Integer,
+        count_50 -> Integer,
+        count_geki -> Integer,
+        count_katu -> Integer,
+        count_miss -> Integer,
+        passed -> Bool,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
+diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, stats, relationships, channels, mail, logins);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    stats,
+    relationships,
+    channels,
+    mail,
+    logins,
+    match_games,
+    match_scores,
+);

@@ -155,3 +155,50 @@ async fn an_unusable_database_is_an_error_not_a_hang() {
         Err(DbError::BadUrl(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn match_games_are_recorded_with_their_scores() {
+    let (db, _dir) = fresh().await;
+    let a = db.create_user(&new_user("alice", "a@x.y")).await.unwrap();
+    let game = peace_db::NewMatchGame {
+        match_id: 7,
+        match_name: "test".into(),
+        beatmap_id: 75,
+        beatmap_md5: "0".repeat(32),
+        beatmap_name: "artist - title [diff]".into(),
+        mode: 0,
+        mods: 64,
+        win_condition: 0,
+        team_type: 0,
+        freemod: false,
+        aborted: false,
+        started_at: 100,
+        ended_at: 200,
+    };
+    let score = peace_db::MatchScore {
+        game_id: 0,
+        user_id: a.id,
+        slot: 0,
+        team: 0,
+        mods: 64,
+        score: 1_000_000,
+        max_combo: 500,
+        count_300: 400,
+        count_100: 10,
+        count_50: 1,
+        count_geki: 50,
+        count_katu: 5,
+        count_miss: 0,
+        passed: true,
+    };
+    let id = db.record_match_game(&game, &[score.clone()]).await.unwrap();
+    let stored = db.match_scores(id).await.unwrap();
+    assert_eq!(
+        stored,
+        [peace_db::MatchScore {
+            game_id: id,
+            ..score
+        }]
+    );
+    assert_eq!(db.match_game_count(7).await.unwrap(), 1);
+}

@@ -69,7 +69,7 @@ impl UserState {
             name: user.name.clone(),
             session_id,
             privileges: user.privileges(),
-            country_code: 0,
+            country_code: peace_bancho::country_index(&user.country),
             utc_offset,
             login_time: now,
             last_poll_ms: now * 1000,

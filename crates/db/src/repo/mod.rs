@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod logins;
 pub mod mail;
+pub mod match_games;
 pub mod relationships;
 pub mod stats;
 pub mod users;
