@@ -2,7 +2,12 @@
 //!
 //! It keeps the member list, checks read/write privileges, and fans a message out to
 //! every member but the sender. The message is encoded once and the same bytes are queued
-//! for every member. Member-count updates (CHANNEL_INFO) are coalesced to at most one
+//! for every member.
+//!
+//! Besides the persistent channels from the database there are *instance* channels that
+//! belong to a spectator room or a match. Their key is unique (`#spec_12`, `#mp_3`) but
+//! clients know them by a display name (`#spectator`, `#multiplayer`), and they are never
+//! announced with CHANNEL_INFO. Member-count updates (CHANNEL_INFO) are coalesced to at most one
 //! broadcast per [`INFO_COALESCE`], so a login storm does not cost one broadcast per join.
 
 use std::collections::BTreeMap;
@@ -35,6 +40,8 @@ pub enum ChannelCast {
     Forget { user_id: i32, session_id: u64 },
     /// Timer: announce the current member count.
     AnnounceInfo,
+    /// The owner (room or match) closed: remove everyone and stop.
+    Close,
 }
 
 /// What a channel can be asked.
@@ -77,6 +84,10 @@ pub type ChannelMsg = EntityMsg<ChannelCast, ChannelCall, ChannelReply>;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelState {
     pub definition: peace_db::Channel,
+    /// The name clients see (differs from the key for instance channels).
+    pub display_name: String,
+    /// An instance channel of a room or match: never announced.
+    pub instance: bool,
     /// user id → (session id, privileges)
     pub members: BTreeMap<i32, (u64, Privileges)>,
     pub info_pending: bool,
@@ -84,10 +95,29 @@ pub struct ChannelState {
 
 impl ChannelState {
     pub fn new(definition: peace_db::Channel) -> Self {
+        let display_name = definition.name.clone();
         Self {
             definition,
+            display_name,
+            instance: false,
             members: BTreeMap::new(),
             info_pending: false,
+        }
+    }
+
+    /// An instance channel keyed `name`, shown to clients as `display_name`.
+    pub fn instance(name: &str, display_name: &str, topic: &str) -> Self {
+        let definition = peace_db::Channel {
+            name: name.to_owned(),
+            topic: topic.to_owned(),
+            read_privileges: 0,
+            write_privileges: 0,
+            auto_join: false,
+        };
+        Self {
+            display_name: display_name.to_owned(),
+            instance: true,
+            ..Self::new(definition)
         }
     }
 
@@ -186,14 +216,37 @@ impl Actor for ChannelActor {
                 rt.relay(from_id, from_name, privileges, text);
             }
             EntityMsg::Cast(ChannelCast::AnnounceInfo) => rt.announce_info(),
+            EntityMsg::Cast(ChannelCast::Close) => {
+                for &member in st.members.keys() {
+                    let name = st.definition.name.clone();
+                    let _ = rt
+                        .world
+                        .router()
+                        .cast_user(member, UserCast::ChannelRemoved { name });
+                }
+                st.members.clear();
+                myself.stop(Some("closed".into()));
+            }
         }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        rt: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        rt.world
+            .router()
+            .channels()
+            .remove(&rt.state.definition.name, myself.get_id());
         Ok(())
     }
 }
 
 impl ChannelRuntime {
     fn schedule_info(&mut self, myself: &ActorRef<ChannelMsg>) {
-        if !self.state.info_pending {
+        if !self.state.info_pending && !self.state.instance {
             self.state.info_pending = true;
             myself.send_after(INFO_COALESCE, || EntityMsg::Cast(ChannelCast::AnnounceInfo));
         }
@@ -225,7 +278,7 @@ impl ChannelRuntime {
             return;
         }
         if !privileges.contains(Privileges(st.definition.write_privileges)) {
-            let text = format!("You may not write in {}.", st.definition.name);
+            let text = format!("You may not write in {}.", st.display_name);
             let _ = router.cast_user(
                 from_id,
                 UserCast::Enqueue(ServerPacket::from(Notification { text }).to_bytes()),
@@ -237,7 +290,7 @@ impl ChannelRuntime {
             message: peace_bancho::Message {
                 sender: from_name.clone(),
                 text: text.clone(),
-                recipient: st.definition.name.clone(),
+                recipient: st.display_name.clone(),
                 sender_id: from_id,
             },
         })
@@ -251,6 +304,7 @@ impl ChannelRuntime {
                 channel,
                 from_id,
                 from_name,
+                privileges,
                 text,
             };
             let _ = router.cast_user(crate::BOT_ID, cast);

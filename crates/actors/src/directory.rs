@@ -79,6 +79,11 @@ impl Directory {
         self.read().by_id.get(&user_id).cloned()
     }
 
+    /// The user's entry if `session_id` is their current session.
+    pub fn session(&self, user_id: i32, session_id: u64) -> Option<OnlineUser> {
+        self.get(user_id).filter(|u| u.session_id == session_id)
+    }
+
     pub fn by_name(&self, name: &str) -> Option<OnlineUser> {
         let t = self.read();
         let id = t.by_name.get(&peace_db::safe_name(name))?;

@@ -10,6 +10,12 @@ pub enum EntityKey {
     User(i32),
     /// A chat channel, by name (`#osu`).
     Channel(String),
+    /// The spectator room of a player, by the watched player's id.
+    Spectate(i32),
+    /// A multiplayer match, by match id.
+    Match(i32),
+    /// The multiplayer lobby (one per server).
+    Lobby,
 }
 
 impl EntityKey {
@@ -18,6 +24,9 @@ impl EntityKey {
         match self {
             EntityKey::User(_) => "user",
             EntityKey::Channel(_) => "channel",
+            EntityKey::Spectate(_) => "spectate",
+            EntityKey::Match(_) => "match",
+            EntityKey::Lobby => "lobby",
         }
     }
 }
@@ -27,6 +36,9 @@ impl std::fmt::Display for EntityKey {
         match self {
             EntityKey::User(id) => write!(f, "user/{id}"),
             EntityKey::Channel(name) => write!(f, "channel/{name}"),
+            EntityKey::Spectate(host) => write!(f, "spectate/{host}"),
+            EntityKey::Match(id) => write!(f, "match/{id}"),
+            EntityKey::Lobby => f.write_str("lobby"),
         }
     }
 }

@@ -201,7 +201,8 @@ impl World {
             }
             let members = match self
                 .router()
-                .call_channel(&def.name, ChannelCall::Summary, self.config().call_timeout)
+                .channels()
+                .call(&def.name, ChannelCall::Summary, self.config().call_timeout)
                 .await
             {
                 Ok(ChannelReply::Summary(s)) => s.members,

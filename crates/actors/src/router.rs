@@ -1,25 +1,26 @@
 //! Addressing by key. Every message to an entity goes through here: `cast`/`call` on a
-//! user id or channel name, never on an actor reference kept by the caller. Today the
-//! router resolves keys on this node; the cluster will resolve them to other nodes behind
-//! the same calls.
+//! user id, channel name, spectator room, match or the lobby — never on an actor
+//! reference kept by the caller. Today the router resolves keys on this node; the cluster
+//! will resolve them to other nodes behind the same calls.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::hash::Hash;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use ractor::{ActorRef, MessagingErr};
+use ractor::{ActorId, ActorRef};
 use thiserror::Error;
 
 use crate::EntityKey;
-use crate::channel::{ChannelCall, ChannelCast, ChannelMsg, ChannelReply};
-use crate::directory::Directory;
+use crate::directory::{Directory, OnlineUser};
+use crate::lobby::LobbyMsg;
 use crate::message::EntityMsg;
 use crate::user::{UserCall, UserCast, UserReply};
 
 /// Why a message could not be delivered.
 #[derive(Debug, Error)]
 pub enum RouteError {
-    #[error("{0} is not online")]
+    #[error("{0} is not running")]
     NotFound(EntityKey),
     #[error("{0} stopped before it could answer")]
     Stopped(EntityKey),
@@ -27,23 +28,192 @@ pub enum RouteError {
     Timeout(EntityKey, Duration),
 }
 
-/// Resolves entity keys to actors.
-#[derive(Debug, Clone, Default)]
-pub struct Router {
-    users: Directory,
-    channels: Arc<RwLock<HashMap<String, ActorRef<ChannelMsg>>>>,
+/// The actors of one entity kind on this node, by key.
+#[derive(Debug)]
+pub struct Table<K, C, Q, R> {
+    actors: RwLock<HashMap<K, ActorRef<EntityMsg<C, Q, R>>>>,
+    key: fn(&K) -> EntityKey,
 }
+
+impl<K, C, Q, R> Table<K, C, Q, R>
+where
+    K: Clone + Eq + Hash,
+    C: Clone + Send + 'static,
+    Q: Send + 'static,
+    R: Send + 'static,
+{
+    fn new(key: fn(&K) -> EntityKey) -> Self {
+        Self {
+            actors: RwLock::default(),
+            key,
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<K, ActorRef<EntityMsg<C, Q, R>>>> {
+        // Every write is one insert or remove, so a poisoned lock holds a consistent map.
+        self.actors.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<K, ActorRef<EntityMsg<C, Q, R>>>> {
+        self.actors.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn insert(&self, key: K, actor: ActorRef<EntityMsg<C, Q, R>>) {
+        self.write().insert(key, actor);
+    }
+
+    /// Removes `key` if it is still `actor` (a successor must not be removed).
+    pub fn remove(&self, key: &K, actor: ActorId) {
+        let mut actors = self.write();
+        if actors.get(key).is_some_and(|a| a.get_id() == actor) {
+            actors.remove(key);
+        }
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.read().contains_key(key)
+    }
+
+    pub fn keys(&self) -> Vec<K> {
+        self.read().keys().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Which key (if any) an actor serves.
+    pub fn key_of(&self, actor: ActorId) -> Option<K> {
+        self.read()
+            .iter()
+            .find(|(_, a)| a.get_id() == actor)
+            .map(|(k, _)| k.clone())
+    }
+
+    fn get(&self, key: &K) -> Result<ActorRef<EntityMsg<C, Q, R>>, RouteError> {
+        self.read()
+            .get(key)
+            .cloned()
+            .ok_or_else(|| RouteError::NotFound((self.key)(key)))
+    }
+
+    pub fn cast(&self, key: &K, msg: C) -> Result<(), RouteError> {
+        self.get(key)?
+            .cast(EntityMsg::Cast(msg))
+            .map_err(|_| RouteError::Stopped((self.key)(key)))
+    }
+
+    pub async fn call(&self, key: &K, msg: Q, timeout: Duration) -> Result<R, RouteError> {
+        let actor = self.get(key)?;
+        call(&actor, (self.key)(key), msg, timeout).await
+    }
+
+    /// Tells every actor of this kind the same thing.
+    pub fn broadcast(&self, msg: C) {
+        let actors: Vec<_> = self.read().values().cloned().collect();
+        for actor in actors {
+            let _ = actor.cast(EntityMsg::Cast(msg.clone()));
+        }
+    }
+}
+
+/// Resolves entity keys to actors.
+#[derive(Debug, Clone)]
+pub struct Router {
+    inner: Arc<Tables>,
+}
+
+#[derive(Debug)]
+struct Tables {
+    users: Directory,
+    channels: Channels,
+    spectate: SpectatorRooms,
+    matches: Matches,
+    lobby: OnceLock<ActorRef<LobbyMsg>>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Tables {
+                users: Directory::default(),
+                channels: Table::new(|name| EntityKey::Channel(name.clone())),
+                spectate: Table::new(|host| EntityKey::Spectate(*host)),
+                matches: Table::new(|id| EntityKey::Match(*id)),
+                lobby: OnceLock::new(),
+            }),
+        }
+    }
+}
+
+/// Channel actors by name.
+pub type Channels = Table<
+    String,
+    crate::channel::ChannelCast,
+    crate::channel::ChannelCall,
+    crate::channel::ChannelReply,
+>;
+/// Spectator rooms by host id.
+pub type SpectatorRooms = Table<
+    i32,
+    crate::spectate::SpectateCast,
+    crate::spectate::SpectateCall,
+    crate::spectate::SpectateReply,
+>;
+/// Matches by match id.
+pub type Matches = Table<
+    i32,
+    crate::match_room::MatchCast,
+    crate::match_room::MatchCall,
+    crate::match_room::MatchReply,
+>;
 
 impl Router {
     /// The online-user table (addresses and presence).
     pub fn users(&self) -> &Directory {
-        &self.users
+        &self.inner.users
+    }
+
+    pub fn channels(&self) -> &Channels {
+        &self.inner.channels
+    }
+
+    pub fn spectate(&self) -> &SpectatorRooms {
+        &self.inner.spectate
+    }
+
+    pub fn matches(&self) -> &Matches {
+        &self.inner.matches
+    }
+
+    pub(crate) fn set_lobby(&self, lobby: ActorRef<LobbyMsg>) {
+        let _ = self.inner.lobby.set(lobby);
+    }
+
+    pub(crate) fn lobby_actor(&self) -> Option<ActorId> {
+        self.inner.lobby.get().map(|l| l.get_id())
+    }
+
+    /// Tells the lobby something.
+    pub fn cast_lobby(&self, msg: crate::lobby::LobbyCast) -> Result<(), RouteError> {
+        let lobby = self
+            .inner
+            .lobby
+            .get()
+            .ok_or(RouteError::NotFound(EntityKey::Lobby))?;
+        lobby
+            .cast(EntityMsg::Cast(msg))
+            .map_err(|_| RouteError::Stopped(EntityKey::Lobby))
     }
 
     pub fn cast_user(&self, user_id: i32, msg: UserCast) -> Result<(), RouteError> {
         let key = EntityKey::User(user_id);
         let user = self
-            .users
+            .users()
             .get(user_id)
             .ok_or_else(|| RouteError::NotFound(key.clone()))?;
         user.actor
@@ -61,9 +231,8 @@ impl Router {
     ) -> Result<UserReply, RouteError> {
         let key = EntityKey::User(user_id);
         let user = self
-            .users
-            .get(user_id)
-            .filter(|u| u.session_id == session_id)
+            .users()
+            .session(user_id, session_id)
             .ok_or_else(|| RouteError::NotFound(key.clone()))?;
         call(&user.actor, key, msg, timeout).await
     }
@@ -74,92 +243,16 @@ impl Router {
     }
 
     /// Tells every online user for whom `keep` holds.
-    pub fn broadcast_users_where(
-        &self,
-        msg: UserCast,
-        keep: impl Fn(&crate::directory::OnlineUser) -> bool,
-    ) {
-        for actor in self.users.actors_where(keep) {
+    pub fn broadcast_users_where(&self, msg: UserCast, keep: impl Fn(&OnlineUser) -> bool) {
+        for actor in self.users().actors_where(keep) {
             // A session that stopped meanwhile has nothing left to be told.
-            let _ = actor.cast(EntityMsg::Cast(msg.clone()));
-        }
-    }
-
-    pub fn add_channel(&self, name: &str, actor: ActorRef<ChannelMsg>) {
-        self.channels_write().insert(name.to_owned(), actor);
-    }
-
-    pub fn remove_channel(&self, name: &str) {
-        self.channels_write().remove(name);
-    }
-
-    /// Which channel (if any) an actor is.
-    pub fn channel_by_actor(&self, actor: ractor::ActorId) -> Option<String> {
-        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
-        channels
-            .iter()
-            .find(|(_, a)| a.get_id() == actor)
-            .map(|(name, _)| name.clone())
-    }
-
-    pub fn channel_names(&self) -> Vec<String> {
-        self.channels
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
-    }
-
-    fn channel(&self, name: &str) -> Result<ActorRef<ChannelMsg>, RouteError> {
-        self.channels
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-            .ok_or_else(|| RouteError::NotFound(EntityKey::Channel(name.to_owned())))
-    }
-
-    fn channels_write(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, ActorRef<ChannelMsg>>> {
-        self.channels.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn cast_channel(&self, name: &str, msg: ChannelCast) -> Result<(), RouteError> {
-        let actor = self.channel(name)?;
-        actor
-            .cast(EntityMsg::Cast(msg))
-            .map_err(|_| RouteError::Stopped(EntityKey::Channel(name.to_owned())))
-    }
-
-    pub async fn call_channel(
-        &self,
-        name: &str,
-        msg: ChannelCall,
-        timeout: Duration,
-    ) -> Result<ChannelReply, RouteError> {
-        let actor = self.channel(name)?;
-        call(&actor, EntityKey::Channel(name.to_owned()), msg, timeout).await
-    }
-
-    /// Tells every channel the same thing.
-    pub fn broadcast_channels(&self, msg: ChannelCast) {
-        let actors: Vec<_> = self
-            .channels
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for actor in actors {
             let _ = actor.cast(EntityMsg::Cast(msg.clone()));
         }
     }
 }
 
 /// One request/response with a time-out; the only way anything awaits an entity.
-async fn call<C, Q, R>(
+pub(crate) async fn call<C, Q, R>(
     actor: &ActorRef<EntityMsg<C, Q, R>>,
     key: EntityKey,
     msg: Q,
@@ -175,9 +268,6 @@ where
     {
         Ok(ractor::rpc::CallResult::Success(reply)) => Ok(reply),
         Ok(ractor::rpc::CallResult::Timeout) => Err(RouteError::Timeout(key, timeout)),
-        Ok(ractor::rpc::CallResult::SenderError) | Err(MessagingErr::SendErr(_)) => {
-            Err(RouteError::Stopped(key))
-        }
-        Err(_) => Err(RouteError::Stopped(key)),
+        Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(RouteError::Stopped(key)),
     }
 }

@@ -4,6 +4,9 @@
 //! NodeSupervisor
 //!  ├── UserSession × online players   (a failure ends that session cleanly)
 //!  ├── ChannelActor × channels        (a failure restarts the channel, members lost)
+//!  ├── SpectatorRoom × watched players (a failure closes the room)
+//!  ├── MatchActor × matches            (a failure disposes of the match)
+//!  ├── LobbyActor                     (a failure restarts the lobby)
 //!  └── BotActor                       (a failure restarts the bot)
 //! ```
 //!
@@ -41,18 +44,28 @@ impl Actor for NodeSupervisor {
             return Ok(());
         };
         let id = cell.get_id();
-        if let Some(user) = world.router().users().by_actor(id) {
+        let router = world.router().clone();
+        if let Some(user) = router.users().by_actor(id) {
             if user.id == crate::BOT_ID {
                 tracing::error!("the bot failed: {error}; restarting it");
                 world.spawn_bot(myself.get_cell()).await?;
             } else {
                 tracing::error!(user = user.id, "session failed: {error}");
-                let channels = world.router().channel_names();
-                crate::user::end_session(world, user.id, user.session_id, channels.iter());
+                crate::user::end_session(world, user.id, user.session_id, None);
             }
-        } else if let Some(name) = world.router().channel_by_actor(id) {
+        } else if let Some(name) = router.channels().key_of(id) {
             tracing::error!(channel = %name, "channel failed: {error}; restarting it");
+            router.channels().remove(&name, id);
             world.respawn_channel(&name, myself.get_cell()).await?;
+        } else if let Some(host) = router.spectate().key_of(id) {
+            tracing::error!(host, "spectator room failed: {error}; closing it");
+            crate::spectate::close(world, host, id);
+        } else if let Some(match_id) = router.matches().key_of(id) {
+            tracing::error!(match_id, "match failed: {error}; disposing of it");
+            crate::match_room::dispose(world, match_id, id);
+        } else if router.lobby_actor() == Some(id) {
+            tracing::error!("the lobby failed: {error}; restarting it");
+            world.spawn_lobby(myself.get_cell()).await?;
         } else {
             tracing::error!(actor = %id, "an unknown actor failed: {error}");
         }

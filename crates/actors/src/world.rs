@@ -17,6 +17,9 @@ use crate::auth::{PasswordVerifier, SessionToken, TokenSigner};
 use crate::bot::BotActor;
 use crate::channel::{ChannelActor, ChannelState};
 use crate::directory::OnlineUser;
+use crate::lobby::LobbyActor;
+use crate::match_room::{MatchActor, MatchState};
+use crate::spectate::{SpectateState, SpectatorRoom};
 use crate::supervisor::NodeSupervisor;
 use crate::user::{UserCall, UserCast, UserReply, UserState};
 use crate::{BOT_ID, Router, WorldConfig};
@@ -27,6 +30,15 @@ const RETIRED_TTL_SECS: i64 = 60;
 const MAX_RETIRED: usize = 10_000;
 /// Most packets handled from one poll; the rest of the body is dropped (and logged).
 pub const MAX_PACKETS_PER_POLL: usize = 512;
+
+/// Why a match could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateMatchError {
+    #[error("the server has too many matches open")]
+    TooMany,
+    #[error("could not spawn the match: {0}")]
+    Spawn(#[from] ractor::SpawnErr),
+}
 
 /// Why the world could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +64,9 @@ struct Inner {
     /// Final packets of replaced sessions, by (user, session), with their expiry.
     retired: Mutex<HashMap<(i32, u64), (Bytes, i64)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Serialises creating rooms and matches, so that two players cannot open the same
+    /// spectator room twice or take the same match id. Held only while spawning.
+    spawning: tokio::sync::Mutex<u16>,
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -91,6 +106,7 @@ impl World {
                 supervisor: OnceLock::new(),
                 retired: Mutex::default(),
                 tasks: Mutex::default(),
+                spawning: tokio::sync::Mutex::new(0),
             }),
         };
         let (supervisor, _) = Actor::spawn(None, NodeSupervisor, world.clone()).await?;
@@ -110,6 +126,7 @@ impl World {
                 .await?;
         }
         world.spawn_bot(supervisor.get_cell()).await?;
+        world.spawn_lobby(supervisor.get_cell()).await?;
         world.spawn_sweeper();
         tracing::info!(
             channels = world.channel_definitions().len(),
@@ -154,6 +171,13 @@ impl World {
         self.inner.supervisor.get().map(|s| s.get_cell())
     }
 
+    /// The supervisor to spawn under, unless the node is shutting down.
+    fn live_supervisor(&self) -> Result<ActorCell, ractor::SpawnErr> {
+        self.supervisor_cell()
+            .filter(|s| s.get_status() == ractor::ActorStatus::Running)
+            .ok_or_else(|| ractor::SpawnErr::StartupFailed("the node is shutting down".into()))
+    }
+
     /// (Re)starts a channel's actor from its definition.
     pub(crate) async fn respawn_channel(
         &self,
@@ -166,7 +190,7 @@ impl World {
         let state = ChannelState::new(def.clone());
         let (actor, _) =
             Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
-        self.router().add_channel(name, actor);
+        self.router().channels().insert(name.to_owned(), actor);
         Ok(())
     }
 
@@ -191,6 +215,90 @@ impl World {
             login_time: peace_db::unix_now(),
         });
         Ok(())
+    }
+
+    /// (Re)starts the lobby. A restarted lobby starts empty; matches re-announce
+    /// themselves on their next change.
+    pub(crate) async fn spawn_lobby(&self, supervisor: ActorCell) -> Result<(), ractor::SpawnErr> {
+        let (lobby, _) = Actor::spawn_linked(None, LobbyActor, self.clone(), supervisor).await?;
+        self.router().set_lobby(lobby);
+        Ok(())
+    }
+
+    /// Opens an instance channel (a room's or match's), keyed `name`, shown as `display`.
+    async fn open_instance_channel(
+        &self,
+        name: &str,
+        display: &str,
+        topic: &str,
+    ) -> Result<(), ractor::SpawnErr> {
+        let supervisor = self.live_supervisor()?;
+        let state = ChannelState::instance(name, display, topic);
+        let (actor, _) =
+            Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
+        self.router().channels().insert(name.to_owned(), actor);
+        Ok(())
+    }
+
+    /// The spectator room of `host_id`, opened if nobody watches them yet. Returns the
+    /// room's key.
+    pub(crate) async fn spectator_room(&self, host_id: i32) -> Result<i32, ractor::SpawnErr> {
+        let _guard = self.inner.spawning.lock().await;
+        if self.router().spectate().contains(&host_id) {
+            return Ok(host_id);
+        }
+        let supervisor = self.live_supervisor()?;
+        let channel = crate::spectate::channel_name(host_id);
+        self.open_instance_channel(
+            &channel,
+            crate::spectate::CHANNEL_DISPLAY_NAME,
+            "Spectator chat",
+        )
+        .await?;
+        let state = SpectateState {
+            host_id,
+            spectators: Default::default(),
+        };
+        let (room, _) =
+            Actor::spawn_linked(None, SpectatorRoom, (self.clone(), state), supervisor).await?;
+        self.router().spectate().insert(host_id, room);
+        Ok(host_id)
+    }
+
+    /// Opens a match hosted by `host_id` with the settings the client asked for; returns
+    /// its id and full data.
+    pub(crate) async fn create_match(
+        &self,
+        host_id: i32,
+        host_name: &str,
+        requested: &peace_bancho::MatchData,
+    ) -> Result<(i32, peace_bancho::MatchData), CreateMatchError> {
+        let mut next_id = self.inner.spawning.lock().await;
+        if self.router().matches().len() >= crate::match_room::MAX_MATCHES {
+            return Err(CreateMatchError::TooMany);
+        }
+        // Ids are 16-bit on the wire: take the next one not in use, skipping 0.
+        let match_id = loop {
+            *next_id = next_id.wrapping_add(1).max(1);
+            if !self.router().matches().contains(&i32::from(*next_id)) {
+                break *next_id;
+            }
+        };
+        let supervisor = self.live_supervisor()?;
+        let id = i32::from(match_id);
+        let state = MatchState::create(match_id, requested, host_id, host_name);
+        let data = state.data.clone();
+        self.open_instance_channel(
+            &crate::match_room::channel_name(id),
+            crate::match_room::CHANNEL_DISPLAY_NAME,
+            &data.name,
+        )
+        .await?;
+        let (actor, _) =
+            Actor::spawn_linked(None, MatchActor, (self.clone(), state), supervisor).await?;
+        self.router().matches().insert(id, actor);
+        tracing::info!(match_id = id, host = host_id, "match created");
+        Ok((id, data))
     }
 
     /// Every quarter of the idle time-out: ask sessions to check themselves, and forget

@@ -58,3 +58,73 @@ pub mod presence_filter {
     pub const ALL: i32 = 1;
     pub const FRIENDS: i32 = 2;
 }
+
+/// Multiplayer slot status bits.
+pub mod slot_status {
+    pub const OPEN: u8 = 1;
+    pub const LOCKED: u8 = 2;
+    pub const NOT_READY: u8 = 4;
+    pub const READY: u8 = 8;
+    pub const NO_MAP: u8 = 16;
+    pub const PLAYING: u8 = 32;
+    pub const COMPLETE: u8 = 64;
+    pub const QUIT: u8 = 128;
+}
+
+/// Multiplayer teams.
+pub mod team {
+    pub const NEUTRAL: u8 = 0;
+    pub const BLUE: u8 = 1;
+    pub const RED: u8 = 2;
+}
+
+/// Multiplayer team types.
+pub mod team_type {
+    pub const HEAD_TO_HEAD: u8 = 0;
+    pub const TAG_COOP: u8 = 1;
+    pub const TEAM_VS: u8 = 2;
+    pub const TAG_TEAM_VS: u8 = 3;
+    pub const MAX: u8 = TAG_TEAM_VS;
+
+    /// Whether players are split into red and blue.
+    pub const fn has_teams(t: u8) -> bool {
+        t == TEAM_VS || t == TAG_TEAM_VS
+    }
+}
+
+/// Multiplayer win conditions (score, accuracy, combo, score v2).
+pub const MAX_WIN_CONDITION: u8 = 3;
+
+/// Mod bits the server needs to know about.
+pub mod mods {
+    pub const NO_FAIL: u32 = 1;
+    pub const EASY: u32 = 1 << 1;
+    pub const HIDDEN: u32 = 1 << 3;
+    pub const HARD_ROCK: u32 = 1 << 4;
+    pub const SUDDEN_DEATH: u32 = 1 << 5;
+    pub const DOUBLE_TIME: u32 = 1 << 6;
+    pub const RELAX: u32 = 1 << 7;
+    pub const HALF_TIME: u32 = 1 << 8;
+    pub const NIGHTCORE: u32 = 1 << 9;
+    pub const FLASHLIGHT: u32 = 1 << 10;
+    pub const SPUN_OUT: u32 = 1 << 12;
+    pub const PERFECT: u32 = 1 << 14;
+    /// Mods that change the song's speed: under freemod they stay on the match.
+    pub const SPEED: u32 = DOUBLE_TIME | HALF_TIME | NIGHTCORE;
+
+    /// Acronyms as players type them (`!mp mods HD DT`).
+    pub const ACRONYMS: &[(&str, u32)] = &[
+        ("NF", NO_FAIL),
+        ("EZ", EASY),
+        ("HD", HIDDEN),
+        ("HR", HARD_ROCK),
+        ("SD", SUDDEN_DEATH),
+        ("DT", DOUBLE_TIME),
+        ("RX", RELAX),
+        ("HT", HALF_TIME),
+        ("NC", NIGHTCORE | DOUBLE_TIME),
+        ("FL", FLASHLIGHT),
+        ("SO", SPUN_OUT),
+        ("PF", PERFECT | SUDDEN_DEATH),
+    ];
+}

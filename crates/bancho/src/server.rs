@@ -59,7 +59,8 @@ packets! {
         /// `image_url|click_url`.
         MainMenuIcon = 76 { icon: String },
         Monitor = 80 {},
-        MatchPlayerSkipped = 81 { user_id: i32 },
+        /// The slot (not the user) that asked to skip, as chio and the stable client read it.
+        MatchPlayerSkipped = 81 { slot_id: i32 },
         UserPresence = 83 { presence: Presence },
         /// Tells the client to log in again after `delay_ms`.
         Restart = 86 { delay_ms: i32 },

@@ -42,6 +42,12 @@ pub const COMMANDS: &[Command] = &[
         help: "how many players are online",
         run: online,
     },
+    Command {
+        name: "mp",
+        usage: "!mp help",
+        help: "referee commands, in a match's #multiplayer channel",
+        run: mp_outside_match,
+    },
 ];
 
 /// Most characters of a command line looked at; the rest is ignored.
@@ -87,4 +93,9 @@ fn online(inv: &Invocation<'_>) -> String {
     // The bot itself is in the directory but is not a player.
     let players = inv.world.router().users().len().saturating_sub(1);
     format!("{players} player(s) online.")
+}
+
+/// `!mp` reaches here only outside a match channel (inside one, the match answers).
+fn mp_outside_match(_: &Invocation<'_>) -> String {
+    "!mp works in a match's #multiplayer channel.".to_owned()
 }

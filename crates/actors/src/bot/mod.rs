@@ -9,6 +9,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::World;
 use crate::channel::ChannelCast;
+use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
 use crate::user::{UserCall, UserCast, UserMsg, UserReply};
 
@@ -53,8 +54,24 @@ impl Actor for BotActor {
                 channel,
                 from_id,
                 from_name,
+                privileges,
                 text,
             }) => {
+                // `!mp` in a match channel goes to that match, which answers there itself.
+                let mut words = text.split_whitespace();
+                if words.next().is_some_and(|w| w.eq_ignore_ascii_case("!mp"))
+                    && let Some(match_id) = crate::match_room::match_of_channel(&channel)
+                {
+                    let args = words.take(16).map(str::to_owned).collect();
+                    let cast = MatchCast::Referee {
+                        user_id: from_id,
+                        name: from_name,
+                        privileges,
+                        args,
+                    };
+                    let _ = world.router().matches().cast(&match_id, cast);
+                    return Ok(());
+                }
                 if let Some(reply) = commands::run(world, from_id, &from_name, &text) {
                     let msg = ChannelCast::Message {
                         from_id: crate::BOT_ID,
@@ -62,7 +79,7 @@ impl Actor for BotActor {
                         privileges: Privileges::BOT,
                         text: reply,
                     };
-                    let _ = world.router().cast_channel(&channel, msg);
+                    let _ = world.router().channels().cast(&channel, msg);
                 }
             }
             // Nothing is queued for the bot and it never times out.

@@ -7,7 +7,9 @@
 //! Rule that keeps the system deadlock-free: a session may *call* channels (join/part),
 //! channels and other sessions only ever *cast* to sessions.
 
+mod multiplayer;
 mod packets;
+mod spectating;
 
 pub(crate) use packets::bot_message;
 mod state;
@@ -21,7 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::World;
 use crate::channel::ChannelCast;
+use crate::lobby::LobbyCast;
+use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
+use crate::spectate::SpectateCast;
 
 pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
 
@@ -41,13 +46,21 @@ pub enum UserCast {
     },
     /// A channel removed this player (kick, or the channel closed).
     ChannelRemoved { name: String },
+    /// Join an instance channel, known to the client as `display` (a room or match
+    /// pulls its host or players in).
+    JoinChannel { name: String, display: String },
     /// A `!command` typed in a channel. Only the bot acts on it.
     ChannelCommand {
         channel: String,
         from_id: i32,
         from_name: String,
+        privileges: Privileges,
         text: String,
     },
+    /// The player this session watched went offline.
+    SpectatingEnded { host_id: i32 },
+    /// The host or a referee removed this player from their match (slot lock, close).
+    RemovedFromMatch { match_id: i32 },
     /// Periodic: end the session if the client stopped polling.
     IdleCheck,
     /// End the session; the reason is shown to the client.
@@ -136,44 +149,47 @@ impl Actor for UserSession {
         _myself: ActorRef<Self::Msg>,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        end_session(
-            &s.world,
-            s.state.id,
-            s.state.session_id,
-            s.state.channels.iter(),
-        );
+        end_session(&s.world, s.state.id, s.state.session_id, Some(&s.state));
         Ok(())
     }
 }
 
 /// Everything that must happen when a session ends, however it ends: leave channels,
-/// and, if it is still the user's current session, go offline for everyone.
-pub(crate) fn end_session<'a>(
-    world: &World,
-    user_id: i32,
-    session_id: u64,
-    channels: impl Iterator<Item = &'a String>,
-) {
-    for name in channels {
-        let _ = world.router().cast_channel(
-            name,
-            ChannelCast::Forget {
-                user_id,
-                session_id,
-            },
-        );
+/// rooms, the match and the lobby, and, if it is still the user's current session, go
+/// offline for everyone. `state` is `None` when the session failed and its state is lost;
+/// then every channel, room and match is told, since any of them may hold the player.
+pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: Option<&UserState>) {
+    let router = world.router();
+    let forget = ChannelCast::Forget {
+        user_id,
+        session_id,
+    };
+    match state {
+        Some(st) => {
+            for name in &st.channels {
+                let _ = router.channels().cast(name, forget.clone());
+            }
+            if let Some(host) = st.spectating {
+                let _ = router
+                    .spectate()
+                    .cast(&host, SpectateCast::Leave { user_id });
+            }
+            for id in st.match_id.iter().chain(&st.watching_match) {
+                let _ = router.matches().cast(id, MatchCast::Leave { user_id });
+            }
+        }
+        None => {
+            router.channels().broadcast(forget);
+            router.spectate().broadcast(SpectateCast::Leave { user_id });
+            router.matches().broadcast(MatchCast::Leave { user_id });
+        }
     }
-    if world
-        .router()
-        .users()
-        .remove_session(user_id, session_id)
-        .is_some()
-    {
+    let _ = router.cast_lobby(LobbyCast::Leave { user_id });
+    if router.users().remove_session(user_id, session_id).is_some() {
         tracing::info!(user = user_id, "session ended");
+        let _ = router.spectate().cast(&user_id, SpectateCast::HostLeft);
         let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
-        world
-            .router()
-            .broadcast_users(UserCast::Enqueue(logout.to_bytes()));
+        router.broadcast_users(UserCast::Enqueue(logout.to_bytes()));
         let db = world.db().clone();
         tokio::spawn(async move {
             if let Err(e) = db.touch_last_seen(user_id).await {
@@ -203,9 +219,18 @@ impl Session {
             }
             UserCast::ChannelRemoved { name } => {
                 if st.channels.remove(&name) {
-                    st.enqueue_packet(ChannelKick { name });
+                    let display = st.display_channel(&name);
+                    st.channel_aliases.remove(&display);
+                    st.enqueue_packet(ChannelKick { name: display });
                 }
             }
+            UserCast::JoinChannel { name, display } => self.join_channel_as(name, display).await,
+            UserCast::SpectatingEnded { host_id } => {
+                if st.spectating == Some(host_id) {
+                    st.spectating = None;
+                }
+            }
+            UserCast::RemovedFromMatch { match_id } => self.removed_from_match(match_id).await,
             UserCast::ChannelCommand { .. } => {}
             UserCast::IdleCheck => {
                 let idle_ms = crate::unix_millis() - st.last_poll_ms;

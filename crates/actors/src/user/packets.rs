@@ -45,6 +45,9 @@ impl Session {
         _myself: &ActorRef<UserMsg>,
     ) -> Flow {
         let user = self.state.id;
+        let Some(packet) = self.multiplayer_packet(packet).await else {
+            return Flow::Continue;
+        };
         match packet {
             ClientPacket::Ping(_) | ClientPacket::IrcOnly(_) => {}
             ClientPacket::Logout(_) => {
@@ -89,7 +92,11 @@ impl Session {
             ClientPacket::ToggleBlockNonFriendDms(c::ToggleBlockNonFriendDms { value }) => {
                 self.state.block_non_friend_dms = value != 0;
             }
-            ClientPacket::ChannelJoin(c::ChannelJoin { name }) => self.join_channel(name).await,
+            ClientPacket::ChannelJoin(c::ChannelJoin { name }) => {
+                if !self.state.channel_aliases.contains_key(&name) {
+                    self.join_channel_as(name.clone(), name).await;
+                }
+            }
             ClientPacket::ChannelPart(c::ChannelPart { name }) => self.part_channel(name).await,
             ClientPacket::FriendAdd(c::FriendAdd { user_id }) => {
                 self.set_friend(user_id, true).await;
@@ -97,12 +104,20 @@ impl Session {
             ClientPacket::FriendRemove(c::FriendRemove { user_id }) => {
                 self.set_friend(user_id, false).await;
             }
+            ClientPacket::StartSpectating(c::StartSpectating { target_id }) => {
+                self.start_spectating(target_id).await;
+            }
+            ClientPacket::StopSpectating(_) => self.stop_spectating().await,
+            ClientPacket::CantSpectate(_) => self.cant_spectate(),
+            ClientPacket::SpectateFrames(c::SpectateFrames { frames }) => {
+                self.spectate_frames(frames)
+            }
             ClientPacket::ErrorReport(c::ErrorReport { report }) => {
                 let report: String = report.chars().take(1000).collect();
                 tracing::info!(user, %report, "client error report");
             }
-            // Spectating and multiplayer are handled by their own actors (not on this
-            // node yet); beatmap info requests are obsolete in current clients.
+            // Beatmap info requests are obsolete in current clients; the multiplayer
+            // packets were handled above.
             other => {
                 tracing::debug!(user, packet = other.id().name(), "packet not handled");
             }
@@ -189,12 +204,13 @@ impl Session {
             });
     }
 
-    fn notify(&mut self, text: impl Into<String>) {
+    pub(super) fn notify(&mut self, text: impl Into<String>) {
         self.state
             .enqueue_packet(Notification { text: text.into() });
     }
 
     fn public_message(&mut self, channel: String, mut text: String) {
+        let channel = self.state.resolve_channel(&channel);
         if text.trim().is_empty() {
             return;
         }
@@ -215,7 +231,7 @@ impl Session {
             privileges: self.state.privileges,
             text,
         };
-        if self.world.router().cast_channel(&channel, msg).is_err() {
+        if self.world.router().channels().cast(&channel, msg).is_err() {
             self.state.channels.remove(&channel);
             self.state.enqueue_packet(ChannelKick { name: channel });
         }
@@ -265,22 +281,39 @@ impl Session {
         }
     }
 
-    async fn join_channel(&mut self, name: String) {
+    /// Joins channel `name`, which the client knows as `display` (they differ for the
+    /// `#spectator` and `#multiplayer` instance channels). Joining twice does nothing.
+    pub(super) async fn join_channel_as(&mut self, name: String, display: String) {
+        if self.state.channels.contains(&name) {
+            return;
+        }
         let call = ChannelCall::Join {
             user_id: self.state.id,
             session_id: self.state.session_id,
             privileges: self.state.privileges,
         };
         let timeout = self.world.config().call_timeout;
-        match self.world.router().call_channel(&name, call, timeout).await {
+        match self
+            .world
+            .router()
+            .channels()
+            .call(&name, call, timeout)
+            .await
+        {
             Ok(ChannelReply::Joined) => {
-                self.state.channels.insert(name.clone());
-                self.state.enqueue_packet(ChannelJoinSuccess { name });
+                if name != display {
+                    self.state
+                        .channel_aliases
+                        .insert(display.clone(), name.clone());
+                }
+                self.state.channels.insert(name);
+                self.state
+                    .enqueue_packet(ChannelJoinSuccess { name: display });
             }
-            Ok(_) => self.state.enqueue_packet(ChannelKick { name }),
+            Ok(_) => self.state.enqueue_packet(ChannelKick { name: display }),
             Err(e) => {
                 tracing::debug!(user = self.state.id, "join {name:?} failed: {e}");
-                self.state.enqueue_packet(ChannelKick { name });
+                self.state.enqueue_packet(ChannelKick { name: display });
             }
         }
     }
@@ -290,12 +323,16 @@ impl Session {
         let mut channels = self.world.auto_join_channels().to_vec();
         channels.sort();
         for name in channels {
-            self.join_channel(name).await;
+            self.join_channel_as(name.clone(), name).await;
         }
     }
 
     async fn part_channel(&mut self, name: String) {
-        if !self.state.channels.remove(&name) {
+        let name = self.state.resolve_channel(&name);
+        // Instance channels are left together with their room or match.
+        if self.state.channel_aliases.values().any(|k| *k == name)
+            || !self.state.channels.remove(&name)
+        {
             return;
         }
         let call = ChannelCall::Part {
@@ -303,7 +340,13 @@ impl Session {
             session_id: self.state.session_id,
         };
         let timeout = self.world.config().call_timeout;
-        if let Err(e) = self.world.router().call_channel(&name, call, timeout).await {
+        if let Err(e) = self
+            .world
+            .router()
+            .channels()
+            .call(&name, call, timeout)
+            .await
+        {
             tracing::debug!(user = self.state.id, "part {name:?} failed: {e}");
         }
         self.state.enqueue_packet(ChannelKick { name });

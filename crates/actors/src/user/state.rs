@@ -1,7 +1,7 @@
 //! A session's data. Plain serde data, kept apart from the actor's runtime handles so
 //! that it can be snapshotted and moved to another node.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use peace_bancho::server::{UserPresence, UserStats};
@@ -50,6 +50,16 @@ pub struct UserState {
     /// To whom an away message was already sent this session (sent once per sender).
     pub away_notified: BTreeSet<i32>,
     pub presence_filter: i32,
+    /// Whose spectator room this player watches.
+    pub spectating: Option<i32>,
+    /// The match this player sits in.
+    pub match_id: Option<i32>,
+    /// The match a tournament client watches without a slot.
+    pub watching_match: Option<i32>,
+    pub in_lobby: bool,
+    /// Instance channels by the name the client knows them by
+    /// (`#spectator` → `#spec_12`, `#multiplayer` → `#mp_3`).
+    pub channel_aliases: BTreeMap<String, String>,
     /// Encoded packets waiting for the client's next poll.
     pub queue: Vec<u8>,
 }
@@ -84,8 +94,29 @@ impl UserState {
             away_message: None,
             away_notified: BTreeSet::new(),
             presence_filter: presence_filter::ALL,
+            spectating: None,
+            match_id: None,
+            watching_match: None,
+            in_lobby: false,
+            channel_aliases: BTreeMap::new(),
             queue: Vec::new(),
         }
+    }
+
+    /// The channel key behind a name the client used (`#spectator` → `#spec_12`).
+    pub fn resolve_channel(&self, name: &str) -> String {
+        self.channel_aliases
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned())
+    }
+
+    /// The name the client knows a channel key by.
+    pub fn display_channel(&self, key: &str) -> String {
+        self.channel_aliases
+            .iter()
+            .find(|(_, k)| k.as_str() == key)
+            .map_or_else(|| key.to_owned(), |(display, _)| display.clone())
     }
 
     pub fn is_silenced(&self, now: i64) -> bool {

@@ -429,7 +429,7 @@ def server_cases():
                              {"icon": f"{t.image_url}|{t.redirect_url}"}, t))
     c.append(server_case("monitor", "Monitor", P.BanchoMonitor, {}))
     c.append(i32_case("match_player_skipped", "MatchPlayerSkipped", P.BanchoMatchPlayerSkipped,
-                      "user_id", 3))
+                      "slot_id", 3))
 
     # Presence: negative, zero and positive offsets, every mode, privileges up to 5 bits.
     c.append(presence_case("user_presence_osu_negative_utc", user(
