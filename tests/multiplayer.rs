@@ -1,0 +1,745 @@
+//! End-to-end: spectating, the lobby, matches and referee commands, over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bytes::Bytes;
+use common::{TestClient, TestServer};
+use peace_bancho::client as c;
+use peace_bancho::wire::Raw;
+use peace_bancho::{MatchData, ServerPacket, mods, slot_status, team, team_type};
+
+fn is<'a>(p: &'a ServerPacket, id: peace_bancho::ServerPacketId) -> bool {
+    p.id() == id
+}
+
+fn requested_match(name: &str, password: Option<&str>) -> MatchData {
+    MatchData {
+        name: name.into(),
+        password: password.map(str::to_owned),
+        beatmap_name: "Artist - Title [Insane]".into(),
+        beatmap_id: 75,
+        beatmap_md5: "a".repeat(32),
+        ..MatchData::default()
+    }
+}
+
+/// A 29-byte score frame with `score` and slot byte `slot_hint` (the server rewrites it).
+fn score_frame(score: i32, slot_hint: u8) -> Bytes {
+    let mut f = vec![0u8; 29];
+    f[4] = slot_hint;
+    f[5..7].copy_from_slice(&300u16.to_le_bytes());
+    f[17..21].copy_from_slice(&score.to_le_bytes());
+    f[21..23].copy_from_slice(&123u16.to_le_bytes());
+    Bytes::from(f)
+}
+
+async fn wait_update(
+    client: &mut TestClient,
+    what: &str,
+    pred: impl Fn(&MatchData) -> bool,
+) -> MatchData {
+    match client
+        .wait_for(
+            what,
+            |p| matches!(p, ServerPacket::UpdateMatch(u) if pred(&u.data)),
+        )
+        .await
+    {
+        ServerPacket::UpdateMatch(u) => u.data,
+        _ => unreachable!(),
+    }
+}
+
+async fn create(host: &mut TestClient, name: &str, password: Option<&str>) -> MatchData {
+    host.send([c::CreateMatch {
+        data: requested_match(name, password),
+    }
+    .into()])
+        .await;
+    let data = match host
+        .wait_for("MATCH_JOIN_SUCCESS", |p| {
+            matches!(p, ServerPacket::MatchJoinSuccess(_))
+        })
+        .await
+    {
+        ServerPacket::MatchJoinSuccess(j) => j.data,
+        _ => unreachable!(),
+    };
+    host.wait_for(
+        "#multiplayer join",
+        |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#multiplayer"),
+    )
+    .await;
+    data
+}
+
+async fn join(player: &mut TestClient, match_id: u16, password: &str) -> MatchData {
+    player
+        .send([c::JoinMatch {
+            match_id: i32::from(match_id),
+            password: password.into(),
+        }
+        .into()])
+        .await;
+    match player
+        .wait_for("MATCH_JOIN_SUCCESS", |p| {
+            matches!(p, ServerPacket::MatchJoinSuccess(_))
+        })
+        .await
+    {
+        ServerPacket::MatchJoinSuccess(j) => j.data,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spectators_see_the_hosts_frames_and_each_other() {
+    let server = TestServer::start().await;
+    let mut host = server.player("Host").await;
+    let mut bob = server.player("Bob").await;
+    let mut carol = server.player("Carol").await;
+    let (h, b, cid) = (host.user_id, bob.user_id, carol.user_id);
+
+    bob.send([c::StartSpectating { target_id: h }.into()]).await;
+    host.wait_for(
+        "SPECTATOR_JOINED bob",
+        |p| matches!(p, ServerPacket::SpectatorJoined(s) if s.user_id == b),
+    )
+    .await;
+    host.wait_for(
+        "host in #spectator",
+        |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#spectator"),
+    )
+    .await;
+    bob.wait_for(
+        "bob in #spectator",
+        |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#spectator"),
+    )
+    .await;
+
+    carol
+        .send([c::StartSpectating { target_id: h }.into()])
+        .await;
+    host.wait_for(
+        "SPECTATOR_JOINED carol",
+        |p| matches!(p, ServerPacket::SpectatorJoined(s) if s.user_id == cid),
+    )
+    .await;
+    bob.wait_for(
+        "FELLOW carol",
+        |p| matches!(p, ServerPacket::FellowSpectatorJoined(s) if s.user_id == cid),
+    )
+    .await;
+    carol
+        .wait_for(
+            "FELLOW bob",
+            |p| matches!(p, ServerPacket::FellowSpectatorJoined(s) if s.user_id == b),
+        )
+        .await;
+
+    // Frames are relayed byte for byte.
+    let frames: Vec<u8> = (0..=200).collect();
+    host.send([c::SpectateFrames {
+        frames: Raw(frames.clone().into()),
+    }
+    .into()])
+        .await;
+    for watcher in [&mut bob, &mut carol] {
+        watcher
+            .wait_for(
+                "the host's frames",
+                |p| matches!(p, ServerPacket::SpectateFrames(f) if f.frames.0[..] == frames[..]),
+            )
+            .await;
+    }
+
+    // #spectator chat reaches the room, under its display name.
+    bob.say("#spectator", "nice play").await;
+    for other in [&mut host, &mut carol] {
+        let m = other.wait_message("nice play").await;
+        assert_eq!(m.recipient, "#spectator");
+    }
+
+    carol.send([c::CantSpectate {}.into()]).await;
+    host.wait_for(
+        "CANT_SPECTATE to host",
+        |p| matches!(p, ServerPacket::SpectatorCantSpectate(s) if s.user_id == cid),
+    )
+    .await;
+    bob.wait_for(
+        "CANT_SPECTATE to fellows",
+        |p| matches!(p, ServerPacket::SpectatorCantSpectate(s) if s.user_id == cid),
+    )
+    .await;
+
+    carol.send([c::StopSpectating {}.into()]).await;
+    host.wait_for(
+        "SPECTATOR_LEFT carol",
+        |p| matches!(p, ServerPacket::SpectatorLeft(s) if s.user_id == cid),
+    )
+    .await;
+    bob.wait_for(
+        "FELLOW_LEFT carol",
+        |p| matches!(p, ServerPacket::FellowSpectatorLeft(s) if s.user_id == cid),
+    )
+    .await;
+    carol
+        .wait_for(
+            "carol leaves #spectator",
+            |p| matches!(p, ServerPacket::ChannelKick(k) if k.name == "#spectator"),
+        )
+        .await;
+
+    // Spectating someone else leaves the first room.
+    bob.send([c::StartSpectating { target_id: cid }.into()])
+        .await;
+    host.wait_for(
+        "SPECTATOR_LEFT bob",
+        |p| matches!(p, ServerPacket::SpectatorLeft(s) if s.user_id == b),
+    )
+    .await;
+    host.wait_for(
+        "host's room closed",
+        |p| matches!(p, ServerPacket::ChannelKick(k) if k.name == "#spectator"),
+    )
+    .await;
+    carol
+        .wait_for(
+            "SPECTATOR_JOINED bob",
+            |p| matches!(p, ServerPacket::SpectatorJoined(s) if s.user_id == b),
+        )
+        .await;
+    assert!(
+        !server.world().router().spectate().contains(&h),
+        "an empty room closes"
+    );
+
+    // The host of a room goes offline: the room closes and its spectators leave it.
+    server.world().kick(cid, "test");
+    bob.wait_for(
+        "room of a logged-out host closes",
+        |p| matches!(p, ServerPacket::ChannelKick(k) if k.name == "#spectator"),
+    )
+    .await;
+    assert!(server.world().router().spectate().is_empty());
+    // Self-spectating and spectating nobody are ignored.
+    bob.send([
+        c::StartSpectating { target_id: b }.into(),
+        c::StartSpectating { target_id: 987_654 }.into(),
+    ])
+    .await;
+    assert!(server.world().router().spectate().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_match_is_created_joined_played_recorded_and_disposed() {
+    let server = TestServer::start().await;
+    let mut watcher = server.player("Watcher").await;
+    let mut host = server.player("Host").await;
+    let mut guest = server.player("Guest").await;
+    let (h, g) = (host.user_id, guest.user_id);
+
+    watcher.send([c::JoinLobby {}.into()]).await;
+    watcher
+        .wait_for(
+            "#lobby",
+            |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#lobby"),
+        )
+        .await;
+
+    let created = create(&mut host, "Peace test", Some("secret")).await;
+    assert_eq!(created.password.as_deref(), Some("secret"));
+    assert_eq!((created.host_id, created.slots[0].user_id), (h, h));
+    let id = created.match_id;
+    let seen = match watcher
+        .wait_for(
+            "NEW_MATCH",
+            |p| matches!(p, ServerPacket::NewMatch(m) if m.data.match_id == id),
+        )
+        .await
+    {
+        ServerPacket::NewMatch(m) => m.data,
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        seen.password.as_deref(),
+        Some(""),
+        "the lobby sees that there is a password, not what it is"
+    );
+
+    guest
+        .send([c::JoinMatch {
+            match_id: i32::from(id),
+            password: "wrong".into(),
+        }
+        .into()])
+        .await;
+    guest
+        .wait_for("MATCH_JOIN_FAIL", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchJoinFail)
+        })
+        .await;
+    let joined = join(&mut guest, id, "secret").await;
+    assert_eq!(joined.slots[1].user_id, g);
+    wait_update(&mut host, "guest in slot 1", |d| d.slots[1].user_id == g).await;
+    wait_update(&mut watcher, "lobby update", |d| d.slots[1].user_id == g).await;
+
+    // Only the host changes settings or starts.
+    let mut changed = created.clone();
+    changed.beatmap_id = 129891;
+    changed.beatmap_md5 = "b".repeat(32);
+    guest
+        .send([
+            c::MatchChangeSettings {
+                data: changed.clone(),
+            }
+            .into(),
+            c::MatchStart {}.into(),
+        ])
+        .await;
+    host.send([c::MatchChangeSettings { data: changed }.into()])
+        .await;
+    let d = wait_update(&mut guest, "new beatmap", |d| d.beatmap_id == 129891).await;
+    assert!(!d.in_progress);
+
+    guest.send([c::MatchReady {}.into()]).await;
+    wait_update(&mut host, "guest ready", |d| {
+        d.slots[1].status == slot_status::READY
+    })
+    .await;
+    host.send([c::MatchStart {}.into()]).await;
+    for p in [&mut host, &mut guest] {
+        p.wait_for(
+            "MATCH_START",
+            |p| matches!(p, ServerPacket::MatchStart(m) if m.data.in_progress),
+        )
+        .await;
+    }
+    host.send([c::MatchLoadComplete {}.into()]).await;
+    guest.send([c::MatchLoadComplete {}.into()]).await;
+    for p in [&mut host, &mut guest] {
+        p.wait_for("ALL_PLAYERS_LOADED", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchAllPlayersLoaded)
+        })
+        .await;
+    }
+    guest
+        .send([c::MatchScoreUpdate {
+            frame: Raw(score_frame(777_777, 9)),
+        }
+        .into()])
+        .await;
+    host.wait_for("guest's score with slot 1", |p| matches!(p, ServerPacket::MatchScoreUpdate(s) if s.frame.0[4] == 1 && s.frame.0[17..21] == 777_777i32.to_le_bytes())).await;
+    host.send([c::MatchSkipRequest {}.into()]).await;
+    guest
+        .wait_for(
+            "host skipped",
+            |p| matches!(p, ServerPacket::MatchPlayerSkipped(s) if s.slot_id == 0),
+        )
+        .await;
+    guest.send([c::MatchSkipRequest {}.into()]).await;
+    host.wait_for("MATCH_SKIP", |p| {
+        is(p, peace_bancho::ServerPacketId::MatchSkip)
+    })
+    .await;
+    guest.send([c::MatchFailed {}.into()]).await;
+    host.wait_for(
+        "guest failed",
+        |p| matches!(p, ServerPacket::MatchPlayerFailed(f) if f.slot_id == 1),
+    )
+    .await;
+    host.send([
+        c::MatchScoreUpdate {
+            frame: Raw(score_frame(1_000_000, 0)),
+        }
+        .into(),
+        c::MatchComplete {}.into(),
+    ])
+    .await;
+    guest.send([c::MatchComplete {}.into()]).await;
+    for p in [&mut host, &mut guest] {
+        p.wait_for("MATCH_COMPLETE", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchComplete)
+        })
+        .await;
+    }
+    let d = wait_update(&mut host, "back to not ready", |d| {
+        !d.in_progress && d.slots[1].status == slot_status::NOT_READY
+    })
+    .await;
+    assert_eq!(d.slots[0].status, slot_status::NOT_READY);
+
+    // The game is in the database with both final scores.
+    let db = server.world().db().clone();
+    let mut recorded = 0;
+    for _ in 0..100 {
+        recorded = db.match_game_count(i32::from(id)).await.unwrap();
+        if recorded == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(recorded, 1);
+
+    // The host leaves: the guest inherits the match; then the last player leaves.
+    host.send([c::PartMatch {}.into()]).await;
+    host.wait_for(
+        "host leaves #multiplayer",
+        |p| matches!(p, ServerPacket::ChannelKick(k) if k.name == "#multiplayer"),
+    )
+    .await;
+    guest
+        .wait_for("MATCH_TRANSFER_HOST", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchTransferHost)
+        })
+        .await;
+    wait_update(&mut guest, "guest hosts", |d| {
+        d.host_id == g && d.slots[0].status == slot_status::OPEN
+    })
+    .await;
+    guest.send([c::PartMatch {}.into()]).await;
+    watcher
+        .wait_for(
+            "DISPOSE_MATCH",
+            |p| matches!(p, ServerPacket::DisposeMatch(d) if d.match_id == i32::from(id)),
+        )
+        .await;
+    assert!(server.world().router().matches().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slots_locks_freemod_teams_password_and_invites() {
+    let server = TestServer::start().await;
+    let mut host = server.player("Host").await;
+    let mut guest = server.player("Guest").await;
+    let mut third = server.player("Third").await;
+    let (g, t) = (guest.user_id, third.user_id);
+    let id = create(&mut host, "rules", None).await.match_id;
+    join(&mut guest, id, "").await;
+    join(&mut third, id, "").await;
+
+    // Locking an occupied slot kicks its player back to the lobby.
+    host.send([c::MatchLock { slot_id: 2 }.into()]).await;
+    third
+        .wait_for(
+            "kicked",
+            |p| matches!(p, ServerPacket::DisposeMatch(d) if d.match_id == i32::from(id)),
+        )
+        .await;
+    third
+        .wait_for(
+            "out of #multiplayer",
+            |p| matches!(p, ServerPacket::ChannelKick(k) if k.name == "#multiplayer"),
+        )
+        .await;
+    wait_update(&mut host, "slot 2 locked", |d| {
+        d.slots[2].status == slot_status::LOCKED
+    })
+    .await;
+    // Players move only to open slots; out-of-range slots are ignored.
+    guest
+        .send([
+            c::MatchChangeSlot { slot_id: 2 }.into(),
+            c::MatchChangeSlot { slot_id: 999 }.into(),
+            c::MatchChangeSlot { slot_id: -1 }.into(),
+        ])
+        .await;
+    guest.send([c::MatchChangeSlot { slot_id: 5 }.into()]).await;
+    wait_update(&mut host, "guest in slot 5", |d| {
+        d.slots[5].user_id == g && d.slots[1].status == slot_status::OPEN
+    })
+    .await;
+    // A full match refuses joins: lock every open slot, then third tries.
+    for slot in [1, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] {
+        host.send([c::MatchLock { slot_id: slot }.into()]).await;
+    }
+    wait_update(&mut host, "all locked", |d| {
+        d.slots.iter().all(|s| s.status != slot_status::OPEN)
+    })
+    .await;
+    third
+        .send([c::JoinMatch {
+            match_id: i32::from(id),
+            password: String::new(),
+        }
+        .into()])
+        .await;
+    third
+        .wait_for("full match", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchJoinFail)
+        })
+        .await;
+    host.send([c::MatchLock { slot_id: 1 }.into()]).await;
+
+    // Freemod: speed mods stay on the match, the rest per slot.
+    host.send([c::MatchChangeMods {
+        mods: mods::HIDDEN | mods::DOUBLE_TIME,
+    }
+    .into()])
+        .await;
+    wait_update(&mut guest, "match mods", |d| {
+        d.mods == mods::HIDDEN | mods::DOUBLE_TIME
+    })
+    .await;
+    let mut settings = wait_update(&mut host, "current", |_| true).await;
+    settings.freemod = true;
+    host.send([c::MatchChangeSettings {
+        data: settings.clone(),
+    }
+    .into()])
+        .await;
+    wait_update(&mut guest, "freemod on", |d| {
+        d.freemod && d.mods == mods::DOUBLE_TIME && d.slots[0].mods == mods::HIDDEN
+    })
+    .await;
+    guest
+        .send([c::MatchChangeMods {
+            mods: mods::HARD_ROCK | mods::HALF_TIME,
+        }
+        .into()])
+        .await;
+    wait_update(&mut host, "guest's own mods", |d| {
+        d.slots[5].mods == mods::HARD_ROCK && d.mods == mods::DOUBLE_TIME
+    })
+    .await;
+
+    // Teams.
+    settings.team_type = team_type::TEAM_VS;
+    host.send([c::MatchChangeSettings { data: settings }.into()])
+        .await;
+    let d = wait_update(&mut guest, "teams", |d| d.team_type == team_type::TEAM_VS).await;
+    let before = d.slots[5].team;
+    assert_ne!(before, team::NEUTRAL);
+    guest.send([c::MatchChangeTeam {}.into()]).await;
+    wait_update(&mut host, "guest switched team", |d| {
+        d.slots[5].team != before && d.slots[5].team != team::NEUTRAL
+    })
+    .await;
+
+    // Password change and invitations.
+    let with_password = MatchData {
+        password: Some("hunter2".into()),
+        ..MatchData::default()
+    };
+    host.send([c::MatchChangePassword {
+        data: with_password,
+    }
+    .into()])
+        .await;
+    guest
+        .wait_for(
+            "new password",
+            |p| matches!(p, ServerPacket::MatchChangePassword(c) if c.password == "hunter2"),
+        )
+        .await;
+    host.send([c::MatchInvite { user_id: t }.into()]).await;
+    third.wait_for("invitation", |p| matches!(p, ServerPacket::MatchInvite(i) if i.message.text.contains(&format!("osump://{id}/hunter2")))).await;
+
+    // Host transfer by slot.
+    host.send([c::MatchTransferHost { slot_id: 5 }.into()])
+        .await;
+    guest
+        .wait_for("became host", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchTransferHost)
+        })
+        .await;
+    wait_update(&mut host, "guest hosts", |d| d.host_id == g).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn referee_commands_and_a_disconnect_mid_match() {
+    let server = TestServer::start().await;
+    let mut host = server.player("Host").await;
+    let mut guest = server.player("Guest").await;
+    let mut other = server.player("Other").await;
+    let id = create(&mut host, "reffed", None).await.match_id;
+    join(&mut guest, id, "").await;
+    guest
+        .wait_for(
+            "#multiplayer",
+            |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#multiplayer"),
+        )
+        .await;
+
+    let bot_said = |text: &'static str| move |p: &ServerPacket| matches!(p, ServerPacket::SendMessage(m) if m.message.sender_id == 1 && m.message.recipient == "#multiplayer" && m.message.text.contains(text));
+    guest.say("#multiplayer", "!mp start").await;
+    guest
+        .wait_for("refusal", bot_said("only the host or a referee"))
+        .await;
+    guest.say("#multiplayer", "!mp help").await;
+    guest.wait_for("help", bot_said("!mp start")).await;
+
+    host.say("#multiplayer", "!mp mods HD DT").await;
+    wait_update(&mut guest, "mods by referee", |d| {
+        d.mods == mods::HIDDEN | mods::DOUBLE_TIME
+    })
+    .await;
+    host.say("#multiplayer", "!mp size 4").await;
+    wait_update(&mut guest, "size 4", |d| {
+        d.slots[4..].iter().all(|s| s.status == slot_status::LOCKED)
+    })
+    .await;
+    host.say("#multiplayer", "!mp settings").await;
+    guest.wait_for("settings", bot_said("reffed")).await;
+    host.say("#multiplayer", "!mp invite Other").await;
+    other
+        .wait_for("invite by referee", |p| {
+            matches!(p, ServerPacket::MatchInvite(_))
+        })
+        .await;
+
+    host.say("#multiplayer", "!mp start").await;
+    guest
+        .wait_for("MATCH_START", |p| matches!(p, ServerPacket::MatchStart(_)))
+        .await;
+    host.say("#multiplayer", "!mp abort").await;
+    guest
+        .wait_for("MATCH_ABORT", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchAbort)
+        })
+        .await;
+    wait_update(&mut guest, "not in progress", |d| !d.in_progress).await;
+
+    host.say("#multiplayer", "!mp start 1").await;
+    guest
+        .wait_for("countdown start", |p| {
+            matches!(p, ServerPacket::MatchStart(_))
+        })
+        .await;
+    host.wait_for("countdown start", |p| {
+        matches!(p, ServerPacket::MatchStart(_))
+    })
+    .await;
+    host.seen.clear();
+
+    // The guest disconnects mid-game: the host alone completes it; no ghost slot stays.
+    server.world().kick(guest.user_id, "test");
+    let d = wait_update(&mut host, "guest gone", |d| {
+        d.slots.iter().all(|s| {
+            s.user_id != guest.user_id || s.status & peace_bancho::model::SLOT_HAS_PLAYER == 0
+        })
+    })
+    .await;
+    assert!(d.in_progress);
+    host.send([c::MatchComplete {}.into()]).await;
+    host.wait_for("MATCH_COMPLETE", |p| {
+        is(p, peace_bancho::ServerPacketId::MatchComplete)
+    })
+    .await;
+
+    host.say("#multiplayer", "!mp close").await;
+    host.wait_for("closed", |p| matches!(p, ServerPacket::DisposeMatch(_)))
+        .await;
+    for _ in 0..100 {
+        if server.world().router().matches().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(server.world().router().matches().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tournament_clients_watch_matches_and_bad_match_input_is_harmless() {
+    let server = TestServer::start().await;
+    let mut host = server.player("Host").await;
+    let tourney = server.player("Tourney").await;
+    server
+        .world()
+        .db()
+        .set_privileges(
+            tourney.user_id,
+            peace_db::Privileges::DEFAULT_NEW.union(peace_db::Privileges::TOURNAMENT),
+        )
+        .await
+        .unwrap();
+    let mut tourney = server.login("Tourney", common::PASSWORD).await;
+    let id = create(&mut host, "final", None).await.match_id;
+    let reply = tourney
+        .send([c::TournamentMatchInfoRequest {
+            match_id: i32::from(id),
+        }
+        .into()])
+        .await;
+    assert!(
+        reply
+            .iter()
+            .any(|p| matches!(p, ServerPacket::UpdateMatch(u) if u.data.name == "final"))
+    );
+    tourney
+        .send([c::TournamentJoinMatchChannel {
+            match_id: i32::from(id),
+        }
+        .into()])
+        .await;
+    tourney
+        .wait_for(
+            "#multiplayer",
+            |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#multiplayer"),
+        )
+        .await;
+    host.say("#multiplayer", "gl hf").await;
+    tourney.wait_message("gl hf").await;
+    tourney
+        .send([c::TournamentLeaveMatchChannel {
+            match_id: i32::from(id),
+        }
+        .into()])
+        .await;
+    tourney
+        .wait_for(
+            "left",
+            |p| matches!(p, ServerPacket::ChannelKick(k) if k.name == "#multiplayer"),
+        )
+        .await;
+
+    // Garbage: unknown matches, packets outside a match, malformed match payloads.
+    let mut out = Vec::new();
+    for p in [
+        c::JoinMatch {
+            match_id: 99_999,
+            password: String::new(),
+        }
+        .into(),
+        c::MatchStart {}.into(),
+        c::MatchLock { slot_id: i32::MAX }.into(),
+        c::TournamentJoinMatchChannel { match_id: -5 }.into(),
+    ] {
+        let p: peace_bancho::ClientPacket = p;
+        p.encode(&mut out);
+    }
+    out.extend_from_slice(&[31, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4]); // truncated CREATE_MATCH
+    tourney.send_raw(out).await;
+    tourney
+        .wait_for("join fail", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchJoinFail)
+        })
+        .await;
+    let hostile = MatchData {
+        name: "x".repeat(10_000),
+        beatmap_md5: "zz".into(),
+        mode: 200,
+        team_type: 99,
+        ..MatchData::default()
+    };
+    let mut third = server.player("Third").await;
+    third.send([c::CreateMatch { data: hostile }.into()]).await;
+    let data = match third
+        .wait_for("created", |p| {
+            matches!(p, ServerPacket::MatchJoinSuccess(_))
+        })
+        .await
+    {
+        ServerPacket::MatchJoinSuccess(j) => j.data,
+        _ => unreachable!(),
+    };
+    assert!(
+        data.name.len() <= 50
+            && data.mode == 0
+            && data.team_type == 0
+            && data.beatmap_md5.is_empty()
+    );
+    assert_eq!(server.world().router().matches().len(), 2);
+}
