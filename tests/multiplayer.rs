@@ -10,7 +10,7 @@ use peace_bancho::client as c;
 use peace_bancho::wire::Raw;
 use peace_bancho::{MatchData, ServerPacket, mods, slot_status, team, team_type};
 
-fn is<'a>(p: &'a ServerPacket, id: peace_bancho::ServerPacketId) -> bool {
+fn is(p: &ServerPacket, id: peace_bancho::ServerPacketId) -> bool {
     p.id() == id
 }
 
@@ -217,6 +217,17 @@ async fn spectators_see_the_hosts_frames_and_each_other() {
     );
 
     // The host of a room goes offline: the room closes and its spectators leave it.
+    bob.wait_for(
+        "left the old #spectator",
+        |p| matches!(p, ServerPacket::ChannelKick(k) if k.name == "#spectator"),
+    )
+    .await;
+    bob.wait_for(
+        "joined the new #spectator",
+        |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#spectator"),
+    )
+    .await;
+    bob.seen.clear();
     server.world().kick(cid, "test");
     bob.wait_for(
         "room of a logged-out host closes",
@@ -742,4 +753,93 @@ async fn tournament_clients_watch_matches_and_bad_match_input_is_harmless() {
             && data.beatmap_md5.is_empty()
     );
     assert_eq!(server.world().router().matches().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tournament_account_watches_with_several_sessions() {
+    let server = TestServer::start().await;
+    let mut red = server.player("Red").await;
+    let mut blue = server.player("Blue").await;
+    let staff = server.player("Staff").await;
+    let tournament = peace_db::Privileges::DEFAULT_NEW.union(peace_db::Privileges::TOURNAMENT);
+    server
+        .world()
+        .db()
+        .set_privileges(staff.user_id, tournament)
+        .await
+        .unwrap();
+    let mut main = server.login("Staff", common::PASSWORD).await;
+    let mut watch_red = server
+        .login_version("Staff", common::PASSWORD, "b20240101tourney")
+        .await;
+    let mut watch_blue = server
+        .login_version("Staff", common::PASSWORD, "b20240101tourney")
+        .await;
+    // No session replaced another.
+    for session in [&mut main, &mut watch_red, &mut watch_blue] {
+        let reply = session.poll().await;
+        assert!(
+            !reply.iter().any(|p| matches!(p, ServerPacket::Restart(_))),
+            "{reply:?}"
+        );
+    }
+    assert_eq!(
+        server.world().online_users().len(),
+        3,
+        "extra sessions are not extra players"
+    );
+
+    watch_red
+        .send([c::StartSpectating {
+            target_id: red.user_id,
+        }
+        .into()])
+        .await;
+    watch_blue
+        .send([c::StartSpectating {
+            target_id: blue.user_id,
+        }
+        .into()])
+        .await;
+    red.wait_for("watched", |p| matches!(p, ServerPacket::SpectatorJoined(_)))
+        .await;
+    blue.wait_for("watched", |p| matches!(p, ServerPacket::SpectatorJoined(_)))
+        .await;
+    red.send([c::SpectateFrames {
+        frames: Raw(Bytes::from_static(b"red frames")),
+    }
+    .into()])
+        .await;
+    blue.send([c::SpectateFrames {
+        frames: Raw(Bytes::from_static(b"blue frames")),
+    }
+    .into()])
+        .await;
+    watch_red
+        .wait_for(
+            "red's frames",
+            |p| matches!(p, ServerPacket::SpectateFrames(f) if &f.frames.0[..] == b"red frames"),
+        )
+        .await;
+    watch_blue
+        .wait_for(
+            "blue's frames",
+            |p| matches!(p, ServerPacket::SpectateFrames(f) if &f.frames.0[..] == b"blue frames"),
+        )
+        .await;
+    assert!(watch_red.take_seen(|p| matches!(p, ServerPacket::SpectateFrames(f) if &f.frames.0[..] == b"blue frames")).is_none());
+    main.poll().await;
+    assert!(
+        main.take_seen(|p| matches!(p, ServerPacket::SpectateFrames(_)))
+            .is_none(),
+        "frames go to the watching session only"
+    );
+
+    // An ordinary account's second login still replaces the first.
+    let mut first = server.login("Red", common::PASSWORD).await;
+    server.login("Red", common::PASSWORD).await;
+    let reply = first.poll().await;
+    assert!(reply.iter().any(
+        |p| matches!(p, ServerPacket::Notification(n) if n.text.contains("another location"))
+    ));
 }

@@ -105,9 +105,12 @@ impl TestServer {
     }
 
     pub async fn login(&self, name: &str, password: &str) -> TestClient {
-        let (token, packets) = self
-            .login_raw(login_body(name, password, "b20240101.1"))
-            .await;
+        self.login_version(name, password, "b20240101.1").await
+    }
+
+    /// Logs in with a given client version (e.g. `b20240101tourney`).
+    pub async fn login_version(&self, name: &str, password: &str, version: &str) -> TestClient {
+        let (token, packets) = self.login_raw(login_body(name, password, version)).await;
         let user_id = match packets.iter().find_map(|p| match p {
             ServerPacket::UserId(u) => Some(u.user_id),
             _ => None,

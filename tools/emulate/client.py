@@ -17,6 +17,13 @@ b20250306 client build, protocol 19), HTTP is the standard library's `http.clien
   reported (`ProtocolError`) with the packet's hex.
 * Like the stock client, a reply is rejected as a whole when it contains a server packet
   id the b20250306 client does not know (it stops reading there).
+* Spectating and multiplayer packets use chio's composite codecs too: SPECTATE_FRAMES is
+  chio's ReplayFrameBundle writer (replay frames, action, optional score frame), CREATE_MATCH
+  and MATCH_CHANGE_SETTINGS chio's `write_match`, MATCH_SCORE_UPDATE chio's
+  `write_score_frame`. Two things chio cannot round-trip are bridged explicitly: it reads a
+  bundle's `extra` as u32 but writes it as s32 (`spectate_payload`), and it reads a
+  password sent as the empty string (0x0b 0x00, "there is a password" in the lobby's view)
+  as "" but writes "" as 0x00 (`_match_frame`; the decoded Match gets `password_hidden`).
 
 A client also behaves like the stock one where the server relies on it: it joins #osu
 (and auto-join channels) when it sees their CHANNEL_INFO, asks for the presence of users
@@ -39,11 +46,15 @@ from urllib.parse import urlencode
 import chio
 from chio import (
     Channel,
+    Match,
+    MatchJoin,
     Message,
     Mode,
     PacketType as P,
     Permissions,
     QuitState,
+    ReplayFrameBundle,
+    ScoreFrame,
     TitleUpdate,
     UserInfo,
     UserPresence,
@@ -201,6 +212,90 @@ def status_update_request() -> bytes:
     return client_packet(P.OsuStatusUpdateRequest, b"", None)
 
 
+# spectating
+
+
+def start_spectating(host_id: int) -> bytes:
+    return client_packet(P.OsuStartSpectating, _written((write_s32, host_id)), host_id)
+
+
+def stop_spectating() -> bytes:
+    return client_packet(P.OsuStopSpectating, b"", None)
+
+
+def spectate_frames(bundle: ReplayFrameBundle) -> bytes:
+    """SPECTATE_FRAMES as the host's client sends it: the payload is chio's
+    ReplayFrameBundle writer's (extra, frame count, replay frames, action, optional score
+    frame, sequence), which is the same for the client and the relayed server packet."""
+    payload = _payload_of(IO.write_spectate_frames(bundle))
+    data = client_packet(P.OsuSpectateFrames, payload)
+    _, back = IO.read_packet_from_bytes(data)
+    if spectate_payload(back) != payload:
+        raise AssertionError(f"chio reads {bundle!r} back as {back!r}, which it writes "
+                             f"differently")
+    return data
+
+
+def spectate_payload(bundle: ReplayFrameBundle) -> bytes:
+    """chio's bytes for a bundle. chio reads `extra` as u32 but writes it as s32: a read
+    -1 comes back as 0xffffffff, so it is turned signed again before writing."""
+    extra = bundle.extra - (1 << 32) if bundle.extra >= 1 << 31 else bundle.extra
+    signed = ReplayFrameBundle(bundle.action, bundle.frames, bundle.frame, extra,
+                               bundle.sequence)
+    return _payload_of(IO.write_spectate_frames(signed))
+
+
+# multiplayer
+
+
+def create_match(match: Match) -> bytes:
+    return client_packet(P.OsuMatchCreate, IO.write_match(match), match)
+
+
+def join_match(match_id: int, password: str) -> bytes:
+    return client_packet(P.OsuMatchJoin, _written((write_s32, match_id),
+                                                  (write_string, password)),
+                         MatchJoin(match_id, password))
+
+
+def part_match() -> bytes:
+    return client_packet(P.OsuMatchPart, b"", None)
+
+
+def match_change_settings(match: Match) -> bytes:
+    return client_packet(P.OsuMatchChangeSettings, IO.write_match(match), match)
+
+
+def match_ready() -> bytes:
+    return client_packet(P.OsuMatchReady, b"", None)
+
+
+def match_start() -> bytes:
+    return client_packet(P.OsuMatchStart, b"", None)
+
+
+def match_load_complete() -> bytes:
+    return client_packet(P.OsuMatchLoadComplete, b"", None)
+
+
+def score_frame_bytes(frame: ScoreFrame) -> bytes:
+    s = MemoryStream()
+    IO.write_score_frame(s, frame)
+    return s.data
+
+
+def match_score_update(frame: ScoreFrame) -> bytes:
+    return client_packet(P.OsuMatchScoreUpdate, score_frame_bytes(frame), frame)
+
+
+def match_skip_request() -> bytes:
+    return client_packet(P.OsuMatchSkipRequest, b"", None)
+
+
+def match_complete() -> bytes:
+    return client_packet(P.OsuMatchComplete, b"", None)
+
+
 # --- server packets (server -> client) ------------------------------------------------
 
 
@@ -281,6 +376,30 @@ def _one(value):
     return (value,)
 
 
+def _read_match(s: MemoryStream) -> Match:
+    """chio's match reader, noting whether the password was sent as an *empty string*
+    (0x0b 0x00: "there is a password", the lobby's view) rather than as no string (0x00):
+    chio reads both as "", so `password_hidden` keeps the difference."""
+    start = s.position
+    match = IO.read_match(s)
+    at = start + 8 + len(_written((write_string, match.name)))  # u16 u8 u8 u32, name
+    data = s.data
+    match.password_hidden = match.password == "" and data[at:at + 2] == b"\x0b\x00"
+    return match
+
+
+def _match_frame(packet: P, match: Match) -> bytes:
+    """What chio writes for a match packet, except that a hidden password is written as
+    the empty string 0x0b 0x00, which chio's write_string cannot express (it writes ""
+    as 0x00, i.e. "no password")."""
+    payload = _payload_of(getattr(IO, packet.handler_name)(match))
+    if getattr(match, "password_hidden", False):
+        at = 8 + len(_written((write_string, match.name)))
+        assert payload[at] == 0, payload.hex()
+        payload = payload[:at] + b"\x0b\x00" + payload[at + 1:]
+    return _frame(packet, payload)
+
+
 # packet -> (reader, chio writer arguments for the value, or None: no re-encoding check)
 _READERS: Dict[P, Tuple[Callable[[MemoryStream], Any], Optional[Callable[[Any], tuple]]]] = {
     P.BanchoLoginReply: (read_s32, _one),
@@ -321,14 +440,14 @@ _READERS: Dict[P, Tuple[Callable[[MemoryStream], Any], Optional[Callable[[Any], 
     P.BanchoMatchChangePassword: (read_string, _one),
     P.BanchoRTX: (read_string, _one),
     P.BanchoSwitchTournamentServer: (read_string, _one),
-    # Match packets: read with chio's match reader; a hidden password (0x0b 0x00) reads
-    # back as "" and chio would re-encode it as 0x00, so no byte comparison here.
-    P.BanchoMatchUpdate: (IO.read_match, None),
-    P.BanchoMatchNew: (IO.read_match, None),
-    P.BanchoMatchJoinSuccess: (IO.read_match, None),
-    P.BanchoMatchStart: (IO.read_match, None),
-    P.BanchoSpectateFrames: (_raw, None),
-    P.BanchoMatchScoreUpdate: (_raw, None),
+    # Match packets: chio's match reader and writer (see _match_frame for the one thing
+    # chio cannot write: a hidden password).
+    P.BanchoMatchUpdate: (_read_match, _one),
+    P.BanchoMatchNew: (_read_match, _one),
+    P.BanchoMatchJoinSuccess: (_read_match, _one),
+    P.BanchoMatchStart: (_read_match, _one),
+    P.BanchoSpectateFrames: (IO.read_spectate_frames, _one),
+    P.BanchoMatchScoreUpdate: (IO.read_score_frame, _one),
     P.BanchoBeatmapInfoReply: (_raw, None),
 }
 for _p in (P.BanchoVersionUpdate, P.BanchoGetAttention, P.BanchoMatchJoinFail,
@@ -336,6 +455,10 @@ for _p in (P.BanchoVersionUpdate, P.BanchoGetAttention, P.BanchoMatchJoinFail,
            P.BanchoMatchSkip, P.BanchoMonitor, P.BanchoVersionUpdateForced,
            P.BanchoAccountRestricted, P.BanchoMatchAbort):
     _READERS[_p] = (_empty, lambda v: ())
+
+
+_MATCH_PACKETS = frozenset((P.BanchoMatchUpdate, P.BanchoMatchNew, P.BanchoMatchJoinSuccess,
+                            P.BanchoMatchStart))
 
 
 def parse_server_packets(data: bytes) -> List[ServerPacket]:
@@ -384,7 +507,12 @@ def parse_server_packets(data: bytes) -> List[ServerPacket]:
                 f"{packet.name} {where}: {rest} payload byte(s) left after chio's layout "
                 f"({value!r}); payload: {payload.hex()}")
         if args_of is not None:
-            expected = IO.write_packet_to_bytes(packet, *args_of(value))
+            if packet in _MATCH_PACKETS:
+                expected = _match_frame(packet, value)
+            elif packet is P.BanchoSpectateFrames:
+                expected = _frame(packet, spectate_payload(value))
+            else:
+                expected = IO.write_packet_to_bytes(packet, *args_of(value))
             if packet is P.BanchoUserPresence and rest == 0:
                 expected = _frame(packet, expected[HEADER_SIZE:-1])
             if expected != frame:
@@ -472,6 +600,7 @@ class OsuClient:
     channels: Dict[str, Channel] = field(default_factory=dict)
     joined: set = field(default_factory=set)
     outbox: List[bytes] = field(default_factory=list)
+    match: Optional[Match] = None  # the match the client is in, as last told
     _join_sent: set = field(default_factory=set)
     _presence_asked: set = field(default_factory=set)
 
@@ -574,6 +703,14 @@ class OsuClient:
             elif p.packet is P.BanchoChannelRevoked:
                 self.joined.discard(v)
                 self._join_sent.discard(v)
+            elif p.packet is P.BanchoMatchJoinSuccess:
+                self.match = v
+            elif p.packet in (P.BanchoMatchUpdate, P.BanchoMatchStart):
+                if self.match is not None and v.id == self.match.id:
+                    self.match = v
+            elif p.packet is P.BanchoMatchDisband:
+                if self.match is not None and v == self.match.id:
+                    self.match = None
             elif p.packet is P.BanchoUserPresence:
                 self.presences[v.id] = v
             elif p.packet is P.BanchoUserStats:

@@ -7,9 +7,12 @@
 Starts the server in a temporary directory (SQLite, bcrypt cost 4, a free 127.0.0.1
 port), registers three accounts through the in-game sign-up form, logs them in and
 walks through presence, public and private chat, #lobby, a status change, a bot command
-and a logout. Prints one line per checked step and then `N passed, M failed`; exits 1 at
-the first failure. The whole run is bounded (about a minute at most) and the server is
-always stopped.
+and a logout. A fourth account then joins for spectating (two spectators, replay frames
+relayed byte for byte, #spectator chat, leaving, the room closing) and multiplayer (the
+lobby, creating and joining a passworded match, settings, ready, start, load, score
+frames, skip, completion, host transfer, disposal). Prints one line per checked step and
+then `N passed, M failed`; exits 1 at the first failure. The whole run is bounded (80 s
+at most; it normally takes about 5 s) and the server is always stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -35,7 +39,7 @@ import client as osu  # noqa: E402
 from client import P, OsuClient, ProtocolError, StepFailed  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_BUDGET = 55.0          # seconds for the whole scenario, server start included
+RUN_BUDGET = 80.0          # seconds for the whole scenario, server start included
 STARTUP_TIMEOUT = 20.0     # for /api/v1/health
 WAIT = 5.0                 # for any one thing a client waits for
 QUIET = 0.4                # how long a client listens for something that must NOT come
@@ -203,7 +207,7 @@ def scenario(run: Runner, server: Server) -> None:
     run.step("server starts and /api/v1/health answers 200", start)
 
     # -- registration --------------------------------------------------------------------
-    for p in people:
+    def signup_steps(p: OsuClient) -> None:
         email = f"{p.username.replace(' ', '.').lower()}@example.com"
 
         def validate(p=p, email=email):
@@ -218,6 +222,9 @@ def scenario(run: Runner, server: Server) -> None:
 
         run.step(f"sign-up form validates {p.username!r} (check=1)", validate)
         run.step(f"sign-up form creates {p.username!r} (check=0)", create)
+
+    for p in people:
+        signup_steps(p)
 
     def duplicate():
         status, body = alice.register("someone.else@example.com", check=True)
@@ -239,7 +246,7 @@ def scenario(run: Runner, server: Server) -> None:
     run.step("login with a wrong password is refused (negative USER_ID, cho-token set)",
              bad_password)
 
-    for p in people:
+    def login_steps(p: OsuClient) -> None:
         def connect(p=p):
             r = p.bancho_connect()
             check(r.status == 200, f"GET /web/bancho_connect.php: HTTP {r.status}")
@@ -282,6 +289,9 @@ def scenario(run: Runner, server: Server) -> None:
         run.step(f"{p.username} logs in through POST / (cho-token, USER_ID > 0, reply layout)",
                  login)
         run.step(f"{p.username} joins #osu (CHANNEL_JOIN -> CHANNEL_JOIN_SUCCESS)", join_osu)
+
+    for p in people:
+        login_steps(p)
 
     # -- presence ------------------------------------------------------------------------
     for p in people:
@@ -434,6 +444,381 @@ def scenario(run: Runner, server: Server) -> None:
               f"a poll with the logged-out token got {packets!r}, expected RESTART")
         return "RESTART"
     run.step(f"{carol.username}'s old token is refused (RESTART)", old_token_refused)
+
+    # -- a fourth player ---------------------------------------------------------------
+    dan = OsuClient(server.port, f"Emu Dan{tag}", "dan's password 4444")
+    online = [alice, bob, dan]
+    signup_steps(dan)
+    login_steps(dan)
+
+    def dan_seen():
+        for p in online:
+            rest = [o for o in online if o is not p]
+            wait(p, "USER_PRESENCE and USER_STATS of " + " and ".join(o.username for o in rest),
+                 lambda p=p, rest=rest: all(
+                     o.user_id in p.presences and o.user_id in p.stats
+                     and p.presences[o.user_id].name == o.username for o in rest), mark=0)
+    run.step(f"{dan.username}, {alice.username} and {bob.username} see each other online",
+             dan_seen)
+
+    def got(c: OsuClient, packet, mark: int, pred=lambda v: True) -> list:
+        return [x for x in c.since(mark, packet) if pred(x.value)]
+
+    def expect(c: OsuClient, what: str, packet, mark: int, pred=lambda v: True):
+        """Waits until `c` has received `packet` (with `pred(value)`) since `mark`."""
+        return wait(c, what, lambda: got(c, packet, mark, pred), mark=mark)
+
+    def marks_of() -> dict:
+        return {id(c): c.mark() for c in online}
+
+    def joined(c: OsuClient, name: str, mark: int):
+        return expect(c, f"CHANNEL_JOIN_SUCCESS {name}", P.BanchoChannelJoinSuccess, mark,
+                      lambda v: v == name)
+
+    def kicked(c: OsuClient, name: str, mark: int):
+        return expect(c, f"CHANNEL_KICK {name}", P.BanchoChannelRevoked, mark,
+                      lambda v: v == name)
+
+    # -- spectating ----------------------------------------------------------------------
+    host, first, second = alice, bob, dan
+
+    def spectate_first():
+        m = marks_of()
+        first.send(osu.start_spectating(host.user_id))
+        first.poll()
+        expect(host, f"SPECTATOR_JOINED {first.user_id}", P.BanchoSpectatorJoined,
+               m[id(host)], lambda v: v == first.user_id)
+        joined(host, "#spectator", m[id(host)])
+        joined(first, "#spectator", m[id(first)])
+        fellows = got(first, P.BanchoFellowSpectatorJoined, m[id(first)])
+        check(not fellows, f"the first spectator was told of fellows: {fellows!r}")
+        return f"SPECTATOR_JOINED {first.user_id}; both in #spectator"
+    run.step(f"{first.username} spectates {host.username} (START_SPECTATING): the host gets "
+             f"SPECTATOR_JOINED, both join #spectator", spectate_first)
+
+    def spectate_second():
+        m = marks_of()
+        second.send(osu.start_spectating(host.user_id))
+        second.poll()
+        expect(host, f"SPECTATOR_JOINED {second.user_id}", P.BanchoSpectatorJoined,
+               m[id(host)], lambda v: v == second.user_id)
+        expect(first, f"FELLOW_SPECTATOR_JOINED {second.user_id}",
+               P.BanchoFellowSpectatorJoined, m[id(first)], lambda v: v == second.user_id)
+        expect(second, f"FELLOW_SPECTATOR_JOINED {first.user_id} (the one already watching)",
+               P.BanchoFellowSpectatorJoined, m[id(second)], lambda v: v == first.user_id)
+        joined(second, "#spectator", m[id(second)])
+        again = got(host, P.BanchoChannelJoinSuccess, m[id(host)])
+        check(not again, f"the host was joined to a channel again: {again!r}")
+        return "host: SPECTATOR_JOINED; each spectator: FELLOW_SPECTATOR_JOINED of the other"
+    run.step(f"{second.username} spectates too: {first.username} and {second.username} get "
+             f"FELLOW_SPECTATOR_JOINED of each other", spectate_second)
+
+    def replay_bundles():
+        score = chio.ScoreFrame(
+            time=15_230, id=0, total_300=61, total_100=4, total_50=1, total_geki=12,
+            total_katu=3, total_miss=0, total_score=123_456, max_combo=66, current_combo=66,
+            perfect=True, hp=187, tag_byte=0)
+        playing = chio.ReplayFrameBundle(
+            action=chio.ReplayAction.Standard,
+            frames=[chio.ReplayFrame(chio.ButtonState.Left1, 0, 256.5, 192.25, 15_180),
+                    chio.ReplayFrame(chio.ButtonState.Left1 | chio.ButtonState.Left2, 0,
+                                     261.75, 188.0, 15_197),
+                    chio.ReplayFrame(chio.ButtonState.NoButton, 0, 270.125, 180.5, 15_213)],
+            frame=score, extra=0, sequence=41)
+        paused = chio.ReplayFrameBundle(
+            action=chio.ReplayAction.Pause,
+            frames=[chio.ReplayFrame(chio.ButtonState.NoButton, 0, 270.125, 180.5, 15_230)],
+            frame=None, extra=0, sequence=42)
+        return [playing, paused]
+
+    def frames():
+        bundles = replay_bundles()
+        sent = [osu.spectate_frames(b) for b in bundles]
+        m = marks_of()
+        host.send(*sent)
+        host.poll()
+        want = [osu._frame(P.BanchoSpectateFrames, x[osu.HEADER_SIZE:]) for x in sent]
+        for c in (first, second):
+            relayed = wait(c, "the host's two SPECTATE_FRAMES", lambda c=c: (
+                lambda r: r if len(r) >= 2 else None)(got(c, P.BanchoSpectateFrames,
+                                                         m[id(c)])), mark=m[id(c)])
+            raw = [x.raw for x in relayed]
+            check(raw == want, f"{c.username} received SPECTATE_FRAMES {[r.hex() for r in raw]}"
+                               f", expected exactly {[w.hex() for w in want]}")
+            check(relayed[0].value.frame == bundles[0].frame,
+                  f"{c.username}: score frame {relayed[0].value.frame!r}")
+        stay_quiet(host, "its own frames back", lambda pk: [
+            x for x in pk if x.packet is P.BanchoSpectateFrames], m[id(host)])
+        return (f"{len(want)} bundles ({', '.join(str(len(w) - osu.HEADER_SIZE) for w in want)}"
+                f" payload bytes) byte for byte to both")
+    run.step(f"{host.username} sends SPECTATE_FRAMES (chio ReplayFrameBundles: frames, action, "
+             f"score frame): both spectators get exactly those bytes", frames)
+
+    def spectator_chat():
+        text = f"{second.username} watching ({time.monotonic():.3f})"
+        m = marks_of()
+        second.send(osu.public_message("#spectator", text))
+        second.poll()
+        for o in (host, first):
+            msgs = wait(o, f"{second.username}'s message in #spectator", lambda o=o: [
+                x for x in o.messages(m[id(o)]) if x.content == text], mark=m[id(o)])
+            check((msgs[0].sender, msgs[0].target, msgs[0].sender_id)
+                  == (second.username, "#spectator", second.user_id),
+                  f"{o.username} got {msgs[0]!r}")
+        stay_quiet(second, "its own message back", lambda pk: [
+            x for x in pk if x.packet is P.BanchoMessage and x.value.content == text],
+            m[id(second)])
+    run.step(f"{second.username} chats in #spectator: the host and {first.username} get it",
+             spectator_chat)
+
+    def stop_second():
+        m = marks_of()
+        second.send(osu.stop_spectating())
+        second.poll()
+        expect(host, f"SPECTATOR_LEFT {second.user_id}", P.BanchoSpectatorLeft, m[id(host)],
+               lambda v: v == second.user_id)
+        expect(first, f"FELLOW_SPECTATOR_LEFT {second.user_id}", P.BanchoFellowSpectatorLeft,
+               m[id(first)], lambda v: v == second.user_id)
+        kicked(second, "#spectator", m[id(second)])
+        check("#spectator" in host.joined and "#spectator" in first.joined,
+              "the room's channel closed while someone still watches")
+    run.step(f"{second.username} stops (STOP_SPECTATING): SPECTATOR_LEFT to the host, "
+             f"FELLOW_SPECTATOR_LEFT to {first.username}, CHANNEL_KICK #spectator", stop_second)
+
+    def stop_first():
+        m = marks_of()
+        first.send(osu.stop_spectating())
+        first.poll()
+        expect(host, f"SPECTATOR_LEFT {first.user_id}", P.BanchoSpectatorLeft, m[id(host)],
+               lambda v: v == first.user_id)
+        kicked(host, "#spectator", m[id(host)])
+        kicked(first, "#spectator", m[id(first)])
+        check("#osu" in host.joined and "#osu" in first.joined, "closing the room left #osu")
+    run.step(f"the last spectator stops: the room closes ({host.username} gets "
+             f"CHANNEL_KICK #spectator)", stop_first)
+
+    # -- multiplayer ---------------------------------------------------------------------
+    lobby, mp_host, guest = bob, alice, dan
+    password = f"emu secret {tag}"
+    md5_first = osu.md5_hex("emulated match beatmap 1")
+    md5_second = osu.md5_hex("emulated match beatmap 2")
+    match_name = f"Emu match {tag}"
+    state = {}
+
+    def slot_of(match, user_id: int) -> Optional[int]:
+        return next((i for i, s in enumerate(match.slots)
+                     if s.has_player and s.user_id == user_id), None)
+
+    def in_lobby():
+        m = lobby.mark()
+        lobby.send(osu.join_lobby(), osu.channel_join("#lobby"))
+        joined(lobby, "#lobby", m)
+    run.step(f"{lobby.username} joins the lobby (JOIN_LOBBY)", in_lobby)
+
+    def create():
+        requested = chio.Match(
+            name=match_name, password=password,
+            beatmap_text="Emulator - Steps [Insane]", beatmap_id=75,
+            beatmap_checksum=md5_first, mode=chio.Mode.Osu,
+            slots=[chio.MatchSlot(mp_host.user_id, chio.SlotStatus.NotReady)]
+            + [chio.MatchSlot() for _ in range(15)],
+            host_id=mp_host.user_id)
+        m = marks_of()
+        mp_host.send(osu.create_match(requested))
+        mp_host.poll()
+        made = expect(mp_host, "MATCH_JOIN_SUCCESS", P.BanchoMatchJoinSuccess,
+                      m[id(mp_host)])[0].value
+        joined(mp_host, "#multiplayer", m[id(mp_host)])
+        check((made.name, made.password, made.beatmap_id, made.beatmap_checksum,
+               made.beatmap_text, made.mode, made.host_id, made.in_progress)
+              == (match_name, password, 75, md5_first, "Emulator - Steps [Insane]",
+                  chio.Mode.Osu, mp_host.user_id, False),
+              f"MATCH_JOIN_SUCCESS: {made!r}")
+        check(len(made.slots) == 16 and slot_of(made, mp_host.user_id) == 0
+              and made.slots[0].status == chio.SlotStatus.NotReady
+              and all(s.status == chio.SlotStatus.Open for s in made.slots[1:]),
+              f"slots: {made.slots!r}")
+        state["id"] = made.id
+        return f"match {made.id}"
+    run.step(f"{mp_host.username} creates a match (CREATE_MATCH with a chio Match): "
+             f"MATCH_JOIN_SUCCESS + #multiplayer", create)
+
+    def lobby_sees():
+        new = expect(lobby, f"NEW_MATCH {state['id']}", P.BanchoMatchNew, 0,
+                     lambda v: v.id == state["id"])[0].value
+        check(new.name == match_name and new.host_id == mp_host.user_id,
+              f"NEW_MATCH: {new!r}")
+        check(new.password == "" and new.password_hidden,
+              f"NEW_MATCH should hide the password as an empty string (0x0b 0x00); "
+              f"password {new.password!r}, hidden={new.password_hidden}")
+        return "password sent as the empty string"
+    run.step(f"{lobby.username} in the lobby gets NEW_MATCH with the password hidden",
+             lobby_sees)
+
+    def wrong_password():
+        m = guest.mark()
+        guest.send(osu.join_match(state["id"], "not the password"))
+        expect(guest, "MATCH_JOIN_FAIL", P.BanchoMatchJoinFail, m)
+        check(not got(guest, P.BanchoMatchJoinSuccess, m), "joined with a wrong password")
+    run.step(f"{guest.username} is refused with a wrong password (MATCH_JOIN_FAIL)",
+             wrong_password)
+
+    def join():
+        m = marks_of()
+        guest.send(osu.join_match(state["id"], password))
+        guest.poll()
+        data = expect(guest, "MATCH_JOIN_SUCCESS", P.BanchoMatchJoinSuccess,
+                      m[id(guest)])[0].value
+        joined(guest, "#multiplayer", m[id(guest)])
+        check(data.id == state["id"] and slot_of(data, guest.user_id) == 1
+              and data.password == password, f"MATCH_JOIN_SUCCESS: {data!r}")
+        expect(mp_host, f"UPDATE_MATCH with {guest.username} in slot 1", P.BanchoMatchUpdate,
+               m[id(mp_host)], lambda v: slot_of(v, guest.user_id) == 1
+               and v.password == password)
+        expect(lobby, f"UPDATE_MATCH (lobby) with {guest.username} in slot 1",
+               P.BanchoMatchUpdate, m[id(lobby)],
+               lambda v: slot_of(v, guest.user_id) == 1 and v.password_hidden)
+        return "slot 1"
+    run.step(f"{guest.username} joins with the password (JOIN_MATCH): MATCH_JOIN_SUCCESS, "
+             f"UPDATE_MATCH to the host and the lobby", join)
+
+    def change_settings():
+        current = mp_host.match
+        check(current is not None and current.id == state["id"],
+              f"the host's client has no match: {current!r}")
+        settings = replace(current, beatmap_text="Emulator - Other Steps [Extra]",
+                           beatmap_id=129_891, beatmap_checksum=md5_second,
+                           slots=[replace(s) for s in current.slots])
+        m = marks_of()
+        mp_host.send(osu.match_change_settings(settings))
+        mp_host.poll()
+
+        def new_map(v) -> bool:
+            return (v.beatmap_id, v.beatmap_checksum, v.beatmap_text) == (
+                129_891, md5_second, "Emulator - Other Steps [Extra]")
+        for c in (mp_host, guest):
+            expect(c, "UPDATE_MATCH with the new beatmap", P.BanchoMatchUpdate, m[id(c)],
+                   lambda v: new_map(v) and v.password == password and not v.in_progress)
+        expect(lobby, "UPDATE_MATCH (lobby) with the new beatmap", P.BanchoMatchUpdate,
+               m[id(lobby)], lambda v: new_map(v) and v.password_hidden)
+        return "beatmap 129891"
+    run.step(f"{mp_host.username} changes the beatmap (MATCH_CHANGE_SETTINGS): UPDATE_MATCH to "
+             f"both players", change_settings)
+
+    def ready():
+        m = marks_of()
+        guest.send(osu.match_ready())
+        guest.poll()
+        for c in (mp_host, guest):
+            expect(c, f"UPDATE_MATCH with slot 1 ready", P.BanchoMatchUpdate, m[id(c)],
+                   lambda v: v.slots[1].status == chio.SlotStatus.Ready)
+    run.step(f"{guest.username} is ready (MATCH_READY): UPDATE_MATCH shows slot 1 Ready",
+             ready)
+
+    def start():
+        m = marks_of()
+        mp_host.send(osu.match_start())
+        mp_host.poll()
+        for c in (mp_host, guest):
+            data = expect(c, "MATCH_START", P.BanchoMatchStart, m[id(c)])[0].value
+            check(data.in_progress and data.beatmap_id == 129_891
+                  and all(data.slots[i].status == chio.SlotStatus.Playing for i in (0, 1)),
+                  f"{c.username}: MATCH_START {data!r}")
+        return "both slots Playing"
+    run.step(f"{mp_host.username} starts (MATCH_START): both players get MATCH_START", start)
+
+    def loaded():
+        m = marks_of()
+        mp_host.send(osu.match_load_complete())
+        mp_host.poll()
+        guest.send(osu.match_load_complete())
+        guest.poll()
+        for c in (mp_host, guest):
+            expect(c, "MATCH_ALL_PLAYERS_LOADED", P.BanchoMatchAllPlayersLoaded, m[id(c)])
+    run.step("both load (MATCH_LOAD_COMPLETE): MATCH_ALL_PLAYERS_LOADED to both", loaded)
+
+    def scores():
+        frames = {
+            id(mp_host): chio.ScoreFrame(
+                time=20_000, id=0, total_300=120, total_100=6, total_50=2, total_geki=30,
+                total_katu=4, total_miss=1, total_score=250_123, max_combo=98,
+                current_combo=40, perfect=False, hp=160, tag_byte=0),
+            id(guest): chio.ScoreFrame(
+                time=20_016, id=0, total_300=101, total_100=20, total_50=5, total_geki=22,
+                total_katu=9, total_miss=3, total_score=187_654, max_combo=77,
+                current_combo=12, perfect=False, hp=120, tag_byte=0),
+        }
+        m = marks_of()
+        for c in (mp_host, guest):
+            c.send(osu.match_score_update(frames[id(c)]))
+            c.poll()
+        out = []
+        for sender, receiver in ((mp_host, guest), (guest, mp_host)):
+            slot = slot_of(receiver.match, sender.user_id)
+            relayed = replace(frames[id(sender)], id=slot)
+            want = osu.IO.write_packet_to_bytes(P.BanchoMatchScoreUpdate, relayed)
+            got_it = expect(receiver, f"{sender.username}'s MATCH_SCORE_UPDATE",
+                            P.BanchoMatchScoreUpdate, m[id(receiver)],
+                            lambda v, t=frames[id(sender)].time: v.time == t)
+            check(got_it[0].raw == want,
+                  f"{receiver.username} got {sender.username}'s score frame as "
+                  f"{got_it[0].raw.hex()}, expected {want.hex()} (slot id {slot} in byte 4)")
+            out.append(f"{sender.username.split()[1]} -> slot {got_it[0].value.id}")
+        return ", ".join(out)
+    run.step("both send MATCH_SCORE_UPDATE (chio ScoreFrame): the other gets it with the "
+             "sender's slot id", scores)
+
+    def skip():
+        m = marks_of()
+        mp_host.send(osu.match_skip_request())
+        mp_host.poll()
+        expect(guest, "MATCH_PLAYER_SKIPPED 0", P.BanchoMatchPlayerSkipped, m[id(guest)],
+               lambda v: v == 0)
+        guest.send(osu.match_skip_request())
+        guest.poll()
+        expect(mp_host, "MATCH_PLAYER_SKIPPED 1", P.BanchoMatchPlayerSkipped,
+               m[id(mp_host)], lambda v: v == 1)
+        for c in (mp_host, guest):
+            expect(c, "MATCH_SKIP", P.BanchoMatchSkip, m[id(c)])
+        return "MATCH_PLAYER_SKIPPED 0 and 1, then MATCH_SKIP"
+    run.step("both ask to skip (MATCH_SKIP_REQUEST): MATCH_SKIP to both", skip)
+
+    def complete():
+        m = marks_of()
+        for c in (mp_host, guest):
+            c.send(osu.match_complete())
+            c.poll()
+        for c in (mp_host, guest):
+            expect(c, "MATCH_COMPLETE", P.BanchoMatchComplete, m[id(c)])
+            expect(c, "UPDATE_MATCH, no longer in progress", P.BanchoMatchUpdate, m[id(c)],
+                   lambda v: not v.in_progress
+                   and all(v.slots[i].status == chio.SlotStatus.NotReady for i in (0, 1)))
+    run.step("both finish (MATCH_COMPLETE): MATCH_COMPLETE to both, slots back to NotReady",
+             complete)
+
+    def host_leaves():
+        m = marks_of()
+        mp_host.send(osu.part_match())
+        mp_host.poll()
+        mp_host.match = None
+        kicked(mp_host, "#multiplayer", m[id(mp_host)])
+        expect(guest, "MATCH_TRANSFER_HOST", P.BanchoMatchTransferHost, m[id(guest)])
+        expect(guest, f"UPDATE_MATCH with {guest.username} as host", P.BanchoMatchUpdate,
+               m[id(guest)], lambda v: v.host_id == guest.user_id
+               and v.slots[0].status == chio.SlotStatus.Open)
+    run.step(f"{mp_host.username} leaves (PART_MATCH): {guest.username} gets "
+             f"MATCH_TRANSFER_HOST", host_leaves)
+
+    def last_leaves():
+        m = marks_of()
+        guest.send(osu.part_match())
+        guest.poll()
+        guest.match = None
+        kicked(guest, "#multiplayer", m[id(guest)])
+        expect(lobby, f"DISPOSE_MATCH {state['id']}", P.BanchoMatchDisband, m[id(lobby)],
+               lambda v: v == state["id"])
+    run.step(f"{guest.username} leaves too: {lobby.username} in the lobby gets DISPOSE_MATCH",
+             last_leaves)
 
 
 def main() -> int:

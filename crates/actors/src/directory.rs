@@ -29,9 +29,15 @@ pub struct OnlineUser {
     pub login_time: i64,
 }
 
+/// Most extra sessions one tournament account may hold.
+pub const MAX_TOURNAMENT_SESSIONS: usize = 16;
+
 #[derive(Debug, Default)]
 struct Tables {
     by_id: HashMap<i32, OnlineUser>,
+    /// Additional sessions of tournament accounts (the tournament client opens one per
+    /// watched player). They are reachable by token but invisible to other players.
+    extra: HashMap<(i32, u64), OnlineUser>,
     /// `safe_name` → id, for private messages addressed by name.
     by_name: HashMap<String, i32>,
 }
@@ -79,9 +85,29 @@ impl Directory {
         self.read().by_id.get(&user_id).cloned()
     }
 
-    /// The user's entry if `session_id` is their current session.
+    /// The session `session_id` of the user: their main one or an extra one.
     pub fn session(&self, user_id: i32, session_id: u64) -> Option<OnlineUser> {
-        self.get(user_id).filter(|u| u.session_id == session_id)
+        let t = self.read();
+        match t.by_id.get(&user_id) {
+            Some(u) if u.session_id == session_id => Some(u.clone()),
+            _ => t.extra.get(&(user_id, session_id)).cloned(),
+        }
+    }
+
+    /// Adds an extra session of a tournament account; false when it already holds
+    /// [`MAX_TOURNAMENT_SESSIONS`].
+    pub fn insert_extra(&self, user: OnlineUser) -> bool {
+        let mut t = self.write();
+        if t.extra.keys().filter(|(id, _)| *id == user.id).count() >= MAX_TOURNAMENT_SESSIONS {
+            return false;
+        }
+        t.extra.insert((user.id, user.session_id), user);
+        true
+    }
+
+    /// Removes an extra session; true if it was one.
+    pub fn remove_extra(&self, user_id: i32, session_id: u64) -> bool {
+        self.write().extra.remove(&(user_id, session_id)).is_some()
     }
 
     pub fn by_name(&self, name: &str) -> Option<OnlineUser> {
@@ -92,9 +118,10 @@ impl Directory {
 
     /// Which online user (if any) an actor is the session of.
     pub fn by_actor(&self, actor: ActorId) -> Option<OnlineUser> {
-        self.read()
-            .by_id
+        let t = self.read();
+        t.by_id
             .values()
+            .chain(t.extra.values())
             .find(|u| u.actor.get_id() == actor)
             .cloned()
     }

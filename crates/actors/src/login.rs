@@ -37,6 +37,8 @@ enum LoginError {
     Banned,
     #[error("Your osu! client is too old; please update it.")]
     OldClient,
+    #[error("Too many tournament clients are logged in to this account.")]
+    TooManySessions,
     #[error("The server could not log you in right now; please try again shortly.")]
     Server(#[from] DbError),
 }
@@ -44,7 +46,7 @@ enum LoginError {
 impl LoginError {
     fn code(&self) -> LoginFailure {
         match self {
-            LoginError::Malformed(_) | LoginError::BadCredentials => {
+            LoginError::Malformed(_) | LoginError::BadCredentials | LoginError::TooManySessions => {
                 LoginFailure::AuthenticationFailed
             }
             LoginError::Banned => LoginFailure::Banned,
@@ -129,6 +131,14 @@ impl World {
         state.friends = relationships.friends.iter().copied().collect();
         state.blocked = relationships.blocked.iter().copied().collect();
         state.block_non_friend_dms = req.block_nonfriend_dms;
+        // The tournament client logs in once per watched player with the same account:
+        // those logins add sessions instead of replacing the player's own.
+        let privileges = user.privileges();
+        state.extra_session = (privileges.contains(Privileges::TOURNAMENT)
+            || privileges.is_staff())
+            && req.version.stream.eq_ignore_ascii_case("tourney")
+            && self.router().users().get(user.id).is_some();
+        let extra = state.extra_session;
         let presence = state.presence_packet();
         let stats = state.stats_packet();
         let reply_head = self.login_reply_head(&state).await;
@@ -149,25 +159,33 @@ impl World {
             stats: stats.clone(),
             login_time: peace_db::unix_now(),
         };
-        if let Some(old) = self.router().users().insert(online) {
-            self.retire(old).await;
-        }
-        let mut both = presence.to_vec();
-        both.extend_from_slice(&stats);
         let me = user.id;
-        self.router().broadcast_users_where(
-            UserCast::PresenceUpdate {
+        if extra {
+            let actor = online.actor.clone();
+            if !self.router().users().insert_extra(online) {
+                actor.stop(Some("too many tournament sessions".into()));
+                return Err(LoginError::TooManySessions);
+            }
+        } else {
+            if let Some(old) = self.router().users().insert(online) {
+                self.retire(old).await;
+            }
+            let mut both = presence.to_vec();
+            both.extend_from_slice(&stats);
+            let cast = UserCast::PresenceUpdate {
                 from: me,
                 packets: both.into(),
-            },
-            |u| u.id != me,
-        );
+            };
+            self.router().broadcast_users_where(cast, |u| u.id != me);
+        }
 
         let mut body = reply_head;
         body.extend_from_slice(&presence);
         body.extend_from_slice(&stats);
         self.append_others(&mut body, me);
-        self.append_mail(&mut body, &user.name, me).await;
+        if !extra {
+            self.append_mail(&mut body, &user.name, me).await;
+        }
         tracing::info!(user = me, name = %user.name, %ip, version = %req.version.raw, "logged in");
         Ok(LoginReply {
             token: Some(self.tokens().sign(crate::auth::SessionToken {

@@ -28,10 +28,13 @@ pub enum RouteError {
     Timeout(EntityKey, Duration),
 }
 
+/// Actor references of one kind by key.
+type ActorMap<K, C, Q, R> = HashMap<K, ActorRef<EntityMsg<C, Q, R>>>;
+
 /// The actors of one entity kind on this node, by key.
 #[derive(Debug)]
 pub struct Table<K, C, Q, R> {
-    actors: RwLock<HashMap<K, ActorRef<EntityMsg<C, Q, R>>>>,
+    actors: RwLock<ActorMap<K, C, Q, R>>,
     key: fn(&K) -> EntityKey,
 }
 
@@ -49,12 +52,12 @@ where
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<K, ActorRef<EntityMsg<C, Q, R>>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ActorMap<K, C, Q, R>> {
         // Every write is one insert or remove, so a poisoned lock holds a consistent map.
         self.actors.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<K, ActorRef<EntityMsg<C, Q, R>>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ActorMap<K, C, Q, R>> {
         self.actors.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -215,6 +218,23 @@ impl Router {
         let user = self
             .users()
             .get(user_id)
+            .ok_or_else(|| RouteError::NotFound(key.clone()))?;
+        user.actor
+            .cast(EntityMsg::Cast(msg))
+            .map_err(|_| RouteError::Stopped(key))
+    }
+
+    /// Tells one session of a user (a tournament account may have several).
+    pub fn cast_session(
+        &self,
+        user_id: i32,
+        session_id: u64,
+        msg: UserCast,
+    ) -> Result<(), RouteError> {
+        let key = EntityKey::User(user_id);
+        let user = self
+            .users()
+            .session(user_id, session_id)
             .ok_or_else(|| RouteError::NotFound(key.clone()))?;
         user.actor
             .cast(EntityMsg::Cast(msg))

@@ -36,10 +36,12 @@ pub const CHANNEL_DISPLAY_NAME: &str = "#spectator";
 pub enum SpectateCast {
     Leave {
         user_id: i32,
+        session_id: u64,
     },
     /// The spectator lacks the beatmap.
     CantSpectate {
         user_id: i32,
+        session_id: u64,
     },
     /// An encoded SPECTATE_FRAMES packet from the host.
     Frames(Bytes),
@@ -50,7 +52,7 @@ pub enum SpectateCast {
 /// What a room can be asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SpectateCall {
-    Join { user_id: i32 },
+    Join { user_id: i32, session_id: u64 },
 }
 
 /// A room's answers.
@@ -69,7 +71,8 @@ pub type SpectateMsg = EntityMsg<SpectateCast, SpectateCall, SpectateReply>;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpectateState {
     pub host_id: i32,
-    pub spectators: BTreeSet<i32>,
+    /// Spectators by (user, session): a tournament account watches with several sessions.
+    pub spectators: BTreeSet<(i32, u64)>,
 }
 
 /// The spectator room actor.
@@ -104,9 +107,22 @@ impl Actor for SpectatorRoom {
         let router = rt.world.router().clone();
         let st = &mut rt.state;
         let host = st.host_id;
+        // Tells every spectator session (except `except`) the same thing.
+        let tell_spectators = |spectators: &BTreeSet<(i32, u64)>, except: i32, msg: UserCast| {
+            for &(user, session) in spectators.iter().filter(|(u, _)| *u != except) {
+                let _ = router.cast_session(user, session, msg.clone());
+            }
+        };
         match msg {
-            EntityMsg::Call(SpectateCall::Join { user_id }, reply) => {
-                if st.spectators.len() >= MAX_SPECTATORS && !st.spectators.contains(&user_id) {
+            EntityMsg::Call(
+                SpectateCall::Join {
+                    user_id,
+                    session_id,
+                },
+                reply,
+            ) => {
+                let member = (user_id, session_id);
+                if st.spectators.len() >= MAX_SPECTATORS && !st.spectators.contains(&member) {
                     let _ = reply.send(SpectateReply::Full);
                     return Ok(());
                 }
@@ -114,18 +130,14 @@ impl Actor for SpectatorRoom {
                 let fellows: Vec<i32> = st
                     .spectators
                     .iter()
-                    .copied()
-                    .filter(|&s| s != user_id)
+                    .map(|&(u, _)| u)
+                    .filter(|&u| u != user_id)
                     .collect();
-                if st.spectators.insert(user_id) {
-                    let _ = router.cast_user(
-                        host,
-                        UserCast::Enqueue(packet_bytes(SpectatorJoined { user_id })),
-                    );
-                    let joined = packet_bytes(FellowSpectatorJoined { user_id });
-                    for &fellow in &fellows {
-                        let _ = router.cast_user(fellow, UserCast::Enqueue(joined.clone()));
-                    }
+                if st.spectators.insert(member) {
+                    let joined = packet_bytes(SpectatorJoined { user_id });
+                    let _ = router.cast_user(host, UserCast::Enqueue(joined));
+                    let fellow = packet_bytes(FellowSpectatorJoined { user_id });
+                    tell_spectators(&st.spectators, user_id, UserCast::Enqueue(fellow));
                 }
                 if first {
                     let join = UserCast::JoinChannel {
@@ -136,44 +148,39 @@ impl Actor for SpectatorRoom {
                 }
                 let _ = reply.send(SpectateReply::Joined { fellows });
             }
-            EntityMsg::Cast(SpectateCast::Leave { user_id }) => {
-                if st.spectators.remove(&user_id) {
-                    let _ = router.cast_user(
-                        host,
-                        UserCast::Enqueue(packet_bytes(SpectatorLeft { user_id })),
-                    );
-                    let left = packet_bytes(FellowSpectatorLeft { user_id });
-                    for &fellow in &st.spectators {
-                        let _ = router.cast_user(fellow, UserCast::Enqueue(left.clone()));
-                    }
+            EntityMsg::Cast(SpectateCast::Leave {
+                user_id,
+                session_id,
+            }) => {
+                if st.spectators.remove(&(user_id, session_id)) {
+                    let left = packet_bytes(SpectatorLeft { user_id });
+                    let _ = router.cast_user(host, UserCast::Enqueue(left));
+                    let fellow = packet_bytes(FellowSpectatorLeft { user_id });
+                    tell_spectators(&st.spectators, user_id, UserCast::Enqueue(fellow));
                 }
                 if st.spectators.is_empty() {
                     myself.stop(Some("nobody is watching".into()));
                 }
             }
-            EntityMsg::Cast(SpectateCast::CantSpectate { user_id }) => {
-                if st.spectators.contains(&user_id) {
+            EntityMsg::Cast(SpectateCast::CantSpectate {
+                user_id,
+                session_id,
+            }) => {
+                if st.spectators.contains(&(user_id, session_id)) {
                     let packet = packet_bytes(SpectatorCantSpectate { user_id });
-                    for &to in st
-                        .spectators
-                        .iter()
-                        .filter(|&&s| s != user_id)
-                        .chain([&host])
-                    {
-                        let _ = router.cast_user(to, UserCast::Enqueue(packet.clone()));
-                    }
+                    let _ = router.cast_user(host, UserCast::Enqueue(packet.clone()));
+                    tell_spectators(&st.spectators, user_id, UserCast::Enqueue(packet));
                 }
             }
             EntityMsg::Cast(SpectateCast::Frames(frames)) => {
-                for &spectator in &st.spectators {
-                    let _ = router.cast_user(spectator, UserCast::Enqueue(frames.clone()));
-                }
+                tell_spectators(&st.spectators, host, UserCast::Enqueue(frames));
             }
             EntityMsg::Cast(SpectateCast::HostLeft) => {
-                for &spectator in &st.spectators {
-                    let _ =
-                        router.cast_user(spectator, UserCast::SpectatingEnded { host_id: host });
-                }
+                tell_spectators(
+                    &st.spectators,
+                    host,
+                    UserCast::SpectatingEnded { host_id: host },
+                );
                 st.spectators.clear();
                 myself.stop(Some("the host left".into()));
             }

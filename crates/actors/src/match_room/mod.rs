@@ -80,9 +80,10 @@ pub enum MatchCast {
         target_id: i32,
         target_name: String,
     },
-    /// A tournament client stops (or starts) watching without a slot.
+    /// A tournament client's session starts (or stops) watching without a slot.
     Watch {
         user_id: i32,
+        session_id: u64,
         watching: bool,
     },
     /// One second of a countdown passed.
@@ -189,15 +190,20 @@ impl Actor for MatchActor {
             }) => {
                 rt.invite(from_id, from_name, target_id, target_name);
             }
-            EntityMsg::Cast(MatchCast::Watch { user_id, watching }) => {
+            EntityMsg::Cast(MatchCast::Watch {
+                user_id,
+                session_id,
+                watching,
+            }) => {
                 if watching {
-                    rt.state.watchers.insert(user_id);
+                    rt.state.watchers.insert((user_id, session_id));
                     let update = ServerPacket::from(s::UpdateMatch {
                         data: rt.state.public_view(),
                     });
-                    rt.tell(user_id, update.to_bytes());
+                    let update = UserCast::Enqueue(update.to_bytes());
+                    let _ = rt.world.router().cast_session(user_id, session_id, update);
                 } else {
-                    rt.state.watchers.remove(&user_id);
+                    rt.state.watchers.remove(&(user_id, session_id));
                 }
             }
             EntityMsg::Cast(MatchCast::Tick { generation }) => rt.tick(generation),
@@ -253,11 +259,15 @@ impl MatchRuntime {
             .cast_user(user_id, UserCast::Enqueue(bytes));
     }
 
-    /// Sends a packet to everyone in the room.
+    /// Sends a packet to everyone in the room: players and tournament watchers.
     fn tell_all(&self, packet: impl Into<ServerPacket>) {
         let bytes = packet.into().to_bytes();
-        for user in self.state.audience() {
+        for user in self.state.players() {
             self.tell(user, bytes.clone());
+        }
+        for &(user, session) in &self.state.watchers {
+            let watcher = UserCast::Enqueue(bytes.clone());
+            let _ = self.world.router().cast_session(user, session, watcher);
         }
     }
 
@@ -324,7 +334,6 @@ impl MatchRuntime {
     }
 
     fn leave(&mut self, user_id: i32) {
-        self.state.watchers.remove(&user_id);
         if self.state.slot_of(user_id).is_none() {
             return;
         }

@@ -56,8 +56,8 @@ pub struct MatchState {
     pub names: BTreeMap<i32, String>,
     /// Who may run `!mp` commands besides the host and staff.
     pub referees: BTreeSet<i32>,
-    /// Tournament clients watching without a slot.
-    pub watchers: BTreeSet<i32>,
+    /// Tournament client sessions watching without a slot, by (user, session).
+    pub watchers: BTreeSet<(i32, u64)>,
     /// `!mp lock`: players cannot change slot or team.
     pub slots_locked: bool,
     pub game: Option<Game>,
@@ -354,13 +354,6 @@ impl MatchState {
             ..Default::default()
         };
         kicked
-    }
-
-    /// Everyone who should see match updates: players and tournament watchers.
-    pub fn audience(&self) -> BTreeSet<i32> {
-        self.players()
-            .chain(self.watchers.iter().copied())
-            .collect()
     }
 }
 

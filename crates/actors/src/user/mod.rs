@@ -113,7 +113,9 @@ impl Actor for UserSession {
         _myself: ActorRef<Self::Msg>,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        s.join_auto_channels().await;
+        if !s.state.extra_session {
+            s.join_auto_channels().await;
+        }
         Ok(())
     }
 
@@ -170,22 +172,44 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
                 let _ = router.channels().cast(name, forget.clone());
             }
             if let Some(host) = st.spectating {
-                let _ = router
-                    .spectate()
-                    .cast(&host, SpectateCast::Leave { user_id });
+                let _ = router.spectate().cast(
+                    &host,
+                    SpectateCast::Leave {
+                        user_id,
+                        session_id,
+                    },
+                );
             }
-            for id in st.match_id.iter().chain(&st.watching_match) {
-                let _ = router.matches().cast(id, MatchCast::Leave { user_id });
+            if let Some(id) = st.match_id {
+                let _ = router.matches().cast(&id, MatchCast::Leave { user_id });
+            }
+            if let Some(id) = st.watching_match {
+                let _ = router.matches().cast(
+                    &id,
+                    MatchCast::Watch {
+                        user_id,
+                        session_id,
+                        watching: false,
+                    },
+                );
+            }
+            if st.in_lobby {
+                let _ = router.cast_lobby(LobbyCast::Leave { user_id });
             }
         }
         None => {
             router.channels().broadcast(forget);
-            router.spectate().broadcast(SpectateCast::Leave { user_id });
+            router.spectate().broadcast(SpectateCast::Leave {
+                user_id,
+                session_id,
+            });
             router.matches().broadcast(MatchCast::Leave { user_id });
+            let _ = router.cast_lobby(LobbyCast::Leave { user_id });
         }
     }
-    let _ = router.cast_lobby(LobbyCast::Leave { user_id });
-    if router.users().remove_session(user_id, session_id).is_some() {
+    if router.users().remove_extra(user_id, session_id) {
+        tracing::info!(user = user_id, "extra tournament session ended");
+    } else if router.users().remove_session(user_id, session_id).is_some() {
         tracing::info!(user = user_id, "session ended");
         let _ = router.spectate().cast(&user_id, SpectateCast::HostLeft);
         let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });

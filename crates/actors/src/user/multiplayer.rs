@@ -230,6 +230,7 @@ impl Session {
         }
         let cast = MatchCast::Watch {
             user_id: self.state.id,
+            session_id: self.state.session_id,
             watching,
         };
         let _ = self.world.router().matches().cast(&match_id, cast);

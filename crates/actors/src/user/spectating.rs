@@ -37,7 +37,14 @@ impl Session {
             .world
             .router()
             .spectate()
-            .call(&room, SpectateCall::Join { user_id: me }, timeout)
+            .call(
+                &room,
+                SpectateCall::Join {
+                    user_id: me,
+                    session_id: self.state.session_id,
+                },
+                timeout,
+            )
             .await
         {
             Ok(SpectateReply::Joined { fellows }) => {
@@ -59,11 +66,13 @@ impl Session {
             return;
         };
         let me = self.state.id;
-        let _ = self
-            .world
-            .router()
-            .spectate()
-            .cast(&host_id, SpectateCast::Leave { user_id: me });
+        let _ = self.world.router().spectate().cast(
+            &host_id,
+            SpectateCast::Leave {
+                user_id: me,
+                session_id: self.state.session_id,
+            },
+        );
         self.leave_channel_quietly(&spectate::channel_name(host_id))
             .await;
     }
@@ -72,6 +81,7 @@ impl Session {
         if let Some(host_id) = self.state.spectating {
             let cast = SpectateCast::CantSpectate {
                 user_id: self.state.id,
+                session_id: self.state.session_id,
             };
             let _ = self.world.router().spectate().cast(&host_id, cast);
         }

@@ -60,6 +60,8 @@ pub struct UserState {
     /// Instance channels by the name the client knows them by
     /// (`#spectator` → `#spec_12`, `#multiplayer` → `#mp_3`).
     pub channel_aliases: BTreeMap<String, String>,
+    /// An additional session of a tournament account: invisible to other players.
+    pub extra_session: bool,
     /// Encoded packets waiting for the client's next poll.
     pub queue: Vec<u8>,
 }
@@ -99,6 +101,7 @@ impl UserState {
             watching_match: None,
             in_lobby: false,
             channel_aliases: BTreeMap::new(),
+            extra_session: false,
             queue: Vec::new(),
         }
     }
