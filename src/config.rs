@@ -14,6 +14,7 @@ pub struct Config {
     pub database: DatabaseSection,
     pub sessions: SessionsSection,
     pub login: LoginSection,
+    pub limits: LimitsSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,14 +37,21 @@ pub struct HttpSection {
     pub addr: String,
     pub domain: String,
     pub trust_proxy_headers: bool,
+    pub max_connections: usize,
+    pub header_read_timeout_secs: u64,
+    pub request_timeout_secs: u64,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
+        let limits = peace_gateway::ServeLimits::default();
         Self {
             addr: "127.0.0.1:8080".into(),
             domain: "peace.local".into(),
             trust_proxy_headers: false,
+            max_connections: limits.max_connections,
+            header_read_timeout_secs: limits.header_read_timeout.as_secs(),
+            request_timeout_secs: limits.request_timeout.as_secs(),
         }
     }
 }
@@ -108,6 +116,51 @@ impl Default for LoginSection {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    pub failed_logins_per_ip: u32,
+    pub failed_logins_per_account: u32,
+    pub login_window_secs: u64,
+    pub registrations_per_ip: u32,
+    pub registration_window_secs: u64,
+    pub messages_per_window: u32,
+    pub chat_window_secs: u64,
+    pub spam_silence_secs: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let l = peace_actors::limits::LimitsConfig::default();
+        Self {
+            failed_logins_per_ip: l.failed_logins_per_ip,
+            failed_logins_per_account: l.failed_logins_per_account,
+            login_window_secs: l.login_window.as_secs(),
+            registrations_per_ip: l.registrations_per_ip,
+            registration_window_secs: l.registration_window.as_secs(),
+            messages_per_window: l.messages_per_window,
+            chat_window_secs: l.chat_window.as_secs(),
+            spam_silence_secs: l.spam_silence.as_secs(),
+        }
+    }
+}
+
+impl LimitsSection {
+    fn to_limits(&self) -> peace_actors::limits::LimitsConfig {
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        peace_actors::limits::LimitsConfig {
+            failed_logins_per_ip: self.failed_logins_per_ip.max(1),
+            failed_logins_per_account: self.failed_logins_per_account.max(1),
+            login_window: secs(self.login_window_secs),
+            registrations_per_ip: self.registrations_per_ip.max(1),
+            registration_window: secs(self.registration_window_secs),
+            messages_per_window: self.messages_per_window.max(1),
+            chat_window: secs(self.chat_window_secs),
+            spam_silence: secs(self.spam_silence_secs),
+        }
+    }
+}
+
 impl Config {
     /// Reads `path`; a missing file means all defaults.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -137,6 +190,15 @@ impl Config {
             welcome_message: self.login.welcome_message.clone(),
             menu_icon: self.login.menu_icon.clone(),
             secret: self.sessions.secret.as_bytes().to_vec(),
+            limits: self.limits.to_limits(),
+        }
+    }
+
+    pub fn serve_limits(&self) -> peace_gateway::ServeLimits {
+        peace_gateway::ServeLimits {
+            max_connections: self.http.max_connections.max(1),
+            header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs.max(1)),
+            request_timeout: Duration::from_secs(self.http.request_timeout_secs.max(1)),
         }
     }
 

@@ -18,7 +18,7 @@ pub use config::Config;
 pub struct Server {
     pub addr: SocketAddr,
     pub world: World,
-    http: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -50,16 +50,10 @@ impl Server {
             config: config.gateway_config(),
         });
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let http = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-        });
+        let limits = config.serve_limits();
+        let http = tokio::spawn(peace_gateway::serve(listener, app, limits, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
         tracing::info!(%addr, node = %config.node.name, "serving");
         Ok(Server {
             addr,

@@ -45,6 +45,8 @@ impl TestServer {
         config.database.url = format!("sqlite://{}/peace.db", dir.path().display());
         config.login.bcrypt_cost = 4;
         config.sessions.secret = "test-secret".into();
+        // Scenarios register many players from 127.0.0.1.
+        config.limits.registrations_per_ip = 10_000;
         tweak(&mut config);
         let server = Server::start(&config).await.unwrap();
         let base = format!("http://{}", server.addr);

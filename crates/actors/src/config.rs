@@ -19,6 +19,7 @@ pub struct WorldConfig {
     pub menu_icon: String,
     /// Key that signs session tokens. Every node of a cluster needs the same one.
     pub secret: Vec<u8>,
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl Default for WorldConfig {
@@ -31,6 +32,7 @@ impl Default for WorldConfig {
             welcome_message: "Welcome to Peace!".to_owned(),
             menu_icon: String::new(),
             secret: Vec::new(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct OnlineUser {
     /// The encoded USER_STATS packet.
     pub stats: Bytes,
     pub login_time: i64,
+    /// Restricted players are online but invisible to others.
+    pub hidden: bool,
 }
 
 /// Most extra sessions one tournament account may hold.
@@ -110,10 +112,20 @@ impl Directory {
         self.write().extra.remove(&(user_id, session_id)).is_some()
     }
 
+    /// A visible online user by name (a hidden one looks offline).
     pub fn by_name(&self, name: &str) -> Option<OnlineUser> {
         let t = self.read();
         let id = t.by_name.get(&peace_db::safe_name(name))?;
-        t.by_id.get(id).cloned()
+        t.by_id.get(id).filter(|u| !u.hidden).cloned()
+    }
+
+    /// A visible online user by id (a hidden one looks offline).
+    pub fn visible(&self, user_id: i32) -> Option<OnlineUser> {
+        self.read()
+            .by_id
+            .get(&user_id)
+            .filter(|u| !u.hidden)
+            .cloned()
     }
 
     /// Which online user (if any) an actor is the session of.
@@ -149,6 +161,16 @@ impl Directory {
     /// A snapshot of everyone online, for iteration without holding the lock.
     pub fn snapshot(&self) -> Vec<OnlineUser> {
         self.read().by_id.values().cloned().collect()
+    }
+
+    /// A snapshot of everyone others may see online.
+    pub fn visible_snapshot(&self) -> Vec<OnlineUser> {
+        self.read()
+            .by_id
+            .values()
+            .filter(|u| !u.hidden)
+            .cloned()
+            .collect()
     }
 
     /// The actors of every online user for whom `keep` holds.

@@ -19,6 +19,7 @@ pub mod channel;
 mod config;
 pub mod directory;
 mod key;
+pub mod limits;
 pub mod lobby;
 mod login;
 pub mod match_room;

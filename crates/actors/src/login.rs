@@ -39,6 +39,8 @@ enum LoginError {
     OldClient,
     #[error("Too many tournament clients are logged in to this account.")]
     TooManySessions,
+    #[error("Too many failed logins; please try again in {0} minute(s).")]
+    RateLimited(u64),
     #[error("The server could not log you in right now; please try again shortly.")]
     Server(#[from] DbError),
 }
@@ -46,9 +48,10 @@ enum LoginError {
 impl LoginError {
     fn code(&self) -> LoginFailure {
         match self {
-            LoginError::Malformed(_) | LoginError::BadCredentials | LoginError::TooManySessions => {
-                LoginFailure::AuthenticationFailed
-            }
+            LoginError::Malformed(_)
+            | LoginError::BadCredentials
+            | LoginError::TooManySessions
+            | LoginError::RateLimited(_) => LoginFailure::AuthenticationFailed,
             LoginError::Banned => LoginFailure::Banned,
             LoginError::OldClient => LoginFailure::OldClient,
             LoginError::Server(_) => LoginFailure::ServerError,
@@ -96,19 +99,27 @@ impl World {
         if min > 0 && req.version.date < min {
             return Err(LoginError::OldClient);
         }
-        let db = self.db();
-        let user = db
-            .user_by_name(&req.username)
-            .await?
-            .ok_or(LoginError::BadCredentials)?;
-        if user.privileges().contains(Privileges::BOT)
-            || !self
-                .passwords()
-                .verify(&req.password_md5, &user.password_bcrypt)
-                .await
-        {
-            return Err(LoginError::BadCredentials);
+        let safe_name = peace_db::safe_name(&req.username);
+        if let Err(retry_after) = self.login_allowed(ip, &safe_name) {
+            return Err(LoginError::RateLimited(
+                retry_after.as_secs().div_ceil(60).max(1),
+            ));
         }
+        let db = self.db();
+        let user = db.user_by_name(&req.username).await?;
+        let verified = match &user {
+            Some(user) if !user.privileges().contains(Privileges::BOT) => {
+                self.passwords()
+                    .verify(&req.password_md5, &user.password_bcrypt)
+                    .await
+            }
+            _ => false,
+        };
+        let Some(user) = user.filter(|_| verified) else {
+            self.login_failed(ip, &safe_name);
+            return Err(LoginError::BadCredentials);
+        };
+        self.login_succeeded(&safe_name);
         if !user.privileges().contains(Privileges::NORMAL) {
             return Err(LoginError::Banned);
         }
@@ -139,6 +150,7 @@ impl World {
             && req.version.stream.eq_ignore_ascii_case("tourney")
             && self.router().users().get(user.id).is_some();
         let extra = state.extra_session;
+        let restricted = user.privileges().is_restricted();
         let presence = state.presence_packet();
         let stats = state.stats_packet();
         let reply_head = self.login_reply_head(&state).await;
@@ -158,6 +170,7 @@ impl World {
             presence: presence.clone(),
             stats: stats.clone(),
             login_time: peace_db::unix_now(),
+            hidden: restricted,
         };
         let me = user.id;
         if extra {
@@ -170,6 +183,8 @@ impl World {
             if let Some(old) = self.router().users().insert(online) {
                 self.retire(old).await;
             }
+        }
+        if !extra && !restricted {
             let mut both = presence.to_vec();
             both.extend_from_slice(&stats);
             let cast = UserCast::PresenceUpdate {
@@ -180,6 +195,12 @@ impl World {
         }
 
         let mut body = reply_head;
+        if restricted {
+            ServerPacket::from(s::AccountRestricted {}).encode(&mut body);
+            let text = "Your account is restricted: others cannot see you, and you cannot chat \
+                        publicly or play multiplayer. Contact the staff if you think this is wrong.";
+            ServerPacket::from(s::Notification { text: text.into() }).encode(&mut body);
+        }
         body.extend_from_slice(&presence);
         body.extend_from_slice(&stats);
         self.append_others(&mut body, me);
@@ -258,7 +279,7 @@ impl World {
         for (i, other) in self
             .router()
             .users()
-            .snapshot()
+            .visible_snapshot()
             .into_iter()
             .filter(|u| u.id != me)
             .enumerate()

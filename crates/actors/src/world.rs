@@ -3,6 +3,7 @@
 //! poll into messages to them.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::auth::{PasswordVerifier, SessionToken, TokenSigner};
 use crate::bot::BotActor;
 use crate::channel::{ChannelActor, ChannelState};
 use crate::directory::OnlineUser;
+use crate::limits::RateLimiter;
 use crate::lobby::LobbyActor;
 use crate::match_room::{MatchActor, MatchState};
 use crate::spectate::{SpectateState, SpectatorRoom};
@@ -64,6 +66,9 @@ struct Inner {
     /// Final packets of replaced sessions, by (user, session), with their expiry.
     retired: Mutex<HashMap<(i32, u64), (Bytes, i64)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    failed_logins_by_ip: RateLimiter<IpAddr>,
+    failed_logins_by_account: RateLimiter<String>,
+    registrations_by_ip: RateLimiter<IpAddr>,
     /// Serialises creating rooms and matches, so that two players cannot open the same
     /// spectator room twice or take the same match id. Held only while spawning.
     spawning: tokio::sync::Mutex<u16>,
@@ -93,8 +98,21 @@ impl World {
         } else {
             config.secret.clone()
         };
+        let limits = config.limits.clone();
         let world = World {
             inner: Arc::new(Inner {
+                failed_logins_by_ip: RateLimiter::new(
+                    limits.failed_logins_per_ip,
+                    limits.login_window,
+                ),
+                failed_logins_by_account: RateLimiter::new(
+                    limits.failed_logins_per_account,
+                    limits.login_window,
+                ),
+                registrations_by_ip: RateLimiter::new(
+                    limits.registrations_per_ip,
+                    limits.registration_window,
+                ),
                 tokens: TokenSigner::new(&secret),
                 config,
                 db,
@@ -155,6 +173,33 @@ impl World {
         &self.inner.passwords
     }
 
+    /// `Err(retry_after)` while logins from `ip` or to `safe_name` are blocked after too
+    /// many failures.
+    pub(crate) fn login_allowed(&self, ip: IpAddr, safe_name: &str) -> Result<(), Duration> {
+        self.inner.failed_logins_by_ip.check(&ip)?;
+        self.inner
+            .failed_logins_by_account
+            .check(&safe_name.to_owned())
+    }
+
+    pub(crate) fn login_failed(&self, ip: IpAddr, safe_name: &str) {
+        self.inner.failed_logins_by_ip.hit(&ip);
+        self.inner
+            .failed_logins_by_account
+            .hit(&safe_name.to_owned());
+    }
+
+    pub(crate) fn login_succeeded(&self, safe_name: &str) {
+        self.inner
+            .failed_logins_by_account
+            .reset(&safe_name.to_owned());
+    }
+
+    /// Counts an account creation from `ip`; false when the address created too many.
+    pub fn registration_allowed(&self, ip: IpAddr) -> bool {
+        self.inner.registrations_by_ip.hit(&ip)
+    }
+
     pub fn bot_name(&self) -> &str {
         self.inner.bot_name.get().map_or("Peace", String::as_str)
     }
@@ -213,6 +258,7 @@ impl World {
             presence: state.presence_packet(),
             stats: state.stats_packet(),
             login_time: peace_db::unix_now(),
+            hidden: false,
         });
         Ok(())
     }

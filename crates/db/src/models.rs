@@ -22,6 +22,9 @@ impl Privileges {
     /// May hold several simultaneous sessions (tournament spectator clients).
     pub const TOURNAMENT: Self = Self(1 << 6);
     pub const BOT: Self = Self(1 << 7);
+    /// May log in, but is invisible to others and cannot chat publicly or play
+    /// multiplayer (a moderation state short of a ban).
+    pub const RESTRICTED: Self = Self(1 << 8);
 
     /// What a newly registered account gets.
     pub const DEFAULT_NEW: Self = Self(Self::NORMAL.0 | Self::VERIFIED.0);
@@ -32,6 +35,14 @@ impl Privileges {
 
     pub const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
+    }
+
+    pub const fn without(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+
+    pub const fn is_restricted(self) -> bool {
+        self.contains(Self::RESTRICTED)
     }
 
     pub const fn is_staff(self) -> bool {

@@ -191,7 +191,10 @@ async fn match_games_are_recorded_with_their_scores() {
         count_miss: 0,
         passed: true,
     };
-    let id = db.record_match_game(&game, std::slice::from_ref(&score)).await.unwrap();
+    let id = db
+        .record_match_game(&game, std::slice::from_ref(&score))
+        .await
+        .unwrap();
     let stored = db.match_scores(id).await.unwrap();
     assert_eq!(
         stored,

@@ -16,6 +16,7 @@ mod api;
 mod bancho;
 mod error;
 mod register;
+mod serve;
 mod web;
 
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,7 @@ use axum::routing::{get, post};
 use peace_actors::World;
 
 pub use error::ApiError;
+pub use serve::{ServeLimits, serve};
 
 /// The largest request body accepted (spectator frame bundles are the largest).
 pub const MAX_BODY_BYTES: usize = 1 << 20;

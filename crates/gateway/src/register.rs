@@ -6,8 +6,9 @@
 //! each field.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
@@ -20,6 +21,8 @@ use crate::{ApiError, AppState};
 const MAX_FIELD_BYTES: usize = 1024;
 
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let connect = request.extensions().get::<ConnectInfo<SocketAddr>>();
+    let ip = crate::client_ip(&state.config, request.headers(), connect);
     let fields = match read_form(request).await {
         Ok(fields) => fields,
         Err(e) => return e.into_response(),
@@ -34,6 +37,17 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let world = &state.world;
     let result = if check_only {
         accounts::validate(world.db(), &reg).await
+    } else if !world.registration_allowed(ip) {
+        tracing::info!(%ip, "registration refused: too many from this address");
+        let mut errors = FieldErrors::default();
+        errors.0.insert(
+            "username",
+            vec![
+                "Too many accounts were created from your address; please try again later.".into(),
+            ],
+        );
+        let body = serde_json::json!({ "form_error": { "user": errors.0 } });
+        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
     } else {
         accounts::register(
             world.db(),

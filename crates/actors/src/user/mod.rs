@@ -65,6 +65,8 @@ pub enum UserCast {
     IdleCheck,
     /// End the session; the reason is shown to the client.
     Kick { reason: String },
+    /// Silence the player until `until` (unix seconds; 0 lifts a silence).
+    Silence { until: i64, reason: String },
 }
 
 /// What a session can be asked.
@@ -263,6 +265,7 @@ impl Session {
                     myself.stop(Some("idle time-out".into()));
                 }
             }
+            UserCast::Silence { until, reason } => self.silence(until, &reason),
             UserCast::Kick { reason } => {
                 tracing::info!(user = st.id, %reason, "session kicked");
                 myself.stop(Some(reason));

@@ -18,6 +18,27 @@ impl Session {
         &mut self,
         packet: ClientPacket,
     ) -> Option<ClientPacket> {
+        // A tournament account's extra sessions only watch: they play in no match and
+        // browse no lobby (those belong to the account's own session). Restricted
+        // players do not play multiplayer at all.
+        let playing_packet = matches!(
+            packet,
+            ClientPacket::JoinLobby(_) | ClientPacket::CreateMatch(_) | ClientPacket::JoinMatch(_)
+        );
+        if playing_packet && self.state.extra_session {
+            tracing::debug!(
+                user = self.state.id,
+                "extra tournament session cannot play; ignored"
+            );
+            return None;
+        }
+        if playing_packet && self.state.privileges.is_restricted() {
+            self.notify("Restricted accounts cannot play multiplayer.");
+            if !matches!(packet, ClientPacket::JoinLobby(_)) {
+                self.state.enqueue_packet(MatchJoinFail {});
+            }
+            return None;
+        }
         let action = match packet {
             ClientPacket::JoinLobby(_) => {
                 self.state.in_lobby = true;

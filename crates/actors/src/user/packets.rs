@@ -72,7 +72,7 @@ impl Session {
                 self.send_others(&user_ids, |u| u.presence.clone());
             }
             ClientPacket::UserPresenceRequestAll(_) => {
-                for u in self.world.router().users().snapshot() {
+                for u in self.world.router().users().visible_snapshot() {
                     if u.id != user {
                         self.state.enqueue(&u.presence);
                     }
@@ -135,7 +135,7 @@ impl Session {
             if id == self.state.id {
                 continue;
             }
-            if let Some(u) = directory.get(id) {
+            if let Some(u) = directory.visible(id) {
                 self.state.enqueue(&pick(&u));
             }
         }
@@ -196,6 +196,10 @@ impl Session {
         packets.extend_from_slice(&stats);
         let packets = bytes::Bytes::from(packets);
         self.state.enqueue(&stats);
+        if self.state.privileges.is_restricted() {
+            // Invisible to others: only the player's own client hears about it.
+            return;
+        }
         let me = self.state.id;
         self.world
             .router()
@@ -209,13 +213,67 @@ impl Session {
             .enqueue_packet(Notification { text: text.into() });
     }
 
-    fn public_message(&mut self, channel: String, mut text: String) {
-        let channel = self.state.resolve_channel(&channel);
-        if text.trim().is_empty() {
-            return;
-        }
+    /// Whether the player may send a chat message now: not silenced, and not spamming
+    /// (more than the limit within the window silences them, as osu! does).
+    fn may_chat(&mut self) -> bool {
         if self.state.is_silenced(peace_db::unix_now()) {
             self.notify("You are silenced and cannot chat.");
+            return false;
+        }
+        let limits = &self.world.config().limits;
+        let now = crate::unix_millis();
+        let window = limits.chat_window.as_millis() as i64;
+        let recent = &mut self.state.recent_messages;
+        while recent.front().is_some_and(|&t| now - t >= window) {
+            recent.pop_front();
+        }
+        recent.push_back(now);
+        if recent.len() <= limits.messages_per_window as usize {
+            return true;
+        }
+        recent.clear();
+        let until = peace_db::unix_now() + limits.spam_silence.as_secs() as i64;
+        self.silence(until, "spamming");
+        false
+    }
+
+    /// Silences the player until `until` (0 lifts it): stored, shown to them, and told to
+    /// everyone so that clients hide the player's messages.
+    pub(super) fn silence(&mut self, until: i64, reason: &str) {
+        let me = self.state.id;
+        self.state.silence_end = until;
+        let db = self.world.db().clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.set_silence_end(me, until).await {
+                tracing::warn!(user = me, "could not store the silence: {e}");
+            }
+        });
+        let seconds = (until - peace_db::unix_now()).max(0);
+        if seconds == 0 {
+            self.notify("You are no longer silenced.");
+        } else {
+            self.notify(format!(
+                "You have been silenced for {} minute(s) for {reason}.",
+                (seconds + 59) / 60
+            ));
+            let silenced = packet_bytes(peace_bancho::server::UserSilenced { user_id: me });
+            self.world
+                .router()
+                .broadcast_users(UserCast::Enqueue(silenced));
+        }
+        self.state.enqueue_packet(peace_bancho::server::SilenceEnd {
+            seconds: i32::try_from(seconds).unwrap_or(i32::MAX),
+        });
+        tracing::info!(user = me, until, reason, "silence changed");
+    }
+
+    fn public_message(&mut self, channel: String, mut text: String) {
+        let channel = self.state.resolve_channel(&channel);
+        if self.state.privileges.is_restricted() {
+            self.notify("Restricted accounts cannot chat publicly.");
+            return;
+        }
+        if text.trim().is_empty() || !self.may_chat() {
             return;
         }
         if !self.state.channels.contains(&channel) {
@@ -238,18 +296,23 @@ impl Session {
     }
 
     async fn private_message(&mut self, target: String, mut text: String) {
-        if text.trim().is_empty() {
-            return;
-        }
-        if self.state.is_silenced(peace_db::unix_now()) {
-            self.notify("You are silenced and cannot chat.");
+        if text.trim().is_empty() || !self.may_chat() {
             return;
         }
         if truncate(&mut text, MAX_MESSAGE_LEN) {
             self.notify(format!("Your message was cut to {MAX_MESSAGE_LEN} bytes."));
         }
         let router = self.world.router();
-        if let Some(online) = router.users().by_name(&target) {
+        let target_user = router.users().by_name(&target);
+        if self.state.privileges.is_restricted()
+            && !target_user
+                .as_ref()
+                .is_some_and(|u| u.privileges.is_staff())
+        {
+            self.notify("Restricted accounts can only write to the staff.");
+            return;
+        }
+        if let Some(online) = target_user {
             let cast = UserCast::PrivateMessage {
                 from_id: self.state.id,
                 from_name: self.state.name.clone(),

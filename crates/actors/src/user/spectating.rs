@@ -11,7 +11,11 @@ impl Session {
         if host_id == me || self.state.spectating == Some(host_id) {
             return;
         }
-        if self.world.router().users().get(host_id).is_none() {
+        if self.state.privileges.is_restricted() {
+            self.notify("Restricted accounts cannot spectate.");
+            return;
+        }
+        if self.world.router().users().visible(host_id).is_none() {
             tracing::debug!(
                 user = me,
                 host = host_id,

@@ -1,7 +1,7 @@
 //! A session's data. Plain serde data, kept apart from the actor's runtime handles so
 //! that it can be snapshotted and moved to another node.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use peace_bancho::server::{UserPresence, UserStats};
@@ -62,6 +62,8 @@ pub struct UserState {
     pub channel_aliases: BTreeMap<String, String>,
     /// An additional session of a tournament account: invisible to other players.
     pub extra_session: bool,
+    /// When this player's recent chat messages were sent (unix ms), for the spam limit.
+    pub recent_messages: VecDeque<i64>,
     /// Encoded packets waiting for the client's next poll.
     pub queue: Vec<u8>,
 }
@@ -102,6 +104,7 @@ impl UserState {
             in_lobby: false,
             channel_aliases: BTreeMap::new(),
             extra_session: false,
+            recent_messages: VecDeque::new(),
             queue: Vec::new(),
         }
     }

@@ -1,0 +1,129 @@
+//! Rate limits: how often an address or account may do something in a window of time.
+//!
+//! Fixed windows per key are enough here (precision is not the point; bounding abuse is),
+//! and the number of keys tracked is capped so that a flood of addresses cannot grow the
+//! table without bound.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most keys one limiter tracks; beyond it expired windows are dropped first, then all.
+pub const MAX_TRACKED_KEYS: usize = 100_000;
+
+/// A limit of `max` events per `window` for each key.
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    max: u32,
+    window: Duration,
+    counts: Mutex<HashMap<K, (Instant, u32)>>,
+}
+
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            counts: Mutex::default(),
+        }
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, u32)>> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `Err(retry_after)` while `key` has used up its events for this window.
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
+        let now = Instant::now();
+        match self.counts().get(key) {
+            Some(&(start, count)) if count >= self.max && now < start + self.window => {
+                Err(start + self.window - now)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one event for `key`; `false` if it went over the limit.
+    pub fn hit(&self, key: &K) -> bool {
+        let now = Instant::now();
+        let mut counts = self.counts();
+        if counts.len() >= MAX_TRACKED_KEYS && !counts.contains_key(key) {
+            let window = self.window;
+            counts.retain(|_, (start, _)| now < *start + window);
+            if counts.len() >= MAX_TRACKED_KEYS {
+                counts.clear();
+            }
+        }
+        let entry = counts.entry(key.clone()).or_insert((now, 0));
+        if now >= entry.0 + self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= self.max
+    }
+
+    /// Forgets `key` (after a successful login, say).
+    pub fn reset(&self, key: &K) {
+        self.counts().remove(key);
+    }
+}
+
+/// The limits of one node (`[limits]` in `cluster.toml`).
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Failed logins per address, then per account, within `login_window`.
+    pub failed_logins_per_ip: u32,
+    pub failed_logins_per_account: u32,
+    pub login_window: Duration,
+    /// Accounts created per address within `registration_window`.
+    pub registrations_per_ip: u32,
+    pub registration_window: Duration,
+    /// Chat messages (public and private) per player within `chat_window`; beyond it the
+    /// player is silenced for `spam_silence`, as osu! does.
+    pub messages_per_window: u32,
+    pub chat_window: Duration,
+    pub spam_silence: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            failed_logins_per_ip: 20,
+            failed_logins_per_account: 10,
+            login_window: Duration::from_secs(600),
+            registrations_per_ip: 5,
+            registration_window: Duration::from_secs(3600),
+            messages_per_window: 10,
+            chat_window: Duration::from_secs(5),
+            spam_silence: Duration::from_secs(300),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_per_key_and_window() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+                assert!(limiter.check(&"a").is_ok());
+        assert!(limiter.hit(&"a") && limiter.hit(&"a"), "two events of two are allowed");
+        assert!(limiter.check(&"a").is_err(), "after two, the key waits for the window");
+        assert!(!limiter.hit(&"a"), "a third event is over the limit");
+        assert!(limiter.check(&"b").is_ok(), "keys are independent");
+        limiter.reset(&"a");
+        assert!(limiter.check(&"a").is_ok());
+    }
+
+    #[test]
+    fn windows_expire() {
+        let limiter = RateLimiter::new(1, Duration::from_millis(1));
+        assert!(limiter.hit(&1));
+        assert!(!limiter.hit(&1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(limiter.check(&1).is_ok());
+        assert!(limiter.hit(&1));
+    }
+}
