@@ -109,9 +109,10 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
                 },
         } => {
             let db = open_database(&config).await?;
-            let email = email.unwrap_or_else(|| {
-                format!("{}@{}", peace_db::safe_name(&name), config.http.domain)
-            });
+            // Accounts made here need no real address; `.invalid` can never be one (RFC 2606),
+            // whatever the configured domain looks like.
+            let email =
+                email.unwrap_or_else(|| format!("{}@peace.invalid", peace_db::safe_name(&name)));
             let reg = peace_actors::accounts::Registration {
                 username: name.clone(),
                 email,

@@ -108,9 +108,15 @@ mod tests {
     #[test]
     fn limits_per_key_and_window() {
         let limiter = RateLimiter::new(2, Duration::from_secs(60));
-                assert!(limiter.check(&"a").is_ok());
-        assert!(limiter.hit(&"a") && limiter.hit(&"a"), "two events of two are allowed");
-        assert!(limiter.check(&"a").is_err(), "after two, the key waits for the window");
+        assert!(limiter.check(&"a").is_ok());
+        assert!(
+            limiter.hit(&"a") && limiter.hit(&"a"),
+            "two events of two are allowed"
+        );
+        assert!(
+            limiter.check(&"a").is_err(),
+            "after two, the key waits for the window"
+        );
         assert!(!limiter.hit(&"a"), "a third event is over the limit");
         assert!(limiter.check(&"b").is_ok(), "keys are independent");
         limiter.reset(&"a");

@@ -436,26 +436,37 @@ impl World {
         }
     }
 
-    /// Checks web-endpoint credentials (user name and password md5).
+    /// Checks web-endpoint credentials (user name and password md5) under the same
+    /// failed-login limits as Bancho logins, so the web endpoints are no way around them.
     pub async fn authenticate(
         &self,
         name: &str,
         password_md5: &str,
+        ip: IpAddr,
     ) -> Result<Option<peace_db::User>, DbError> {
-        let Some(user) = self.db().user_by_name(name).await? else {
-            return Ok(None);
-        };
-        let banned_or_bot = !user.privileges().contains(peace_db::Privileges::NORMAL)
-            || user.privileges().contains(peace_db::Privileges::BOT);
-        if banned_or_bot
-            || !self
-                .passwords()
-                .verify(password_md5, &user.password_bcrypt)
-                .await
-        {
+        let safe_name = peace_db::safe_name(name);
+        if self.login_allowed(ip, &safe_name).is_err() {
             return Ok(None);
         }
-        Ok(Some(user))
+        let user = self.db().user_by_name(name).await?;
+        let usable = |u: &peace_db::User| {
+            u.privileges().contains(peace_db::Privileges::NORMAL)
+                && !u.privileges().contains(peace_db::Privileges::BOT)
+        };
+        let verified = match &user {
+            Some(u) if usable(u) => {
+                self.passwords()
+                    .verify(password_md5, &u.password_bcrypt)
+                    .await
+            }
+            _ => false,
+        };
+        if !verified {
+            self.login_failed(ip, &safe_name);
+            return Ok(None);
+        }
+        self.login_succeeded(&safe_name);
+        Ok(user)
     }
 
     /// Players online (the bot excluded).

@@ -10,6 +10,10 @@ use axum::response::{IntoResponse, Response};
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A request the framework refused while reading it (too large, wrong content type),
+    /// answered with the rejection's own status.
+    #[error("{1}")]
+    Rejected(StatusCode, String),
     #[error("not found")]
     NotFound,
     /// A dependency (the database) is down; the detail is logged, not shown.
@@ -21,6 +25,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Rejected(status, _) => *status,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unavailable(detail) => {
                 tracing::warn!("request failed: {detail}");

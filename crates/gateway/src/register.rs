@@ -35,40 +35,36 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     };
     let check_only = field("check") != "0";
     let world = &state.world;
-    let result = if check_only {
-        accounts::validate(world.db(), &reg).await
-    } else if !world.registration_allowed(ip) {
-        tracing::info!(%ip, "registration refused: too many from this address");
-        let mut errors = FieldErrors::default();
-        errors.0.insert(
-            "username",
-            vec![
-                "Too many accounts were created from your address; please try again later.".into(),
-            ],
-        );
-        let body = serde_json::json!({ "form_error": { "user": errors.0 } });
-        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    } else {
-        accounts::register(
-            world.db(),
-            &reg,
-            Privileges::DEFAULT_NEW,
-            world.config().bcrypt_cost,
-        )
-        .await
-        .map(|id| tracing::info!(user = id, name = %reg.username, "registered"))
+    // Only valid forms count against the address's registration limit: a player fixing
+    // a typo should not use up their quota.
+    let result = match accounts::validate(world.db(), &reg).await {
+        Ok(()) if check_only => Ok(()),
+        Ok(()) if !world.registration_allowed(ip) => {
+            tracing::info!(%ip, "registration refused: too many from this address");
+            let mut errors = FieldErrors::default();
+            let text = "Too many accounts were created from your address; please try again later.";
+            errors.0.insert("username", vec![text.into()]);
+            return form_errors(&errors, StatusCode::TOO_MANY_REQUESTS);
+        }
+        Ok(()) => {
+            let cost = world.config().bcrypt_cost;
+            accounts::register(world.db(), &reg, Privileges::DEFAULT_NEW, cost)
+                .await
+                .map(|id| tracing::info!(user = id, name = %reg.username, "registered"))
+        }
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(RegisterError::Invalid(errors)) => form_errors(&errors),
+        Err(RegisterError::Invalid(errors)) => form_errors(&errors, StatusCode::BAD_REQUEST),
         Err(RegisterError::Database(e)) => ApiError::Unavailable(e.to_string()).into_response(),
         Err(RegisterError::Hashing(e)) => ApiError::Unavailable(e).into_response(),
     }
 }
 
-fn form_errors(errors: &FieldErrors) -> Response {
+fn form_errors(errors: &FieldErrors, status: StatusCode) -> Response {
     let body = serde_json::json!({ "form_error": { "user": errors.0 } });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    (status, Json(body)).into_response()
 }
 
 /// Reads the form as multipart or urlencoded, whichever the content type says.
@@ -78,23 +74,30 @@ async fn read_form(request: Request) -> Result<HashMap<String, String>, ApiError
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let bad = |e: String| ApiError::BadRequest(format!("unreadable form: {e}"));
+    let bad = |status, e: String| ApiError::Rejected(status, format!("unreadable form: {e}"));
     let mut fields = HashMap::new();
     if is_multipart {
         let mut form = Multipart::from_request(request, &())
             .await
-            .map_err(|e| bad(e.body_text()))?;
-        while let Some(field) = form.next_field().await.map_err(|e| bad(e.body_text()))? {
+            .map_err(|e| bad(e.status(), e.body_text()))?;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| bad(e.status(), e.body_text()))?
+        {
             let Some(name) = field.name().map(str::to_owned) else {
                 continue;
             };
-            let value = field.text().await.map_err(|e| bad(e.body_text()))?;
+            let value = field
+                .text()
+                .await
+                .map_err(|e| bad(e.status(), e.body_text()))?;
             fields.insert(name, value.chars().take(MAX_FIELD_BYTES).collect());
         }
     } else {
         let Form(form) = Form::<HashMap<String, String>>::from_request(request, &())
             .await
-            .map_err(|e| bad(e.body_text()))?;
+            .map_err(|e| bad(e.status(), e.body_text()))?;
         for (name, value) in form {
             fields.insert(name, value.chars().take(MAX_FIELD_BYTES).collect());
         }

@@ -1,7 +1,10 @@
 //! The osu! web endpoints (`osu.<domain>/web/*`) that a client calls around login.
 
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri};
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
@@ -47,11 +50,14 @@ pub struct Credentials {
 /// The player's friends, one id per line.
 pub async fn friends(
     State(state): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Query(creds): Query<Credentials>,
 ) -> Result<String, ApiError> {
+    let ip = crate::client_ip(&state.config, &headers, connect.as_ref().map(|c| &c.0));
     let user = state
         .world
-        .authenticate(&creds.u, &creds.h)
+        .authenticate(&creds.u, &creds.h, ip)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .ok_or_else(|| ApiError::BadRequest("invalid credentials".into()))?;
