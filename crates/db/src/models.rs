@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{channels, logins, mail, match_games, match_scores, stats, users};
+use crate::schema::{audit_log, channels, logins, mail, match_games, match_scores, stats, users};
 
 /// Account privileges, stored as an integer bit set in `users.privileges` and compared
 /// against `channels.read_privileges`/`write_privileges`.
@@ -219,4 +219,26 @@ pub struct MatchScore {
     pub count_katu: i32,
     pub count_miss: i32,
     pub passed: bool,
+}
+
+/// One moderation action.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize, Deserialize)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    pub id: i32,
+    pub actor_id: i32,
+    pub target_id: Option<i32>,
+    pub action: String,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_log)]
+pub(crate) struct AuditInsert<'a> {
+    pub actor_id: i32,
+    pub target_id: Option<i32>,
+    pub action: &'a str,
+    pub reason: &'a str,
+    pub created_at: i64,
 }

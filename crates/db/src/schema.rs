@@ -109,6 +109,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> Integer,
+        actor_id -> Integer,
+        target_id -> Nullable<Integer>,
+        action -> Text,
+        reason -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
 diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
@@ -121,4 +132,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     logins,
     match_games,
     match_scores,
+    audit_log,
 );

@@ -205,3 +205,32 @@ async fn match_games_are_recorded_with_their_scores() {
     );
     assert_eq!(db.match_game_count(7).await.unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moderation_actions_are_audited() {
+    let (db, _dir) = fresh().await;
+    let a = db.create_user(&new_user("mod", "m@x.y")).await.unwrap();
+    let b = db.create_user(&new_user("target", "t@x.y")).await.unwrap();
+    db.audit(a.id, Some(b.id), "silence", "spam").await.unwrap();
+    db.audit(a.id, None, "alert", &"x".repeat(5000))
+        .await
+        .unwrap();
+    let log = db.audit_log(10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (
+            log[0].action.as_str(),
+            log[0].target_id,
+            log[0].reason.len()
+        ),
+        ("alert", None, 512)
+    );
+    assert_eq!(
+        (
+            log[1].action.as_str(),
+            log[1].target_id,
+            log[1].reason.as_str()
+        ),
+        ("silence", Some(b.id), "spam")
+    );
+}

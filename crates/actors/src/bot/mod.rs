@@ -13,7 +13,7 @@ use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
 use crate::user::{UserCall, UserCast, UserMsg, UserReply};
 
-pub use commands::{COMMANDS, Command, Invocation};
+pub use commands::{Access, COMMANDS, Command, Invocation, parse_duration};
 
 /// The bot actor.
 #[derive(Debug)]
@@ -42,13 +42,26 @@ impl Actor for BotActor {
             EntityMsg::Cast(UserCast::PrivateMessage {
                 from_id,
                 from_name,
+                from_privileges,
                 text,
-                ..
             }) => {
-                let reply = commands::run(world, from_id, &from_name, &text)
-                    .unwrap_or_else(|| "Hi! Type !help to see what I can do.".to_owned());
-                let packet = crate::user::bot_message(world, &from_name, reply);
-                let _ = world.router().cast_user(from_id, UserCast::Enqueue(packet));
+                let invocation = |args| Invocation {
+                    world: world.clone(),
+                    sender_id: from_id,
+                    sender_name: from_name.clone(),
+                    sender_privileges: from_privileges,
+                    args,
+                };
+                let reply = commands::parse(&text, invocation);
+                let world = world.clone();
+                tokio::spawn(async move {
+                    let answer = match reply {
+                        Some(reply) => reply.await,
+                        None => "Hi! Type !help to see what I can do.".to_owned(),
+                    };
+                    let packet = crate::user::bot_message(&world, &from_name, answer);
+                    let _ = world.router().cast_user(from_id, UserCast::Enqueue(packet));
+                });
             }
             EntityMsg::Cast(UserCast::ChannelCommand {
                 channel,
@@ -72,14 +85,24 @@ impl Actor for BotActor {
                     let _ = world.router().matches().cast(&match_id, cast);
                     return Ok(());
                 }
-                if let Some(reply) = commands::run(world, from_id, &from_name, &text) {
-                    let msg = ChannelCast::Message {
-                        from_id: crate::BOT_ID,
-                        from_name: world.bot_name().to_owned(),
-                        privileges: Privileges::BOT,
-                        text: reply,
-                    };
-                    let _ = world.router().channels().cast(&channel, msg);
+                let invocation = |args| Invocation {
+                    world: world.clone(),
+                    sender_id: from_id,
+                    sender_name: from_name.clone(),
+                    sender_privileges: privileges,
+                    args,
+                };
+                if let Some(reply) = commands::parse(&text, invocation) {
+                    let world = world.clone();
+                    tokio::spawn(async move {
+                        let msg = ChannelCast::Message {
+                            from_id: crate::BOT_ID,
+                            from_name: world.bot_name().to_owned(),
+                            privileges: Privileges::BOT,
+                            text: reply.await,
+                        };
+                        let _ = world.router().channels().cast(&channel, msg);
+                    });
                 }
             }
             // Nothing is queued for the bot and it never times out.
