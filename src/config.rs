@@ -10,6 +10,7 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub node: NodeSection,
+    pub cluster: ClusterSection,
     pub http: HttpSection,
     pub database: DatabaseSection,
     pub sessions: SessionsSection,
@@ -21,12 +22,46 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct NodeSection {
     pub name: String,
+    /// `gateway` (HTTP), `actors` (hosts players, channels, matches), or both.
+    pub roles: Vec<String>,
 }
 
 impl Default for NodeSection {
     fn default() -> Self {
         Self {
             name: "node-1".into(),
+            roles: vec!["gateway".into(), "actors".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Where the cluster listener binds (`IP:PORT`); empty runs a node of one.
+    pub listen: String,
+    /// `host:port` peers use to reach this node; empty means `listen`.
+    pub advertise: String,
+    pub seeds: Vec<String>,
+    pub cookie: String,
+    pub heartbeat_ms: u64,
+    pub down_after_ms: u64,
+    pub join_grace_ms: u64,
+    pub rebalance_batch: usize,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        let c = peace_actors::cluster::ClusterConfig::default();
+        Self {
+            listen: String::new(),
+            advertise: String::new(),
+            seeds: Vec::new(),
+            cookie: String::new(),
+            heartbeat_ms: c.heartbeat.as_millis() as u64,
+            down_after_ms: c.down_after.as_millis() as u64,
+            join_grace_ms: c.join_grace.as_millis() as u64,
+            rebalance_batch: c.rebalance_batch,
         }
     }
 }
@@ -181,8 +216,60 @@ impl Config {
         }
     }
 
+    /// Checks what cannot be defaulted: a node that joins a cluster needs a cookie and a
+    /// shared session secret, and a name and roles that make sense.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let name = &self.node.name;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            anyhow::bail!("[node] name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
+        }
+        peace_actors::cluster::Roles::parse(&self.node.roles).map_err(anyhow::Error::msg)?;
+        if !self.cluster.listen.is_empty() {
+            self.cluster
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| anyhow::anyhow!("[cluster] listen {:?}: {e}", self.cluster.listen))?;
+            if self.cluster.cookie.is_empty() {
+                anyhow::bail!("[cluster] cookie must be set (the same on every node)");
+            }
+            if self.sessions.secret.is_empty() {
+                anyhow::bail!(
+                    "[sessions] secret must be set (the same on every node) so that any node \
+                     accepts any player's session token"
+                );
+            }
+        } else if !self.cluster.seeds.is_empty() {
+            anyhow::bail!("[cluster] seeds need a cluster listener: set [cluster] listen too");
+        }
+        Ok(())
+    }
+
+    pub fn cluster_config(&self) -> peace_actors::cluster::ClusterConfig {
+        let c = &self.cluster;
+        let ms = |v: u64| Duration::from_millis(v.max(50));
+        peace_actors::cluster::ClusterConfig {
+            node_name: self.node.name.clone(),
+            listen: c.listen.parse().ok(),
+            advertise: (!c.advertise.is_empty()).then(|| c.advertise.clone()),
+            seeds: c.seeds.clone(),
+            cookie: c.cookie.clone(),
+            roles: peace_actors::cluster::Roles::parse(&self.node.roles).unwrap_or_default(),
+            heartbeat: ms(c.heartbeat_ms),
+            down_after: ms(c.down_after_ms),
+            join_grace: ms(c.join_grace_ms),
+            rebalance_batch: c.rebalance_batch.clamp(1, 256),
+            http_addr: None,
+        }
+    }
+
     pub fn world_config(&self) -> peace_actors::WorldConfig {
         peace_actors::WorldConfig {
+            cluster: self.cluster_config(),
             idle_timeout: Duration::from_secs(self.sessions.idle_timeout_secs.max(1)),
             call_timeout: Duration::from_millis(self.sessions.call_timeout_ms.max(100)),
             bcrypt_cost: self.login.bcrypt_cost.clamp(4, 31),

@@ -13,12 +13,13 @@ use tokio::task::JoinHandle;
 
 pub use config::Config;
 
-/// A server that is accepting connections.
+/// A running node: its actors, and its HTTP listener if it has the gateway role.
 #[derive(Debug)]
 pub struct Server {
-    pub addr: SocketAddr,
+    /// The HTTP listener's address (`None` on a node without the gateway role).
+    pub addr: Option<SocketAddr>,
     pub world: World,
-    http: JoinHandle<()>,
+    http: Option<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -37,24 +38,43 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
 }
 
 impl Server {
-    /// Opens the database, starts the actors and listens on `config.http.addr`.
+    /// Opens the database, binds the HTTP listener (gateway role), starts the actors and
+    /// joins the cluster, then serves.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
+        config.validate()?;
         let db = open_database(config).await?;
-        let world = World::start(config.world_config(), db).await?;
-        let listener = TcpListener::bind(&config.http.addr)
-            .await
-            .with_context(|| format!("listening on {}", config.http.addr))?;
-        let addr = listener.local_addr()?;
-        let app = peace_gateway::app(peace_gateway::AppState {
-            world: world.clone(),
-            config: config.gateway_config(),
-        });
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let limits = config.serve_limits();
-        let http = tokio::spawn(peace_gateway::serve(listener, app, limits, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
-        tracing::info!(%addr, node = %config.node.name, "serving");
+        let mut world_config = config.world_config();
+        let listener = if world_config.cluster.roles.gateway {
+            let listener = TcpListener::bind(&config.http.addr)
+                .await
+                .with_context(|| format!("listening on {}", config.http.addr))?;
+            world_config.cluster.http_addr = Some(listener.local_addr()?.to_string());
+            Some(listener)
+        } else {
+            None
+        };
+        let world = World::start(world_config, db).await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (addr, http) = match listener {
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                let app = peace_gateway::app(peace_gateway::AppState {
+                    world: world.clone(),
+                    config: config.gateway_config(),
+                });
+                let limits = config.serve_limits();
+                let mut stopped = stopped;
+                let http = tokio::spawn(peace_gateway::serve(listener, app, limits, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }));
+                tracing::info!(%addr, node = %config.node.name, "serving");
+                (Some(addr), Some(http))
+            }
+            None => {
+                tracing::info!(node = %config.node.name, "running without an HTTP listener");
+                (None, None)
+            }
+        };
         Ok(Server {
             addr,
             world,
@@ -66,7 +86,9 @@ impl Server {
     /// Stops accepting requests, ends every session and stops the actors.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.http.await;
+        if let Some(http) = self.http {
+            let _ = http.await;
+        }
         self.world.shutdown().await;
     }
 }

@@ -33,6 +33,8 @@ enum Command {
         /// The server's domain (overrides the configuration).
         #[arg(long)]
         domain: Option<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -41,6 +43,58 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+/// Cluster settings of `peace serve`; each overrides `cluster.toml`.
+#[derive(Debug, Default, clap::Args)]
+struct ClusterArgs {
+    /// This node's name, unique in its cluster.
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Where the cluster listener binds (IP:PORT); without it the node runs alone.
+    #[arg(long)]
+    cluster_addr: Option<String>,
+    /// host:port that peers use to reach this node (default: --cluster-addr).
+    #[arg(long)]
+    advertise_addr: Option<String>,
+    /// A peer to join through (repeatable).
+    #[arg(long = "seed")]
+    seeds: Vec<String>,
+    /// The cluster's shared secret.
+    #[arg(long, env = "PEACE_CLUSTER_COOKIE", hide_env_values = true)]
+    cookie: Option<String>,
+    /// The session-token secret (the same on every node).
+    #[arg(long, env = "PEACE_SESSION_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// What this node does: gateway, actors, or both (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    roles: Vec<String>,
+}
+
+impl ClusterArgs {
+    fn apply(self, config: &mut Config) {
+        if let Some(name) = self.node_name {
+            config.node.name = name;
+        }
+        if let Some(addr) = self.cluster_addr {
+            config.cluster.listen = addr;
+        }
+        if let Some(addr) = self.advertise_addr {
+            config.cluster.advertise = addr;
+        }
+        if !self.seeds.is_empty() {
+            config.cluster.seeds = self.seeds;
+        }
+        if let Some(cookie) = self.cookie {
+            config.cluster.cookie = cookie;
+        }
+        if let Some(secret) = self.secret {
+            config.sessions.secret = secret;
+        }
+        if !self.roles.is_empty() {
+            config.node.roles = self.roles;
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,14 +134,20 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
     match command.unwrap_or(Command::Serve {
         http_addr: None,
         domain: None,
+        cluster: ClusterArgs::default(),
     }) {
-        Command::Serve { http_addr, domain } => {
+        Command::Serve {
+            http_addr,
+            domain,
+            cluster,
+        } => {
             if let Some(addr) = http_addr {
                 config.http.addr = addr;
             }
             if let Some(domain) = domain {
                 config.http.domain = domain;
             }
+            cluster.apply(&mut config);
             let server = Server::start(&config).await?;
             shutdown_signal().await;
             tracing::info!("shutting down");

@@ -42,7 +42,7 @@ async fn slow_clients_and_connection_floods_are_cut_off() {
         c.http.max_connections = 3;
     })
     .await;
-    let addr = server.server.as_ref().unwrap().addr;
+    let addr = server.server.as_ref().unwrap().addr.unwrap();
 
     // Headers trickled slower than the header time-out: the connection is closed.
     let mut slow = TcpStream::connect(addr).await.unwrap();

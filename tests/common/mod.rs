@@ -49,7 +49,7 @@ impl TestServer {
         config.limits.registrations_per_ip = 10_000;
         tweak(&mut config);
         let server = Server::start(&config).await.unwrap();
-        let base = format!("http://{}", server.addr);
+        let base = format!("http://{}", server.addr.expect("an HTTP listener"));
         Self {
             server: Some(server),
             base,

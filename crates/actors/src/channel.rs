@@ -262,11 +262,10 @@ impl ChannelRuntime {
             user_count: i16::try_from(s.members).unwrap_or(i16::MAX),
         });
         let required = self.state.read_privileges();
-        self.world
-            .router()
-            .broadcast_users_where(UserCast::Enqueue(packet.to_bytes()), |u| {
-                u.privileges.contains(required)
-            });
+        self.world.router().broadcast_users(
+            UserCast::Enqueue(packet.to_bytes()),
+            crate::Audience::WithPrivileges(required),
+        );
     }
 
     fn relay(&mut self, from_id: i32, from_name: String, privileges: Privileges, text: String) {
@@ -295,9 +294,8 @@ impl ChannelRuntime {
             },
         })
         .to_bytes();
-        for &member in st.members.keys().filter(|&&m| m != from_id) {
-            let _ = router.cast_user(member, UserCast::Enqueue(packet.clone()));
-        }
+        let others = st.members.keys().copied().filter(|&m| m != from_id);
+        router.cast_users(others, UserCast::Enqueue(packet));
         if is_command {
             let channel = st.definition.name.clone();
             let cast = UserCast::ChannelCommand {

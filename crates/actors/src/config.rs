@@ -20,6 +20,8 @@ pub struct WorldConfig {
     /// Key that signs session tokens. Every node of a cluster needs the same one.
     pub secret: Vec<u8>,
     pub limits: crate::limits::LimitsConfig,
+    /// The node's name, roles and peers.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 impl Default for WorldConfig {
@@ -33,6 +35,7 @@ impl Default for WorldConfig {
             menu_icon: String::new(),
             secret: Vec::new(),
             limits: crate::limits::LimitsConfig::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
         }
     }
 }

@@ -1,27 +1,37 @@
-//! Who is online on this node: each session's address and the read model other sessions
-//! need without asking it (name, privileges, encoded presence and stats).
+//! Who is online anywhere in the cluster: the read model other sessions need without
+//! asking the player's session (name, privileges, encoded presence and stats, and the
+//! node the session lives on).
+//!
+//! Every node holds a full copy. Only the node that hosts a session changes its entry,
+//! and each change is sent to every peer as a [`DirectoryEvent`] *while the lock is
+//! held*, so that each peer sees one node's changes in the order they were made. A peer
+//! that comes up is sent a snapshot of this node's entries the same way, and a node that
+//! goes down has its entries purged by everyone.
 //!
 //! The lock is a `std` RwLock, not a tokio one: every critical section is a short map
-//! operation with no `.await` inside, and readers (presence requests, fan-out) vastly
-//! outnumber writers (logins, status changes).
+//! operation with no `.await` inside, and readers (presence requests, logins) vastly
+//! outnumber writers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use peace_db::Privileges;
-use ractor::{ActorId, ActorRef};
+use serde::{Deserialize, Serialize};
 
-use crate::user::UserMsg;
+use crate::cluster::Net;
+use crate::cluster::envelope::Body;
+
+/// Most entries a snapshot from one peer may hold.
+pub const MAX_SNAPSHOT_ENTRIES: usize = 1_000_000;
 
 /// One online user as others see them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnlineUser {
     pub id: i32,
     pub name: Arc<str>,
     pub session_id: u64,
     pub privileges: Privileges,
-    pub actor: ActorRef<UserMsg>,
     /// The encoded USER_PRESENCE packet.
     pub presence: Bytes,
     /// The encoded USER_STATS packet.
@@ -29,28 +39,77 @@ pub struct OnlineUser {
     pub login_time: i64,
     /// Restricted players are online but invisible to others.
     pub hidden: bool,
+    /// The node hosting the session.
+    pub node: Arc<str>,
 }
 
-/// Most extra sessions one tournament account may hold.
-pub const MAX_TOURNAMENT_SESSIONS: usize = 16;
+/// A change to the entries of the node that sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DirectoryEvent {
+    Online(Box<OnlineUser>),
+    Offline {
+        user_id: i32,
+        session_id: u64,
+    },
+    Update {
+        user_id: i32,
+        presence: Option<Bytes>,
+        stats: Option<Bytes>,
+    },
+    /// All of the sender's entries; replaces what the receiver knew of them.
+    Snapshot(Vec<OnlineUser>),
+}
 
 #[derive(Debug, Default)]
 struct Tables {
     by_id: HashMap<i32, OnlineUser>,
-    /// Additional sessions of tournament accounts (the tournament client opens one per
-    /// watched player). They are reachable by token but invisible to other players.
-    extra: HashMap<(i32, u64), OnlineUser>,
     /// `safe_name` → id, for private messages addressed by name.
     by_name: HashMap<String, i32>,
 }
 
+impl Tables {
+    fn insert(&mut self, user: OnlineUser) -> Option<OnlineUser> {
+        self.by_name
+            .insert(peace_db::safe_name(&user.name), user.id);
+        self.by_id.insert(user.id, user)
+    }
+
+    fn remove(&mut self, user_id: i32) -> Option<OnlineUser> {
+        let user = self.by_id.remove(&user_id)?;
+        let safe = peace_db::safe_name(&user.name);
+        if self.by_name.get(&safe) == Some(&user_id) {
+            self.by_name.remove(&safe);
+        }
+        Some(user)
+    }
+
+    fn update(&mut self, user_id: i32, presence: Option<Bytes>, stats: Option<Bytes>) {
+        if let Some(u) = self.by_id.get_mut(&user_id) {
+            if let Some(p) = presence {
+                u.presence = p;
+            }
+            if let Some(s) = stats {
+                u.stats = s;
+            }
+        }
+    }
+}
+
 /// The table of online users. Cloning shares it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Directory {
     tables: Arc<RwLock<Tables>>,
+    net: Net,
 }
 
 impl Directory {
+    pub(crate) fn new(net: Net) -> Self {
+        Self {
+            tables: Arc::default(),
+            net,
+        }
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Tables> {
         // A panic while holding the lock cannot leave the maps half-updated (each write is
         // a single insert/remove), so a poisoned lock is still safe to use.
@@ -61,11 +120,18 @@ impl Directory {
         self.tables.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a session, returning the one it replaces (a second login of the same user).
+    /// Publishes a change of this node's entries to every peer. Called with the write
+    /// lock held, which is what keeps each peer's copy in order.
+    fn publish(&self, event: DirectoryEvent) {
+        self.net.send_all(&Body::Directory(event));
+    }
+
+    /// Adds a session hosted here, returning the entry it replaces.
     pub fn insert(&self, user: OnlineUser) -> Option<OnlineUser> {
         let mut t = self.write();
-        t.by_name.insert(peace_db::safe_name(&user.name), user.id);
-        t.by_id.insert(user.id, user)
+        let old = t.insert(user.clone());
+        self.publish(DirectoryEvent::Online(Box::new(user)));
+        old
     }
 
     /// Removes the user if `session_id` is still their current session; a stale session
@@ -78,38 +144,109 @@ impl Directory {
         {
             return None;
         }
-        let user = t.by_id.remove(&user_id)?;
-        t.by_name.remove(&peace_db::safe_name(&user.name));
-        Some(user)
+        let user = t.remove(user_id);
+        self.publish(DirectoryEvent::Offline {
+            user_id,
+            session_id,
+        });
+        user
+    }
+
+    /// Replaces a user's encoded presence and/or stats.
+    pub fn update(&self, user_id: i32, presence: Option<Bytes>, stats: Option<Bytes>) {
+        let mut t = self.write();
+        t.update(user_id, presence.clone(), stats.clone());
+        self.publish(DirectoryEvent::Update {
+            user_id,
+            presence,
+            stats,
+        });
+    }
+
+    /// Applies a change sent by `node` to its own entries.
+    pub(crate) fn apply(&self, node: &str, event: DirectoryEvent) {
+        let mut t = self.write();
+        match event {
+            DirectoryEvent::Online(user) => {
+                let user = OnlineUser {
+                    node: node.into(),
+                    ..*user
+                };
+                t.insert(user);
+            }
+            DirectoryEvent::Offline {
+                user_id,
+                session_id,
+            } => {
+                if t.by_id
+                    .get(&user_id)
+                    .is_some_and(|u| u.session_id == session_id && &*u.node == node)
+                {
+                    t.remove(user_id);
+                }
+            }
+            DirectoryEvent::Update {
+                user_id,
+                presence,
+                stats,
+            } => {
+                if t.by_id.get(&user_id).is_some_and(|u| &*u.node == node) {
+                    t.update(user_id, presence, stats);
+                }
+            }
+            DirectoryEvent::Snapshot(users) => {
+                let stale: Vec<i32> = t
+                    .by_id
+                    .values()
+                    .filter(|u| &*u.node == node)
+                    .map(|u| u.id)
+                    .collect();
+                for id in stale {
+                    t.remove(id);
+                }
+                let node: Arc<str> = node.into();
+                for user in users.into_iter().take(MAX_SNAPSHOT_ENTRIES) {
+                    t.insert(OnlineUser {
+                        node: node.clone(),
+                        ..user
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends `peer` a snapshot of the entries of this node (a peer came up).
+    pub(crate) fn sync_to(&self, peer: &str) {
+        let t = self.read();
+        let me = self.net.me();
+        let mine: Vec<OnlineUser> = t
+            .by_id
+            .values()
+            .filter(|u| &*u.node == me)
+            .cloned()
+            .collect();
+        if let Err(e) = self
+            .net
+            .send(peer, Body::Directory(DirectoryEvent::Snapshot(mine)))
+        {
+            tracing::warn!(%peer, "directory snapshot not sent: {e}");
+        }
+    }
+
+    /// Forgets everyone whose session lived on `node` (it went down); returns them.
+    pub(crate) fn purge_node(&self, node: &str) -> Vec<OnlineUser> {
+        let mut t = self.write();
+        let gone: Vec<i32> = t
+            .by_id
+            .values()
+            .filter(|u| &*u.node == node)
+            .map(|u| u.id)
+            .collect();
+        gone.into_iter().filter_map(|id| t.remove(id)).collect()
     }
 
     pub fn get(&self, user_id: i32) -> Option<OnlineUser> {
         self.read().by_id.get(&user_id).cloned()
-    }
-
-    /// The session `session_id` of the user: their main one or an extra one.
-    pub fn session(&self, user_id: i32, session_id: u64) -> Option<OnlineUser> {
-        let t = self.read();
-        match t.by_id.get(&user_id) {
-            Some(u) if u.session_id == session_id => Some(u.clone()),
-            _ => t.extra.get(&(user_id, session_id)).cloned(),
-        }
-    }
-
-    /// Adds an extra session of a tournament account; false when it already holds
-    /// [`MAX_TOURNAMENT_SESSIONS`].
-    pub fn insert_extra(&self, user: OnlineUser) -> bool {
-        let mut t = self.write();
-        if t.extra.keys().filter(|(id, _)| *id == user.id).count() >= MAX_TOURNAMENT_SESSIONS {
-            return false;
-        }
-        t.extra.insert((user.id, user.session_id), user);
-        true
-    }
-
-    /// Removes an extra session; true if it was one.
-    pub fn remove_extra(&self, user_id: i32, session_id: u64) -> bool {
-        self.write().extra.remove(&(user_id, session_id)).is_some()
     }
 
     /// A visible online user by name (a hidden one looks offline).
@@ -128,34 +265,13 @@ impl Directory {
             .cloned()
     }
 
-    /// Which online user (if any) an actor is the session of.
-    pub fn by_actor(&self, actor: ActorId) -> Option<OnlineUser> {
-        let t = self.read();
-        t.by_id
-            .values()
-            .chain(t.extra.values())
-            .find(|u| u.actor.get_id() == actor)
-            .cloned()
-    }
-
+    /// Everyone online in the cluster.
     pub fn len(&self) -> usize {
         self.read().by_id.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Replaces a user's encoded presence and/or stats.
-    pub fn update(&self, user_id: i32, presence: Option<Bytes>, stats: Option<Bytes>) {
-        if let Some(u) = self.write().by_id.get_mut(&user_id) {
-            if let Some(p) = presence {
-                u.presence = p;
-            }
-            if let Some(s) = stats {
-                u.stats = s;
-            }
-        }
     }
 
     /// A snapshot of everyone online, for iteration without holding the lock.
@@ -170,16 +286,6 @@ impl Directory {
             .values()
             .filter(|u| !u.hidden)
             .cloned()
-            .collect()
-    }
-
-    /// The actors of every online user for whom `keep` holds.
-    pub fn actors_where(&self, keep: impl Fn(&OnlineUser) -> bool) -> Vec<ActorRef<UserMsg>> {
-        self.read()
-            .by_id
-            .values()
-            .filter(|u| keep(u))
-            .map(|u| u.actor.clone())
             .collect()
     }
 }

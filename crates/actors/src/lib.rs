@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod auth;
 pub mod bot;
 pub mod channel;
+pub mod cluster;
 mod config;
 pub mod directory;
 mod key;
@@ -25,6 +26,8 @@ mod login;
 pub mod match_room;
 pub mod message;
 pub mod router;
+pub mod sessions;
+pub mod spawn;
 pub mod spectate;
 mod supervisor;
 pub mod user;
@@ -33,8 +36,8 @@ mod world;
 pub use config::WorldConfig;
 pub use key::EntityKey;
 pub use login::{LOGIN_FULL_PRESENCE_LIMIT, LoginReply};
-pub use router::{RouteError, Router};
-pub use world::{MAX_PACKETS_PER_POLL, StartError, World, restart_reply};
+pub use router::{Audience, RouteError, Router};
+pub use world::{MAX_PACKETS_PER_POLL, StartError, World, restart_reply, shard_of_key};
 
 /// The bot's user id, seeded by the first migration.
 pub const BOT_ID: i32 = 1;

@@ -3,16 +3,15 @@
 
 use std::net::IpAddr;
 
+use crate::channel::{ChannelCall, ChannelReply};
+use crate::directory::OnlineUser;
+use crate::spawn::{SpawnReply, SpawnRequest};
+use crate::user::{UserCast, UserState};
+use crate::{Audience, World};
 use bytes::Bytes;
 use peace_bancho::server as s;
 use peace_bancho::{LoginFailure, LoginRequest, PROTOCOL_VERSION, ServerPacket};
 use peace_db::{DbError, NewLogin, Privileges};
-use ractor::Actor;
-
-use crate::World;
-use crate::channel::{ChannelCall, ChannelReply};
-use crate::directory::OnlineUser;
-use crate::user::{UserCall, UserCast, UserReply, UserSession, UserState};
 
 /// Full presence and stats of this many online players go into a login reply; beyond
 /// it only their ids (USER_PRESENCE_BUNDLE), and the client asks for what it shows.
@@ -43,6 +42,8 @@ enum LoginError {
     RateLimited(u64),
     #[error("The server could not log you in right now; please try again shortly.")]
     Server(#[from] DbError),
+    #[error("the session could not be started: {0}")]
+    NoSession(String),
 }
 
 impl LoginError {
@@ -54,7 +55,7 @@ impl LoginError {
             | LoginError::RateLimited(_) => LoginFailure::AuthenticationFailed,
             LoginError::Banned => LoginFailure::Banned,
             LoginError::OldClient => LoginFailure::OldClient,
-            LoginError::Server(_) => LoginFailure::ServerError,
+            LoginError::Server(_) | LoginError::NoSession(_) => LoginFailure::ServerError,
         }
     }
 
@@ -65,7 +66,7 @@ impl LoginError {
         })
         .encode(&mut body);
         let text = match self {
-            LoginError::Server(_) => {
+            LoginError::Server(_) | LoginError::NoSession(_) => {
                 "The server could not log you in right now; please try again shortly.".to_owned()
             }
             other => other.to_string(),
@@ -86,6 +87,7 @@ impl World {
             Err(e) => {
                 match &e {
                     LoginError::Server(db) => tracing::warn!(%ip, "login failed: database: {db}"),
+                    LoginError::NoSession(why) => tracing::warn!(%ip, "login failed: {why}"),
                     other => tracing::info!(%ip, "login refused: {other}"),
                 }
                 e.reply()
@@ -155,34 +157,27 @@ impl World {
         let stats = state.stats_packet();
         let reply_head = self.login_reply_head(&state).await;
 
-        let supervisor = self
-            .supervisor_cell()
-            .ok_or_else(|| DbError::Unavailable("the actor system is shutting down".into()))?;
-        let (actor, _) = Actor::spawn_linked(None, UserSession, (self.clone(), state), supervisor)
-            .await
-            .map_err(|e| DbError::Unavailable(format!("could not start the session: {e}")))?;
-        let online = OnlineUser {
+        let entry = OnlineUser {
             id: user.id,
             name: user.name.as_str().into(),
             session_id,
             privileges: user.privileges(),
-            actor,
             presence: presence.clone(),
             stats: stats.clone(),
             login_time: peace_db::unix_now(),
             hidden: restricted,
+            // Set by the node that starts the session.
+            node: "".into(),
         };
         let me = user.id;
-        if extra {
-            let actor = online.actor.clone();
-            if !self.router().users().insert_extra(online) {
-                actor.stop(Some("too many tournament sessions".into()));
-                return Err(LoginError::TooManySessions);
-            }
-        } else {
-            if let Some(old) = self.router().users().insert(online) {
-                self.retire(old).await;
-            }
+        let request = SpawnRequest::Session {
+            state: Box::new(state),
+            entry: Box::new(entry),
+        };
+        match self.spawn(request).await {
+            SpawnReply::Started => {}
+            SpawnReply::TooManySessions => return Err(LoginError::TooManySessions),
+            other => return Err(LoginError::NoSession(format!("{other:?}"))),
         }
         if !extra && !restricted {
             let mut both = presence.to_vec();
@@ -191,7 +186,7 @@ impl World {
                 from: me,
                 packets: both.into(),
             };
-            self.router().broadcast_users_where(cast, |u| u.id != me);
+            self.router().broadcast_users(cast, Audience::AllBut(me));
         }
 
         let mut body = reply_head;
@@ -314,32 +309,6 @@ impl World {
                 }
             }
             Err(e) => tracing::warn!(user = me, "could not load offline messages: {e}"),
-        }
-    }
-
-    /// A newer login replaced `old`: keep its last packets for its client's next poll.
-    async fn retire(&self, old: OnlineUser) {
-        let reason = "You have logged in from another location.".to_owned();
-        let call = UserCall::Retire { reason };
-        let timeout = self.config().call_timeout;
-        match old
-            .actor
-            .call(
-                |reply| crate::message::EntityMsg::Call(call, reply),
-                Some(timeout),
-            )
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(UserReply::Packets(bytes))) => {
-                self.remember_retired(old.id, old.session_id, bytes);
-            }
-            other => {
-                tracing::warn!(
-                    user = old.id,
-                    "replaced session did not retire cleanly: {other:?}"
-                );
-                old.actor.stop(Some("replaced".into()));
-            }
         }
     }
 }

@@ -13,3 +13,14 @@ pub enum EntityMsg<C, Q, R> {
     Cast(C),
     Call(Q, RpcReplyPort<R>),
 }
+
+// Entity actors are local-only: their messages cross nodes as bytes inside the node
+// router's envelopes (see `cluster`), never as ractor remote messages. With ractor's
+// `cluster` feature every message type must opt in to being a message explicitly.
+impl<C, Q, R> ractor::Message for EntityMsg<C, Q, R>
+where
+    C: Send + 'static,
+    Q: Send + 'static,
+    R: Send + 'static,
+{
+}

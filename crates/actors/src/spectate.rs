@@ -28,6 +28,11 @@ pub fn channel_name(host_id: i32) -> String {
     format!("#spec_{host_id}")
 }
 
+/// The watched player a channel key belongs to (`#spec_12` → 12).
+pub fn host_of_channel(channel: &str) -> Option<i32> {
+    channel.strip_prefix("#spec_")?.parse().ok()
+}
+
 /// What clients call every spectator channel.
 pub const CHANNEL_DISPLAY_NAME: &str = "#spectator";
 

@@ -36,7 +36,7 @@ impl Actor for NodeSupervisor {
 
     async fn handle_supervisor_evt(
         &self,
-        myself: ActorRef<()>,
+        _myself: ActorRef<()>,
         event: SupervisionEvent,
         world: &mut World,
     ) -> Result<(), ActorProcessingErr> {
@@ -45,27 +45,29 @@ impl Actor for NodeSupervisor {
         };
         let id = cell.get_id();
         let router = world.router().clone();
-        if let Some(user) = router.users().by_actor(id) {
-            if user.id == crate::BOT_ID {
+        if let Some(session) = router.sessions().by_actor(id) {
+            if session.user_id == crate::BOT_ID {
                 tracing::error!("the bot failed: {error}; restarting it");
-                world.spawn_bot(myself.get_cell()).await?;
+                router.sessions().remove(crate::BOT_ID, 0);
+                world.spawn_bot().await?;
             } else {
-                tracing::error!(user = user.id, "session failed: {error}");
-                crate::user::end_session(world, user.id, user.session_id, None);
+                tracing::error!(user = session.user_id, "session failed: {error}");
+                crate::user::end_session(world, session.user_id, session.session_id, None);
             }
         } else if let Some(name) = router.channels().key_of(id) {
             tracing::error!(channel = %name, "channel failed: {error}; restarting it");
             router.channels().remove(&name, id);
-            world.respawn_channel(&name, myself.get_cell()).await?;
+            world.respawn_channel(&name).await?;
         } else if let Some(host) = router.spectate().key_of(id) {
             tracing::error!(host, "spectator room failed: {error}; closing it");
             crate::spectate::close(world, host, id);
         } else if let Some(match_id) = router.matches().key_of(id) {
             tracing::error!(match_id, "match failed: {error}; disposing of it");
             crate::match_room::dispose(world, match_id, id);
-        } else if router.lobby_actor() == Some(id) {
+        } else if router.lobby().key_of(id).is_some() {
             tracing::error!("the lobby failed: {error}; restarting it");
-            world.spawn_lobby(myself.get_cell()).await?;
+            router.lobby().remove(&(), id);
+            world.spawn_lobby().await?;
         } else {
             tracing::error!(actor = %id, "an unknown actor failed: {error}");
         }

@@ -1,15 +1,16 @@
 //! [`World`]: the handle through which the gateway (and the CLI) use the actor system.
-//! It owns nothing game-related itself; it starts the actors, and turns a login or a
-//! poll into messages to them.
+//! It owns nothing game-related itself; it starts the node's actors, and turns a login
+//! or a poll into messages to them, wherever in the cluster they live.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use peace_bancho::ServerPacket;
-use peace_bancho::server::{Notification, Restart};
+use peace_bancho::server::{Notification, Restart, UserLogout};
 use peace_db::{Database, DbError};
 use ractor::{Actor, ActorCell, ActorRef};
 use tokio::task::JoinHandle;
@@ -17,14 +18,20 @@ use tokio::task::JoinHandle;
 use crate::auth::{PasswordVerifier, SessionToken, TokenSigner};
 use crate::bot::BotActor;
 use crate::channel::{ChannelActor, ChannelState};
+use crate::cluster::envelope::{Answer, RequestBody};
+use crate::cluster::membership::{Membership, MembershipMsg};
+use crate::cluster::node_router::{NodeRouter, RouterMsg};
+use crate::cluster::shard::{ShardTable, TableOrigin, shard_of};
+use crate::cluster::{ClusterView, Location, NodeStatus};
 use crate::directory::OnlineUser;
 use crate::limits::RateLimiter;
 use crate::lobby::LobbyActor;
-use crate::match_room::{MatchActor, MatchState};
-use crate::spectate::{SpectateState, SpectatorRoom};
+use crate::router::Audience;
+use crate::sessions::LocalSession;
+use crate::spawn::{SpawnReply, SpawnRequest};
 use crate::supervisor::NodeSupervisor;
 use crate::user::{UserCall, UserCast, UserReply, UserState};
-use crate::{BOT_ID, Router, WorldConfig};
+use crate::{BOT_ID, EntityKey, RouteError, Router, WorldConfig};
 
 /// How long the last packets of a replaced session wait for its client's final poll.
 const RETIRED_TTL_SECS: i64 = 60;
@@ -32,14 +39,16 @@ const RETIRED_TTL_SECS: i64 = 60;
 const MAX_RETIRED: usize = 10_000;
 /// Most packets handled from one poll; the rest of the body is dropped (and logged).
 pub const MAX_PACKETS_PER_POLL: usize = 512;
+/// Match ids tried before creating a match gives up (ids are 16-bit on the wire).
+const MATCH_ID_ATTEMPTS: usize = 64;
 
 /// Why a match could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateMatchError {
-    #[error("the server has too many matches open")]
-    TooMany,
-    #[error("could not spawn the match: {0}")]
-    Spawn(#[from] ractor::SpawnErr),
+    #[error("no free match id was found")]
+    NoFreeId,
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Why the world could not start.
@@ -59,19 +68,26 @@ struct Inner {
     router: Router,
     tokens: TokenSigner,
     passwords: PasswordVerifier,
+    started_ms: i64,
+    view: ClusterView,
     channels: OnceLock<Vec<peace_db::Channel>>,
     auto_join: OnceLock<Vec<String>>,
-    bot_name: OnceLock<String>,
+    bot: OnceLock<peace_db::User>,
     supervisor: OnceLock<ActorRef<()>>,
+    membership: OnceLock<ActorRef<MembershipMsg>>,
+    node_router: OnceLock<ActorRef<RouterMsg>>,
     /// Final packets of replaced sessions, by (user, session), with their expiry.
     retired: Mutex<HashMap<(i32, u64), (Bytes, i64)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     failed_logins_by_ip: RateLimiter<IpAddr>,
     failed_logins_by_account: RateLimiter<String>,
     registrations_by_ip: RateLimiter<IpAddr>,
-    /// Serialises creating rooms and matches, so that two players cannot open the same
-    /// spectator room twice or take the same match id. Held only while spawning.
-    spawning: tokio::sync::Mutex<u16>,
+    /// Serialises starting entities on this node and giving shards away, so that two
+    /// players cannot open the same spectator room twice and no entity starts in a shard
+    /// that is leaving. Held only while spawning.
+    spawning: tokio::sync::Mutex<()>,
+    /// The next match id this node tries.
+    next_match_id: AtomicU16,
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -83,14 +99,17 @@ pub struct World {
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("World")
-            .field("online", &self.inner.router.users().len())
+            .field("node", &self.node_name())
+            .field("sessions", &self.inner.router.sessions().len())
             .finish()
     }
 }
 
 impl World {
-    /// Starts the node's actors: the supervisor, one actor per channel, the bot, and the
-    /// idle-session sweeper.
+    /// Starts the node's actors: the supervisor, the node router, the membership (which
+    /// places the node's entities once it knows its shards), and the idle-session
+    /// sweeper. A node of one is placed, with its channels, lobby and bot running, by the
+    /// time this returns.
     pub async fn start(config: WorldConfig, db: Database) -> Result<World, StartError> {
         let secret = if config.secret.is_empty() {
             tracing::warn!("no secret configured: session tokens will not survive a restart");
@@ -114,17 +133,22 @@ impl World {
                     limits.registration_window,
                 ),
                 tokens: TokenSigner::new(&secret),
+                router: Router::new(&config.cluster.node_name),
+                started_ms: crate::unix_millis(),
+                view: ClusterView::default(),
                 config,
                 db,
-                router: Router::default(),
                 passwords: PasswordVerifier::default(),
                 channels: OnceLock::new(),
                 auto_join: OnceLock::new(),
-                bot_name: OnceLock::new(),
+                bot: OnceLock::new(),
                 supervisor: OnceLock::new(),
+                membership: OnceLock::new(),
+                node_router: OnceLock::new(),
                 retired: Mutex::default(),
                 tasks: Mutex::default(),
-                spawning: tokio::sync::Mutex::new(0),
+                spawning: tokio::sync::Mutex::new(()),
+                next_match_id: AtomicU16::new(rand::random()),
             }),
         };
         let (supervisor, _) = Actor::spawn(None, NodeSupervisor, world.clone()).await?;
@@ -138,15 +162,37 @@ impl World {
             .collect();
         let _ = world.inner.auto_join.set(auto_join);
         let _ = world.inner.channels.set(channels);
-        for channel in world.channel_definitions() {
-            world
-                .respawn_channel(&channel.name, supervisor.get_cell())
-                .await?;
+        let bot = world
+            .db()
+            .user_by_id(BOT_ID)
+            .await?
+            .ok_or(StartError::NoBot)?;
+        let _ = world.inner.bot.set(bot);
+
+        let (router, _) = Actor::spawn(None, NodeRouter, world.clone()).await?;
+        let _ = world.inner.node_router.set(router);
+        let cluster = world.config().cluster.clone();
+        if cluster.listen.is_none() {
+            // A node of one owns every shard from the start.
+            let origin = TableOrigin {
+                started_ms: world.started_ms(),
+                node: world.node_name().to_owned(),
+            };
+            let me = [world.node_name().to_owned()];
+            if world
+                .router()
+                .placement()
+                .install(ShardTable::deal(origin, &me))
+                .is_some()
+            {
+                world.settle().await;
+            }
         }
-        world.spawn_bot(supervisor.get_cell()).await?;
-        world.spawn_lobby(supervisor.get_cell()).await?;
+        let (membership, _) = Actor::spawn(None, Membership, (world.clone(), cluster)).await?;
+        let _ = world.inner.membership.set(membership);
         world.spawn_sweeper();
         tracing::info!(
+            node = world.node_name(),
             channels = world.channel_definitions().len(),
             "actor system started"
         );
@@ -169,8 +215,26 @@ impl World {
         &self.inner.tokens
     }
 
+    pub fn node_name(&self) -> &str {
+        &self.inner.config.cluster.node_name
+    }
+
+    /// Unix milliseconds of this node's start (its incarnation).
+    pub fn started_ms(&self) -> i64 {
+        self.inner.started_ms
+    }
+
+    /// The membership's latest view of the cluster.
+    pub fn cluster(&self) -> &ClusterView {
+        &self.inner.view
+    }
+
     pub(crate) fn passwords(&self) -> &PasswordVerifier {
         &self.inner.passwords
+    }
+
+    pub(crate) async fn spawn_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.spawning.lock().await
     }
 
     /// `Err(retry_after)` while logins from `ip` or to `safe_name` are blocked after too
@@ -201,7 +265,7 @@ impl World {
     }
 
     pub fn bot_name(&self) -> &str {
-        self.inner.bot_name.get().map_or("Peace", String::as_str)
+        self.inner.bot.get().map_or("Peace", |b| b.name.as_str())
     }
 
     pub fn channel_definitions(&self) -> &[peace_db::Channel] {
@@ -217,138 +281,201 @@ impl World {
     }
 
     /// The supervisor to spawn under, unless the node is shutting down.
-    fn live_supervisor(&self) -> Result<ActorCell, ractor::SpawnErr> {
+    pub(crate) fn live_supervisor(&self) -> Result<ActorCell, ractor::SpawnErr> {
         self.supervisor_cell()
             .filter(|s| s.get_status() == ractor::ActorStatus::Running)
             .ok_or_else(|| ractor::SpawnErr::StartupFailed("the node is shutting down".into()))
     }
 
-    /// (Re)starts a channel's actor from its definition.
-    pub(crate) async fn respawn_channel(
-        &self,
-        name: &str,
-        supervisor: ActorCell,
-    ) -> Result<(), ractor::SpawnErr> {
+    /// (Re)starts a channel's actor from its definition, if this node owns it.
+    pub(crate) async fn respawn_channel(&self, name: &str) -> Result<(), ractor::SpawnErr> {
         let Some(def) = self.channel_definitions().iter().find(|c| c.name == name) else {
             return Ok(());
         };
+        if !self
+            .router()
+            .placement()
+            .is_here(&EntityKey::Channel(name.to_owned()))
+        {
+            return Ok(());
+        }
         let state = ChannelState::new(def.clone());
+        let supervisor = self.live_supervisor()?;
         let (actor, _) =
             Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
         self.router().channels().insert(name.to_owned(), actor);
         Ok(())
     }
 
-    /// (Re)starts the bot and puts it online.
-    pub(crate) async fn spawn_bot(&self, supervisor: ActorCell) -> Result<(), StartError> {
-        let bot = self
-            .db()
-            .user_by_id(BOT_ID)
-            .await?
-            .ok_or(StartError::NoBot)?;
-        let _ = self.inner.bot_name.set(bot.name.clone());
+    /// (Re)starts the bot and puts it online, if this node owns it.
+    pub(crate) async fn spawn_bot(&self) -> Result<(), ractor::SpawnErr> {
+        let Some(bot) = self.inner.bot.get() else {
+            return Ok(());
+        };
+        if !self.router().placement().is_here(&EntityKey::User(BOT_ID)) {
+            return Ok(());
+        }
+        let supervisor = self.live_supervisor()?;
         let (actor, _) = Actor::spawn_linked(None, BotActor, self.clone(), supervisor).await?;
-        let state = UserState::new(&bot, 0, 0, peace_db::Stats::default(), 0);
+        let state = UserState::new(bot, 0, 0, peace_db::Stats::default(), 0);
+        self.router().sessions().insert(LocalSession {
+            user_id: BOT_ID,
+            session_id: 0,
+            privileges: bot.privileges(),
+            actor,
+        });
         self.router().users().insert(OnlineUser {
             id: BOT_ID,
             name: bot.name.as_str().into(),
             session_id: 0,
             privileges: bot.privileges(),
-            actor,
             presence: state.presence_packet(),
             stats: state.stats_packet(),
             login_time: peace_db::unix_now(),
             hidden: false,
+            node: self.node_name().into(),
         });
         Ok(())
     }
 
-    /// (Re)starts the lobby. A restarted lobby starts empty; matches re-announce
-    /// themselves on their next change.
-    pub(crate) async fn spawn_lobby(&self, supervisor: ActorCell) -> Result<(), ractor::SpawnErr> {
-        let (lobby, _) = Actor::spawn_linked(None, LobbyActor, self.clone(), supervisor).await?;
-        self.router().set_lobby(lobby);
-        Ok(())
-    }
-
-    /// Opens an instance channel (a room's or match's), keyed `name`, shown as `display`.
-    async fn open_instance_channel(
-        &self,
-        name: &str,
-        display: &str,
-        topic: &str,
-    ) -> Result<(), ractor::SpawnErr> {
-        let supervisor = self.live_supervisor()?;
-        let state = ChannelState::instance(name, display, topic);
-        let (actor, _) =
-            Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
-        self.router().channels().insert(name.to_owned(), actor);
-        Ok(())
-    }
-
-    /// The spectator room of `host_id`, opened if nobody watches them yet. Returns the
-    /// room's key.
-    pub(crate) async fn spectator_room(&self, host_id: i32) -> Result<i32, ractor::SpawnErr> {
-        let _guard = self.inner.spawning.lock().await;
-        if self.router().spectate().contains(&host_id) {
-            return Ok(host_id);
+    /// (Re)starts the lobby, if this node owns it. A restarted lobby starts empty;
+    /// matches re-announce themselves on their next change.
+    pub(crate) async fn spawn_lobby(&self) -> Result<(), ractor::SpawnErr> {
+        if !self.router().placement().is_here(&EntityKey::Lobby) {
+            return Ok(());
         }
         let supervisor = self.live_supervisor()?;
-        let channel = crate::spectate::channel_name(host_id);
-        self.open_instance_channel(
-            &channel,
-            crate::spectate::CHANNEL_DISPLAY_NAME,
-            "Spectator chat",
-        )
-        .await?;
-        let state = SpectateState {
-            host_id,
-            spectators: Default::default(),
-        };
-        let (room, _) =
-            Actor::spawn_linked(None, SpectatorRoom, (self.clone(), state), supervisor).await?;
-        self.router().spectate().insert(host_id, room);
-        Ok(host_id)
+        let (lobby, _) = Actor::spawn_linked(None, LobbyActor, self.clone(), supervisor).await?;
+        self.router().lobby().insert((), lobby);
+        Ok(())
     }
 
-    /// Opens a match hosted by `host_id` with the settings the client asked for; returns
-    /// its id and full data.
+    /// Installs a shard table and, if it changed anything here, settles the node to it.
+    pub(crate) fn install_table(&self, table: ShardTable) {
+        if self.router().placement().install(table).is_some() {
+            let world = self.clone();
+            tokio::spawn(async move { world.settle().await });
+        }
+    }
+
+    /// Makes the node's entities match its shards: starts the permanent entities
+    /// (channels, lobby, bot) of the shards it owns that are not running, and stops
+    /// entities of shards it does not own. Idempotent.
+    pub(crate) async fn settle(&self) {
+        let _guard = self.spawn_lock().await;
+        self.stop_strays();
+        let router = self.router();
+        for def in self.channel_definitions() {
+            let key = EntityKey::Channel(def.name.clone());
+            if router.placement().is_here(&key)
+                && !router.channels().contains(&def.name)
+                && let Err(e) = self.respawn_channel(&def.name).await
+            {
+                tracing::error!(channel = %def.name, "could not start the channel: {e}");
+            }
+        }
+        if router.placement().is_here(&EntityKey::Lobby)
+            && router.lobby().is_empty()
+            && let Err(e) = self.spawn_lobby().await
+        {
+            tracing::error!("could not start the lobby: {e}");
+        }
+        if router.placement().is_here(&EntityKey::User(BOT_ID))
+            && router.sessions().main(BOT_ID).is_none()
+            && let Err(e) = self.spawn_bot().await
+        {
+            tracing::error!("could not start the bot: {e}");
+        }
+    }
+
+    /// A peer went down: everyone whose session lived there goes offline here.
+    pub(crate) fn forget_node(&self, node: &str) {
+        let gone = self.router().users().purge_node(node);
+        if !gone.is_empty() {
+            tracing::warn!(%node, players = gone.len(), "players of a lost node went offline");
+        }
+        for user in gone.into_iter().filter(|u| !u.hidden) {
+            let logout = ServerPacket::from(UserLogout {
+                user_id: user.id,
+                reason: 0,
+            });
+            self.router()
+                .sessions()
+                .broadcast(&UserCast::Enqueue(logout.to_bytes()), &Audience::Everyone);
+        }
+    }
+
+    /// A cast from another node found its user offline: a private message becomes an
+    /// offline message, the rest is dropped.
+    pub(crate) fn undeliverable(&self, user_id: i32, msg: UserCast) {
+        if let UserCast::PrivateMessage { from_id, text, .. } = msg {
+            let db = self.db().clone();
+            tokio::spawn(async move {
+                if let Err(e) = db.store_mail(from_id, user_id, &text).await {
+                    tracing::warn!(user = user_id, "could not store an offline message: {e}");
+                }
+            });
+        }
+    }
+
+    /// What this node tells its peers and the API about itself.
+    pub fn node_status(&self) -> NodeStatus {
+        let placement = self.router().placement();
+        let cluster = &self.config().cluster;
+        NodeStatus {
+            name: self.node_name().to_owned(),
+            started_ms: self.started_ms(),
+            cluster_addr: cluster.advertised(),
+            http_addr: cluster.http_addr.clone(),
+            roles: cluster.roles,
+            entities: self.router().local_counts(),
+            shards: placement.owned_shards().len(),
+            table: placement.table().map(|t| (t.origin.clone(), t.epoch)),
+            traffic: self.router().net().traffic(),
+        }
+    }
+
+    /// The node that hosts `key` now, as this node sees it.
+    pub fn locate(&self, key: &EntityKey) -> Option<String> {
+        match self.router().placement().locate(key) {
+            Location::Here => Some(self.node_name().to_owned()),
+            Location::There(node) => Some(node),
+            Location::Unplaced => None,
+        }
+    }
+
+    /// Opens a match hosted by `host_id` with the settings the client asked for, on the
+    /// node that owns the first free id; returns its id and full data.
     pub(crate) async fn create_match(
         &self,
         host_id: i32,
         host_name: &str,
         requested: &peace_bancho::MatchData,
     ) -> Result<(i32, peace_bancho::MatchData), CreateMatchError> {
-        let mut next_id = self.inner.spawning.lock().await;
-        if self.router().matches().len() >= crate::match_room::MAX_MATCHES {
-            return Err(CreateMatchError::TooMany);
-        }
-        // Ids are 16-bit on the wire: take the next one not in use, skipping 0.
-        let match_id = loop {
-            *next_id = next_id.wrapping_add(1).max(1);
-            if !self.router().matches().contains(&i32::from(*next_id)) {
-                break *next_id;
+        for _ in 0..MATCH_ID_ATTEMPTS {
+            // Ids are 16-bit on the wire; 0 is not used.
+            let match_id = self
+                .inner
+                .next_match_id
+                .fetch_add(1, Ordering::Relaxed)
+                .max(1);
+            let request = SpawnRequest::Match {
+                match_id,
+                settings: Box::new(requested.clone()),
+                host_id,
+                host_name: host_name.to_owned(),
+            };
+            match self.spawn(request).await {
+                SpawnReply::MatchStarted(data) => return Ok((i32::from(match_id), *data)),
+                SpawnReply::Exists => continue,
+                other => return Err(CreateMatchError::Refused(format!("{other:?}"))),
             }
-        };
-        let supervisor = self.live_supervisor()?;
-        let id = i32::from(match_id);
-        let state = MatchState::create(match_id, requested, host_id, host_name);
-        let data = state.data.clone();
-        self.open_instance_channel(
-            &crate::match_room::channel_name(id),
-            crate::match_room::CHANNEL_DISPLAY_NAME,
-            &data.name,
-        )
-        .await?;
-        let (actor, _) =
-            Actor::spawn_linked(None, MatchActor, (self.clone(), state), supervisor).await?;
-        self.router().matches().insert(id, actor);
-        tracing::info!(match_id = id, host = host_id, "match created");
-        Ok((id, data))
+        }
+        Err(CreateMatchError::NoFreeId)
     }
 
-    /// Every quarter of the idle time-out: ask sessions to check themselves, and forget
-    /// expired replaced sessions.
+    /// Every quarter of the idle time-out: ask this node's sessions to check themselves,
+    /// and forget expired replaced sessions.
     fn spawn_sweeper(&self) {
         let world = self.clone();
         let period = (self.config().idle_timeout / 4).max(Duration::from_millis(250));
@@ -359,7 +486,8 @@ impl World {
                 tick.tick().await;
                 world
                     .router()
-                    .broadcast_users_where(UserCast::IdleCheck, |u| u.id != BOT_ID);
+                    .sessions()
+                    .broadcast(&UserCast::IdleCheck, &Audience::AllBut(BOT_ID));
                 let now = peace_db::unix_now();
                 world.retired().retain(|_, (_, expires)| *expires > now);
             }
@@ -388,8 +516,9 @@ impl World {
 
     /// Handles a poll: `token` from the `osu-token` header, `body` the client's packets.
     /// Returns the reply body. Never fails: a bad token gets the restart reply, bad
-    /// packets are skipped (and logged).
-    pub async fn poll(&self, token: &str, body: &[u8]) -> Bytes {
+    /// packets are skipped (and logged), a session on an unreachable node gets an empty
+    /// reply (the client polls again).
+    pub async fn poll(&self, token: &str, body: Bytes) -> Bytes {
         let Some(SessionToken {
             user_id,
             session_id,
@@ -398,6 +527,33 @@ impl World {
             tracing::debug!("poll with an invalid token");
             return restart_reply();
         };
+        match self.router().placement().locate(&EntityKey::User(user_id)) {
+            Location::Here => self.poll_here(user_id, session_id, &body).await,
+            Location::There(node) => {
+                let request = RequestBody::Poll {
+                    user_id,
+                    session_id,
+                    body,
+                };
+                let timeout = self.config().call_timeout;
+                match self.router().net().ask(&node, request, timeout).await {
+                    Ok(Answer::Packets(bytes)) => bytes,
+                    Ok(other) => {
+                        tracing::warn!(user = user_id, %node, "odd answer to a poll: {other:?}");
+                        Bytes::new()
+                    }
+                    Err(e) => {
+                        tracing::warn!(user = user_id, %node, "poll not answered: {e}");
+                        Bytes::new()
+                    }
+                }
+            }
+            Location::Unplaced => Bytes::new(),
+        }
+    }
+
+    /// A poll for a session of this node.
+    pub(crate) async fn poll_here(&self, user_id: i32, session_id: u64, body: &[u8]) -> Bytes {
         let mut packets = Vec::new();
         for (i, decoded) in peace_bancho::decode_client_packets(body)
             .into_iter()
@@ -423,12 +579,10 @@ impl World {
             .await
         {
             Ok(UserReply::Packets(bytes)) => bytes,
-            Err(crate::RouteError::NotFound(_)) => {
-                match self.retired().remove(&(user_id, session_id)) {
-                    Some((bytes, _)) => bytes,
-                    None => restart_reply(),
-                }
-            }
+            Err(RouteError::NotFound(_)) => match self.retired().remove(&(user_id, session_id)) {
+                Some((bytes, _)) => bytes,
+                None => restart_reply(),
+            },
             Err(e) => {
                 tracing::warn!(user = user_id, "poll failed: {e}");
                 Bytes::new()
@@ -469,7 +623,7 @@ impl World {
         Ok(user)
     }
 
-    /// Players online (the bot excluded).
+    /// Players online anywhere in the cluster (the bot excluded).
     pub fn online_users(&self) -> Vec<OnlineUser> {
         let mut users: Vec<_> = self
             .router()
@@ -484,14 +638,11 @@ impl World {
 
     /// Ends a user's session if they are online, showing `reason`.
     pub fn kick(&self, user_id: i32, reason: &str) -> bool {
-        self.router()
-            .cast_user(
-                user_id,
-                UserCast::Kick {
-                    reason: reason.to_owned(),
-                },
-            )
-            .is_ok()
+        let online = self.router().users().get(user_id).is_some();
+        let cast = UserCast::Kick {
+            reason: reason.to_owned(),
+        };
+        online && self.router().cast_user(user_id, cast).is_ok()
     }
 
     /// Stops every actor and background task (sessions end, players are logged out).
@@ -505,6 +656,11 @@ impl World {
         {
             task.abort();
         }
+        if let Some(membership) = self.inner.membership.get() {
+            let _ = membership
+                .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+                .await;
+        }
         if let Some(supervisor) = self.inner.supervisor.get() {
             let cell = supervisor.get_cell();
             let _ = cell
@@ -514,7 +670,15 @@ impl World {
                 .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
                 .await;
         }
+        if let Some(router) = self.inner.node_router.get() {
+            router.stop(Some("shutdown".into()));
+        }
     }
+}
+
+/// Which shard a key is in (for the API).
+pub fn shard_of_key(key: &EntityKey) -> u16 {
+    shard_of(key)
 }
 
 /// What a client with an unknown, forged or expired token is told: re-login now.

@@ -19,7 +19,7 @@ pub async fn handle(
 ) -> Response {
     match headers.get("osu-token").map(|t| t.to_str().unwrap_or("")) {
         Some(token) => {
-            let reply = state.world.poll(token, &body).await;
+            let reply = state.world.poll(token, body).await;
             bancho_response(None, reply)
         }
         None => {

@@ -14,6 +14,7 @@
 
 mod api;
 mod bancho;
+mod cluster_api;
 mod error;
 mod register;
 mod serve;
@@ -63,6 +64,8 @@ pub fn app(state: AppState) -> Router {
         .route("/web/osu-getfriends.php", get(web::friends))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/users/online", get(api::online_users))
+        .route("/api/v1/cluster", get(cluster_api::cluster))
+        .route("/api/v1/entities/{kind}/{key}", get(cluster_api::entity))
         .fallback(web::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

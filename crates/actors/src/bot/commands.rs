@@ -420,7 +420,7 @@ fn alert(inv: Invocation) -> Reply {
         });
         inv.world
             .router()
-            .broadcast_users(UserCast::Enqueue(packet));
+            .broadcast_users(UserCast::Enqueue(packet), crate::Audience::Everyone);
         if let Err(e) = inv
             .world
             .db()

@@ -209,13 +209,18 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
             let _ = router.cast_lobby(LobbyCast::Leave { user_id });
         }
     }
-    if router.users().remove_extra(user_id, session_id) {
+    if router.sessions().remove_extra(user_id, session_id) {
         tracing::info!(user = user_id, "extra tournament session ended");
-    } else if router.users().remove_session(user_id, session_id).is_some() {
+    } else if router.sessions().remove(user_id, session_id)
+        | router.users().remove_session(user_id, session_id).is_some()
+    {
         tracing::info!(user = user_id, "session ended");
         let _ = router.spectate().cast(&user_id, SpectateCast::HostLeft);
         let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
-        router.broadcast_users(UserCast::Enqueue(logout.to_bytes()));
+        router.broadcast_users(
+            UserCast::Enqueue(logout.to_bytes()),
+            crate::Audience::Everyone,
+        );
         let db = world.db().clone();
         tokio::spawn(async move {
             if let Err(e) = db.touch_last_seen(user_id).await {

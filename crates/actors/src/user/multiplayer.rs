@@ -246,7 +246,19 @@ impl Session {
     }
 
     async fn tournament_watch(&mut self, match_id: i32, watching: bool) {
-        if !self.is_tournament_client() || !self.world.router().matches().contains(&match_id) {
+        if !self.is_tournament_client() {
+            return;
+        }
+        let timeout = self.world.config().call_timeout;
+        if watching
+            && self
+                .world
+                .router()
+                .matches()
+                .call(&match_id, MatchCall::Info, timeout)
+                .await
+                .is_err()
+        {
             return;
         }
         let cast = MatchCast::Watch {

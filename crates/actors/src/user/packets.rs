@@ -201,11 +201,10 @@ impl Session {
             return;
         }
         let me = self.state.id;
-        self.world
-            .router()
-            .broadcast_users_where(UserCast::PresenceUpdate { from: me, packets }, |u| {
-                u.id != me
-            });
+        self.world.router().broadcast_users(
+            UserCast::PresenceUpdate { from: me, packets },
+            crate::Audience::AllBut(me),
+        );
     }
 
     pub(super) fn notify(&mut self, text: impl Into<String>) {
@@ -259,7 +258,7 @@ impl Session {
             let silenced = packet_bytes(peace_bancho::server::UserSilenced { user_id: me });
             self.world
                 .router()
-                .broadcast_users(UserCast::Enqueue(silenced));
+                .broadcast_users(UserCast::Enqueue(silenced), crate::Audience::Everyone);
         }
         self.state.enqueue_packet(peace_bancho::server::SilenceEnd {
             seconds: i32::try_from(seconds).unwrap_or(i32::MAX),

@@ -3,6 +3,7 @@
 use peace_bancho::server::{ChannelKick, FellowSpectatorJoined, SpectateFrames};
 
 use super::{Session, packet_bytes};
+use crate::spawn::{SpawnReply, SpawnRequest};
 use crate::spectate::{self, SpectateCall, SpectateCast, SpectateReply};
 
 impl Session {
@@ -24,18 +25,22 @@ impl Session {
             return;
         }
         self.stop_spectating().await;
-        let world = self.world.clone();
-        let room = match world.spectator_room(host_id).await {
-            Ok(room) => room,
-            Err(e) => {
+        let room = host_id;
+        match self
+            .world
+            .spawn(SpawnRequest::SpectatorRoom { host_id })
+            .await
+        {
+            SpawnReply::Started | SpawnReply::Exists => {}
+            other => {
                 tracing::warn!(
                     user = me,
                     host = host_id,
-                    "could not open the spectator room: {e}"
+                    "could not open the spectator room: {other:?}"
                 );
                 return;
             }
-        };
+        }
         let timeout = self.world.config().call_timeout;
         match self
             .world
@@ -91,17 +96,17 @@ impl Session {
         }
     }
 
-    /// Relays the host's frames to their room, encoded once for every spectator.
+    /// Relays the host's frames to their room, encoded once for every spectator. (The
+    /// client sends frames only while it has spectators, so a room exists; where it
+    /// does not, the cast is dropped by the room's node.)
     pub(super) fn spectate_frames(&mut self, frames: peace_bancho::wire::Raw) {
         let me = self.state.id;
-        if self.world.router().spectate().contains(&me) {
-            let packet = packet_bytes(SpectateFrames { frames });
-            let _ = self
-                .world
-                .router()
-                .spectate()
-                .cast(&me, SpectateCast::Frames(packet));
-        }
+        let packet = packet_bytes(SpectateFrames { frames });
+        let _ = self
+            .world
+            .router()
+            .spectate()
+            .cast(&me, SpectateCast::Frames(packet));
     }
 
     /// Leaves an instance channel the player is leaving with its room or match, and

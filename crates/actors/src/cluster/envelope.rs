@@ -1,0 +1,257 @@
+//! What travels between nodes. Every message is a versioned bincode document sent
+//! router → router: an [`Envelope`] when nothing is awaited, a [`Request`] answered by
+//! an [`Answer`] when something is.
+//!
+//! Entity payloads (a `UserCast`, a `ChannelCall`…) are encoded on their own and carried
+//! as bytes, so that a router can forward an envelope without understanding it, and a
+//! payload it cannot read is told apart from an envelope it cannot read.
+//!
+//! bincode is not self-describing: a document starts with [`WIRE_VERSION`], which is
+//! read on its own first, so that a node can refuse a newer peer's format with a clear
+//! log line instead of misreading it.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::shard::{Shard, ShardTable};
+use super::status::NodeStatus;
+use crate::EntityKey;
+use crate::directory::DirectoryEvent;
+use crate::router::Audience;
+use crate::spawn::{SpawnReply, SpawnRequest};
+
+/// The format of every document below. Raise it on any incompatible change.
+pub const WIRE_VERSION: u16 = 1;
+
+/// The largest document accepted from a peer. A full spectator frame bundle or a
+/// directory snapshot of 100,000 players fits; anything larger is a bug or an attack.
+pub const MAX_DOCUMENT_BYTES: usize = 32 << 20;
+
+/// How many times a message may be forwarded (its key moved while it travelled) before
+/// it is dropped as lost in a placement loop.
+pub const MAX_HOPS: u8 = 8;
+
+/// Why bytes from a peer could not be read.
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireError {
+    #[error("wire format {0} is not supported (this node speaks {WIRE_VERSION})")]
+    Version(u16),
+    #[error("undecodable document: {0}")]
+    Decode(String),
+    #[error("could not encode: {0}")]
+    Encode(String),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_DOCUMENT_BYTES>()
+}
+
+/// Encodes a versioned document.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = bincode::serde::encode_to_vec(WIRE_VERSION, config())
+        .map_err(|e| WireError::Encode(e.to_string()))?;
+    bincode::serde::encode_into_std_write(value, &mut out, config())
+        .map_err(|e| WireError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// Decodes a versioned document; trailing bytes are an error.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(WireError::Decode(format!(
+            "{} bytes is too large",
+            bytes.len()
+        )));
+    }
+    let (version, used): (u16, usize) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| WireError::Decode(e.to_string()))?;
+    if version != WIRE_VERSION {
+        return Err(WireError::Version(version));
+    }
+    let rest = &bytes[used..];
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(rest, config())
+        .map_err(|e| WireError::Decode(e.to_string()))?;
+    if used != rest.len() {
+        return Err(WireError::Decode(format!(
+            "{} trailing bytes",
+            rest.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// Encodes an entity payload (no version of its own: the envelope carries it).
+pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| WireError::Encode(e.to_string()))
+}
+
+/// Decodes an entity payload.
+pub fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| WireError::Decode(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(WireError::Decode(format!(
+            "{} trailing bytes",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// A one-way message to a node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sending node's name (for logs and metrics).
+    pub from: String,
+    /// Times forwarded so far.
+    pub hops: u8,
+    pub body: Body,
+}
+
+/// What an envelope carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Body {
+    /// To one entity; `session` narrows a user cast to one session.
+    Cast {
+        key: EntityKey,
+        session: Option<u64>,
+        payload: Vec<u8>,
+    },
+    /// The same `UserCast` to many users who live on the receiving node (fan-out costs
+    /// one envelope per node, not one per member).
+    CastUsers {
+        user_ids: Vec<i32>,
+        payload: Vec<u8>,
+    },
+    /// A `UserCast` to every session of the receiving node in `audience`.
+    Broadcast {
+        audience: Audience,
+        payload: Vec<u8>,
+    },
+    /// To every entity of one kind on the receiving node (the clean-up after a failed
+    /// session, which may have been anywhere).
+    BroadcastKind { kind: String, payload: Vec<u8> },
+    /// A change to the online-user directory of the sending node's players.
+    Directory(DirectoryEvent),
+    /// Asks the receiver to send its directory entries (the sender lost them).
+    SyncRequest,
+    /// A new shard table from the coordinator.
+    Table(ShardTable),
+}
+
+/// A message to a node that is answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub from: String,
+    pub hops: u8,
+    pub body: RequestBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RequestBody {
+    /// A call to one entity; answered with [`Answer::Reply`].
+    Call {
+        key: EntityKey,
+        session: Option<u64>,
+        payload: Vec<u8>,
+    },
+    /// A client's poll: the raw packets from the HTTP body, for the session's node to
+    /// decode. Answered with [`Answer::Packets`].
+    Poll {
+        user_id: i32,
+        session_id: u64,
+        body: Bytes,
+    },
+    /// Start an entity on the node that owns its key.
+    Spawn(SpawnRequest),
+    /// The node's health, load and table epoch (the heartbeat).
+    Status,
+    /// The node's current shard table.
+    Table,
+    /// The coordinator is about to hand these shards to the receiving node.
+    Acquire { shards: Vec<Shard> },
+    /// The coordinator asks the receiving node to give up to `limit` of these shards to
+    /// `to`; answered with the ones it gave (today: those holding no entity).
+    Release {
+        shards: Vec<Shard>,
+        to: String,
+        limit: u16,
+    },
+}
+
+/// Why a request could not be carried out (the remote side of a `RouteError`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    NotFound,
+    Stopped,
+    Timeout,
+    /// The node has no shard table yet (it is still joining).
+    NotPlaced,
+    TooManyHops,
+    /// The request or its payload could not be read.
+    Undecodable(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Answer {
+    Reply(Vec<u8>),
+    Packets(Bytes),
+    Spawned(SpawnReply),
+    Status(Box<NodeStatus>),
+    Table(Option<ShardTable>),
+    Released(Vec<Shard>),
+    Done,
+    Refused(Refusal),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_round_trip_and_carry_their_version() {
+        let envelope = Envelope {
+            from: "node-1".into(),
+            hops: 0,
+            body: Body::Cast {
+                key: EntityKey::Channel("#osu".into()),
+                session: Some(7),
+                payload: vec![1, 2, 3],
+            },
+        };
+        let bytes = encode(&envelope).unwrap();
+        let back: Envelope = decode(&bytes).unwrap();
+        assert!(matches!(
+            back.body,
+            Body::Cast {
+                session: Some(7),
+                ..
+            }
+        ));
+
+        let mut newer = bytes.clone();
+        newer[0] = 2;
+        assert_eq!(
+            decode::<Envelope>(&newer).unwrap_err(),
+            WireError::Version(2)
+        );
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            decode::<Envelope>(&trailing),
+            Err(WireError::Decode(_))
+        ));
+        assert!(decode::<Envelope>(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode::<Envelope>(&[]).is_err());
+    }
+
+    #[test]
+    fn a_huge_length_prefix_is_refused_without_allocating() {
+        // Version 1, then a Vec length claiming 2^60 bytes.
+        let mut bytes = encode_payload(&WIRE_VERSION).unwrap();
+        bytes.extend_from_slice(&[0xff, 0, 0, 0, 0, 0, 0, 0, 0x10]);
+        assert!(decode::<Vec<u8>>(&bytes).is_err());
+    }
+}

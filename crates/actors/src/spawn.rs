@@ -1,0 +1,335 @@
+//! Starting entities where they belong. A login on one node may start its session on
+//! another: every start is a [`SpawnRequest`] routed to the node that owns the new
+//! entity's key, which starts it under its supervisor.
+//!
+//! Starts are serialised per node (the `spawning` lock), and the node checks under that
+//! lock that it still owns the key; the same lock guards giving shards away, so an
+//! entity is never started in a shard that is leaving (see `release_shards`).
+
+use peace_bancho::MatchData;
+use ractor::{Actor, ActorRef};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{ChannelActor, ChannelState};
+use crate::cluster::envelope::{Answer, Request, RequestBody};
+use crate::cluster::placement::Location;
+use crate::cluster::shard::Shard;
+use crate::directory::OnlineUser;
+use crate::match_room::{MatchActor, MatchState};
+use crate::message::EntityMsg;
+use crate::sessions::LocalSession;
+use crate::spectate::{SpectateState, SpectatorRoom};
+use crate::user::{UserCall, UserReply, UserSession, UserState};
+use crate::{EntityKey, RouteError, World};
+
+/// An entity to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SpawnRequest {
+    /// A logged-in player's session (`state.extra_session` for a tournament client's
+    /// additional one).
+    Session {
+        state: Box<UserState>,
+        entry: Box<OnlineUser>,
+    },
+    /// The spectator room of `host_id`, unless it is open already.
+    SpectatorRoom { host_id: i32 },
+    /// A match with this id, unless the id is taken.
+    Match {
+        match_id: u16,
+        settings: Box<MatchData>,
+        host_id: i32,
+        host_name: String,
+    },
+}
+
+impl SpawnRequest {
+    pub fn key(&self) -> EntityKey {
+        match self {
+            SpawnRequest::Session { state, .. } => EntityKey::User(state.id),
+            SpawnRequest::SpectatorRoom { host_id } => EntityKey::Spectate(*host_id),
+            SpawnRequest::Match { match_id, .. } => EntityKey::Match(i32::from(*match_id)),
+        }
+    }
+}
+
+/// How a start went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SpawnReply {
+    Started,
+    /// The match started; its full data.
+    MatchStarted(Box<MatchData>),
+    /// It runs already (a room), or the id is taken (a match).
+    Exists,
+    /// A tournament account holds the most sessions it may.
+    TooManySessions,
+    /// Not started, and why.
+    Refused(String),
+}
+
+impl World {
+    /// Starts an entity on the node that owns its key.
+    pub async fn spawn(&self, request: SpawnRequest) -> SpawnReply {
+        self.spawn_routed(request, 0).await
+    }
+
+    /// [`Self::spawn`] for a request that has been forwarded `hops` times already.
+    pub(crate) async fn spawn_routed(&self, request: SpawnRequest, hops: u8) -> SpawnReply {
+        match self.router().placement().locate(&request.key()) {
+            Location::Here => self.spawn_here(request, hops).await,
+            Location::There(node) => {
+                let forward = Request {
+                    from: self.node_name().to_owned(),
+                    hops,
+                    body: RequestBody::Spawn(request),
+                };
+                let timeout = self.config().call_timeout;
+                match self
+                    .router()
+                    .net()
+                    .forward_request(&node, forward, timeout)
+                    .await
+                {
+                    Ok(Answer::Spawned(reply)) => reply,
+                    Ok(other) => SpawnReply::Refused(format!("unexpected answer {other:?}")),
+                    Err(e) => SpawnReply::Refused(e.to_string()),
+                }
+            }
+            Location::Unplaced => SpawnReply::Refused(RouteError::NotPlaced.to_string()),
+        }
+    }
+
+    async fn spawn_here(&self, request: SpawnRequest, hops: u8) -> SpawnReply {
+        let guard = self.spawn_lock().await;
+        if !self.router().placement().is_here(&request.key()) {
+            // The shard left while we waited for the lock.
+            drop(guard);
+            return Box::pin(self.spawn_routed(request, hops.saturating_add(1))).await;
+        }
+        let result = match request {
+            SpawnRequest::Session { state, entry } => {
+                let replaced = match self.start_session(*state, *entry).await {
+                    Ok(replaced) => replaced,
+                    Err(reply) => return reply,
+                };
+                drop(guard);
+                if let Some(old) = replaced {
+                    self.retire(old).await;
+                }
+                return SpawnReply::Started;
+            }
+            SpawnRequest::SpectatorRoom { host_id } => self.open_spectator_room(host_id).await,
+            SpawnRequest::Match {
+                match_id,
+                settings,
+                host_id,
+                host_name,
+            } => {
+                self.open_match(match_id, &settings, host_id, &host_name)
+                    .await
+            }
+        };
+        result.unwrap_or_else(|e| SpawnReply::Refused(e.to_string()))
+    }
+
+    /// Starts a session and makes it reachable; returns the session it replaces.
+    async fn start_session(
+        &self,
+        state: UserState,
+        entry: OnlineUser,
+    ) -> Result<Option<LocalSession>, SpawnReply> {
+        let supervisor = self
+            .live_supervisor()
+            .map_err(|e| SpawnReply::Refused(e.to_string()))?;
+        let extra = state.extra_session;
+        let (user_id, session_id) = (state.id, state.session_id);
+        let (actor, _) = Actor::spawn_linked(None, UserSession, (self.clone(), state), supervisor)
+            .await
+            .map_err(|e| SpawnReply::Refused(format!("could not start the session: {e}")))?;
+        let local = LocalSession {
+            user_id,
+            session_id,
+            privileges: entry.privileges,
+            actor: actor.clone(),
+        };
+        let sessions = self.router().sessions();
+        if extra {
+            if !sessions.insert_extra(local) {
+                actor.stop(Some("too many tournament sessions".into()));
+                return Err(SpawnReply::TooManySessions);
+            }
+            return Ok(None);
+        }
+        let replaced = sessions.insert(local);
+        let entry = OnlineUser {
+            node: self.node_name().into(),
+            ..entry
+        };
+        self.router().users().insert(entry);
+        Ok(replaced)
+    }
+
+    /// A newer login replaced `old`: keep its last packets for its client's next poll.
+    async fn retire(&self, old: LocalSession) {
+        let reason = "You have logged in from another location.".to_owned();
+        let call = UserCall::Retire { reason };
+        let timeout = self.config().call_timeout;
+        match old
+            .actor
+            .call(|reply| EntityMsg::Call(call, reply), Some(timeout))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(UserReply::Packets(bytes))) => {
+                self.remember_retired(old.user_id, old.session_id, bytes);
+            }
+            other => {
+                tracing::warn!(
+                    user = old.user_id,
+                    "replaced session did not retire cleanly: {other:?}"
+                );
+                old.actor.stop(Some("replaced".into()));
+            }
+        }
+    }
+
+    /// Opens an instance channel (a room's or match's), keyed `name`, shown as `display`.
+    async fn open_instance_channel(
+        &self,
+        name: &str,
+        display: &str,
+        topic: &str,
+    ) -> Result<(), ractor::SpawnErr> {
+        let supervisor = self.live_supervisor()?;
+        let state = ChannelState::instance(name, display, topic);
+        let (actor, _) =
+            Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
+        self.router().channels().insert(name.to_owned(), actor);
+        Ok(())
+    }
+
+    async fn open_spectator_room(&self, host_id: i32) -> Result<SpawnReply, ractor::SpawnErr> {
+        if self.router().spectate().contains(&host_id) {
+            return Ok(SpawnReply::Exists);
+        }
+        let supervisor = self.live_supervisor()?;
+        let channel = crate::spectate::channel_name(host_id);
+        self.open_instance_channel(
+            &channel,
+            crate::spectate::CHANNEL_DISPLAY_NAME,
+            "Spectator chat",
+        )
+        .await?;
+        let state = SpectateState {
+            host_id,
+            spectators: Default::default(),
+        };
+        let (room, _) =
+            Actor::spawn_linked(None, SpectatorRoom, (self.clone(), state), supervisor).await?;
+        self.router().spectate().insert(host_id, room);
+        Ok(SpawnReply::Started)
+    }
+
+    async fn open_match(
+        &self,
+        match_id: u16,
+        settings: &MatchData,
+        host_id: i32,
+        host_name: &str,
+    ) -> Result<SpawnReply, ractor::SpawnErr> {
+        let id = i32::from(match_id);
+        if self.router().matches().contains(&id) {
+            return Ok(SpawnReply::Exists);
+        }
+        if self.router().matches().len() >= crate::match_room::MAX_MATCHES {
+            return Ok(SpawnReply::Refused(
+                "this node has too many matches open".into(),
+            ));
+        }
+        let supervisor = self.live_supervisor()?;
+        let state = MatchState::create(match_id, settings, host_id, host_name);
+        let data = state.data.clone();
+        self.open_instance_channel(
+            &crate::match_room::channel_name(id),
+            crate::match_room::CHANNEL_DISPLAY_NAME,
+            &data.name,
+        )
+        .await?;
+        let (actor, _) =
+            Actor::spawn_linked(None, MatchActor, (self.clone(), state), supervisor).await?;
+        self.router().matches().insert(id, actor);
+        tracing::info!(match_id = id, host = host_id, "match created");
+        Ok(SpawnReply::MatchStarted(Box::new(data)))
+    }
+
+    /// Gives up to `limit` of `shards` that hold no entity here to node `to`: `to` is
+    /// told to serve them first, then this node forwards them. Runs under the spawning
+    /// lock, so no entity starts in a shard while it leaves.
+    pub(crate) async fn release_shards(
+        &self,
+        shards: &[Shard],
+        to: &str,
+        limit: usize,
+    ) -> Vec<Shard> {
+        let _guard = self.spawn_lock().await;
+        let placement = self.router().placement();
+        let load = self.router().local_shard_load();
+        let empty: Vec<Shard> = shards
+            .iter()
+            .copied()
+            .filter(|s| !load.contains_key(s) && placement.locate_shard(*s) == Location::Here)
+            .take(limit)
+            .collect();
+        if empty.is_empty() || to == self.node_name() {
+            return Vec::new();
+        }
+        let acquire = RequestBody::Acquire {
+            shards: empty.clone(),
+        };
+        let timeout = self.config().call_timeout;
+        match self.router().net().ask(to, acquire, timeout).await {
+            Ok(Answer::Done) => {
+                placement.release(&empty, to);
+                empty
+            }
+            Ok(other) => {
+                tracing::warn!(node = %to, "odd answer to acquire: {other:?}");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::debug!(node = %to, "could not hand shards over: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Stops a local actor of any kind (a stray in a shard this node no longer owns).
+    pub(crate) fn stop_strays(&self) {
+        let owned = self.router().placement().owned_shards();
+        let lost: std::collections::BTreeSet<Shard> = (0..crate::cluster::shard::SHARD_COUNT)
+            .filter(|s| !owned.contains(s))
+            .collect();
+        let router = self.router();
+        let reason = || Some("its shard moved to another node".to_owned());
+        let mut stopped = 0usize;
+        for session in router.sessions().all() {
+            if lost.contains(&crate::cluster::shard::shard_of(&EntityKey::User(
+                session.user_id,
+            ))) {
+                session.actor.stop(reason());
+                stopped += 1;
+            }
+        }
+        fn stop_all<M: ractor::Message>(actors: Vec<ActorRef<M>>, n: &mut usize) {
+            for a in actors {
+                a.stop(Some("its shard moved to another node".to_owned()));
+                *n += 1;
+            }
+        }
+        stop_all(router.channels_table().actors_in(&lost), &mut stopped);
+        stop_all(router.spectate_table().actors_in(&lost), &mut stopped);
+        stop_all(router.matches_table().actors_in(&lost), &mut stopped);
+        stop_all(router.lobby_table().actors_in(&lost), &mut stopped);
+        if stopped > 0 {
+            tracing::warn!(stopped, "stopped entities whose shards this node lost");
+        }
+    }
+}
