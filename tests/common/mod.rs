@@ -11,11 +11,28 @@ use peace_bancho::{ClientPacket, ServerPacket, client};
 
 pub const PASSWORD: &str = "correct horse battery";
 
+pub mod cluster;
+pub mod play;
+
 pub struct TestServer {
     pub server: Option<Server>,
+    pub gateway: Gateway,
+    _dir: tempfile::TempDir,
+}
+
+/// One node's HTTP listener, as clients see it.
+#[derive(Clone)]
+pub struct Gateway {
     pub base: String,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Gateway;
+
+    fn deref(&self) -> &Gateway {
+        &self.gateway
+    }
 }
 
 pub fn md5_hex(s: &str) -> String {
@@ -52,14 +69,22 @@ impl TestServer {
         let base = format!("http://{}", server.addr.expect("an HTTP listener"));
         Self {
             server: Some(server),
-            base,
-            http: reqwest::Client::new(),
+            gateway: Gateway::new(base),
             _dir: dir,
         }
     }
 
     pub fn world(&self) -> &peace_actors::World {
         &self.server.as_ref().unwrap().world
+    }
+}
+
+impl Gateway {
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn register(
@@ -160,6 +185,12 @@ pub struct TestClient {
 }
 
 impl TestClient {
+    /// From now on polls through `gateway` (another node's listener, as a load balancer
+    /// would pick one).
+    pub fn use_gateway(&mut self, gateway: &Gateway) {
+        self.base = gateway.base.clone();
+    }
+
     /// Sends raw bytes as a poll body; returns the reply packets.
     pub async fn send_raw(&mut self, body: Vec<u8>) -> Vec<ServerPacket> {
         let response = self

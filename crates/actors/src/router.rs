@@ -162,7 +162,7 @@ where
         }
     }
 
-    fn cast_local(&self, key: &K, msg: C) -> Result<(), RouteError> {
+    pub(crate) fn cast_local(&self, key: &K, msg: C) -> Result<(), RouteError> {
         let actor = self.read().get(key).cloned();
         actor
             .ok_or_else(|| RouteError::NotFound((self.key)(key)))?
@@ -176,7 +176,7 @@ where
         call(&actor, (self.key)(key), msg, timeout).await
     }
 
-    fn broadcast_local(&self, msg: &C) {
+    pub(crate) fn broadcast_local(&self, msg: &C) {
         let actors: Vec<_> = self.read().values().cloned().collect();
         for actor in actors {
             let _ = actor.cast(EntityMsg::Cast(msg.clone()));

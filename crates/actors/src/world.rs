@@ -304,6 +304,11 @@ impl World {
         let (actor, _) =
             Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
         self.router().channels().insert(name.to_owned(), actor);
+        // Players who were in it (a restart after a failure or a lost node) join again.
+        let rejoin = UserCast::Rejoin {
+            name: name.to_owned(),
+        };
+        self.router().broadcast_users(rejoin, Audience::Everyone);
         Ok(())
     }
 
@@ -388,11 +393,38 @@ impl World {
         }
     }
 
-    /// A peer went down: everyone whose session lived there goes offline here.
+    /// A peer went down: everyone whose session lived there goes offline here, and
+    /// leaves the channels, rooms, matches and lobby of this node (each node cleans its
+    /// own entities, so this costs no envelope).
     pub(crate) fn forget_node(&self, node: &str) {
         let gone = self.router().users().purge_node(node);
         if !gone.is_empty() {
             tracing::warn!(%node, players = gone.len(), "players of a lost node went offline");
+        }
+        let router = self.router();
+        for user in &gone {
+            let (user_id, session_id) = (user.id, user.session_id);
+            router
+                .channels_table()
+                .broadcast_local(&crate::channel::ChannelCast::Forget {
+                    user_id,
+                    session_id,
+                });
+            router
+                .spectate_table()
+                .broadcast_local(&crate::spectate::SpectateCast::Leave {
+                    user_id,
+                    session_id,
+                });
+            let _ = router
+                .spectate_table()
+                .cast_local(&user_id, crate::spectate::SpectateCast::HostLeft);
+            router
+                .matches_table()
+                .broadcast_local(&crate::match_room::MatchCast::Leave { user_id });
+            router
+                .lobby_table()
+                .broadcast_local(&crate::lobby::LobbyCast::Leave { user_id });
         }
         for user in gone.into_iter().filter(|u| !u.hidden) {
             let logout = ServerPacket::from(UserLogout {

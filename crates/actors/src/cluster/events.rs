@@ -42,7 +42,9 @@ impl NodeEventSubscription for ConnectionLog {
                 .as_ref()
                 .map(|n| n.name.clone())
                 .unwrap_or_default();
-            tracing::warn!(peer = %ses.peer_addr, %name, "cluster connection lost");
+            // Often a duplicate of a simultaneous connection that ractor_cluster closes;
+            // a peer that is really gone is reported by the membership as down.
+            tracing::info!(peer = %ses.peer_addr, %name, "cluster connection closed");
         } else {
             tracing::warn!(
                 peer = %ses.peer_addr,

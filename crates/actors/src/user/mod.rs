@@ -67,6 +67,9 @@ pub enum UserCast {
     Kick { reason: String },
     /// Silence the player until `until` (unix seconds; 0 lifts a silence).
     Silence { until: i64, reason: String },
+    /// A channel restarted (its node was lost, or it failed) without its members: a
+    /// member joins it again, without the client noticing.
+    Rejoin { name: String },
 }
 
 /// What a session can be asked.
@@ -271,6 +274,7 @@ impl Session {
                 }
             }
             UserCast::Silence { until, reason } => self.silence(until, &reason),
+            UserCast::Rejoin { name } => self.rejoin_channel(name).await,
             UserCast::Kick { reason } => {
                 tracing::info!(user = st.id, %reason, "session kicked");
                 myself.stop(Some(reason));

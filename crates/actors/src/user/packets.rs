@@ -380,6 +380,34 @@ impl Session {
         }
     }
 
+    /// Joins again a channel the client is in, after the channel restarted empty.
+    pub(super) async fn rejoin_channel(&mut self, name: String) {
+        if !self.state.channels.contains(&name) {
+            return;
+        }
+        let call = ChannelCall::Join {
+            user_id: self.state.id,
+            session_id: self.state.session_id,
+            privileges: self.state.privileges,
+        };
+        let timeout = self.world.config().call_timeout;
+        match self
+            .world
+            .router()
+            .channels()
+            .call(&name, call, timeout)
+            .await
+        {
+            Ok(ChannelReply::Joined) => {}
+            other => {
+                tracing::debug!(user = self.state.id, "rejoining {name:?} failed: {other:?}");
+                self.state.channels.remove(&name);
+                let display = self.state.display_channel(&name);
+                self.state.enqueue_packet(ChannelKick { name: display });
+            }
+        }
+    }
+
     /// Joins the auto-join channels the player may read; called once at login.
     pub(crate) async fn join_auto_channels(&mut self) {
         let mut channels = self.world.auto_join_channels().to_vec();

@@ -1,0 +1,355 @@
+//! Multi-node: three real `peace` processes on 127.0.0.1 sharing one database, with
+//! players whose sessions live on different nodes and who poll through gateways of
+//! other nodes still. Every feature must work as on one node.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::cluster::TestCluster;
+use common::play::{create, join, score_frame};
+use common::{PASSWORD, TestClient};
+use peace_bancho::client as c;
+use peace_bancho::wire::Raw;
+use peace_bancho::{ServerPacket, ServerPacketId};
+
+/// Registers players (through node 1) until each node hosts one, then logs each one in
+/// again through a gateway of another node, so that every poll crosses nodes. Returns
+/// them by the index of their host node. (The other players registered on the way stay
+/// online, idle.)
+async fn one_player_per_node(cluster: &TestCluster, prefix: &str) -> Vec<TestClient> {
+    let n = cluster.nodes.len();
+    let register = cluster.gateway(0);
+    let mut by_host: BTreeMap<usize, String> = BTreeMap::new();
+    for k in 0..40 {
+        let name = format!("{prefix}{k}");
+        let response = register
+            .register(&name, &format!("{name}@example.com"), PASSWORD, false)
+            .await;
+        assert_eq!(response.status(), 200);
+        let client = register.login(&name, PASSWORD).await;
+        let host = cluster
+            .where_is(0, "user", &client.user_id.to_string())
+            .await;
+        let host = cluster.nodes.iter().position(|n| n.name == host).unwrap();
+        by_host.entry(host).or_insert(name);
+        if by_host.len() == n {
+            break;
+        }
+    }
+    assert_eq!(by_host.len(), n, "players landed on every node");
+    let mut players = Vec::new();
+    for (host, name) in by_host {
+        let gateway = cluster.gateway((host + 1) % n);
+        players.push(gateway.login(&name, PASSWORD).await);
+    }
+    players
+}
+
+/// The ids in an `/api/v1/users/online` answer.
+fn online_ids(online: &serde_json::Value) -> Vec<i32> {
+    online["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["id"].as_i64())
+        .map(|id| id as i32)
+        .collect()
+}
+
+fn is(id: ServerPacketId) -> impl Fn(&ServerPacket) -> bool {
+    move |p| p.id() == id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn players_on_different_nodes_see_each_other_and_chat() {
+    let cluster = TestCluster::start(3).await;
+    let mut players = one_player_per_node(&cluster, "Chat").await;
+    let (a, b, cid) = (players[0].user_id, players[1].user_id, players[2].user_id);
+
+    // Presence crosses nodes: everyone learns about everyone.
+    let ids = [a, b, cid];
+    for p in &mut players {
+        let me = p.user_id;
+        for other in ids.into_iter().filter(|&o| o != me) {
+            let seen = |x: &ServerPacket| matches!(x, ServerPacket::UserPresence(u) if u.presence.user_id == other);
+            if !p.login_packets.iter().any(seen) {
+                p.wait_for("presence of another node's player", seen).await;
+            }
+        }
+    }
+    for i in 0..3 {
+        let online: serde_json::Value = reqwest::get(format!(
+            "http://127.0.0.1:{}/api/v1/users/online",
+            cluster.nodes[i].http_port
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert!(
+            [a, b, cid]
+                .iter()
+                .all(|id| online_ids(&online).contains(id)),
+            "node {i} sees every player: {online}"
+        );
+    }
+
+    // Public chat reaches the members on every node, and not the sender.
+    players[0].say("#osu", "hello from the first node").await;
+    for p in &mut players[1..] {
+        let m = p.wait_message("hello from the first node").await;
+        assert_eq!(m.sender_id, a);
+        assert_eq!(m.recipient, "#osu");
+    }
+    players[0].poll().await;
+    assert!(players[0].take_seen(|p| matches!(p, ServerPacket::SendMessage(m) if m.message.text == "hello from the first node")).is_none());
+
+    // Private chat between two nodes.
+    let carol_name = players[2].name.clone();
+    players[1]
+        .tell(&carol_name, "psst, from the second node")
+        .await;
+    let m = players[2].wait_message("psst, from the second node").await;
+    assert_eq!(m.sender_id, b);
+
+    // A status change is broadcast across nodes.
+    let action = c::ChangeAction {
+        action: 2,
+        info_text: "Playing across nodes".into(),
+        beatmap_md5: "0".repeat(32),
+        mods: 0,
+        mode: 0,
+        beatmap_id: 75,
+    };
+    players[1].send([action.into()]).await;
+    players[0]
+        .wait_for(
+            "the status change",
+            |p| matches!(p, ServerPacket::UserStats(s) if s.user_id == b && s.action == 2),
+        )
+        .await;
+
+    // The bot answers wherever it lives.
+    players[2].tell("Peace", "!roll 10").await;
+    players[2]
+        .wait_for(
+            "the bot's roll",
+            |p| matches!(p, ServerPacket::SendMessage(m) if m.message.sender_id == 1 && m.message.text.contains("rolls")),
+        )
+        .await;
+
+    // Logout is seen everywhere; a message to the player who left waits for them.
+    // (A logout in the first second after a login is ignored, as the client needs.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    players[2].send([c::Logout {}.into()]).await;
+    for p in &mut players[..2] {
+        p.wait_for(
+            "logout",
+            |x| matches!(x, ServerPacket::UserLogout(l) if l.user_id == cid),
+        )
+        .await;
+    }
+    let first = cluster.gateway(0);
+    cluster
+        .wait("the directory to forget the player who left", || {
+            let http = first.http.clone();
+            let url = format!("{}/api/v1/users/online", first.base);
+            async move {
+                let v: serde_json::Value =
+                    http.get(url).send().await.unwrap().json().await.unwrap();
+                !online_ids(&v).contains(&cid)
+            }
+        })
+        .await;
+    players[0].tell(&carol_name, "see you later").await;
+    players[0].poll().await;
+    let back = cluster.gateway(1).login(&carol_name, PASSWORD).await;
+    assert!(
+        back.login_packets.iter().any(|p| matches!(p, ServerPacket::SendMessage(m) if m.message.text == "see you later" && m.message.sender_id == a)),
+        "the offline message is delivered at the next login: {:?}",
+        back.login_packets
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spectating_and_a_match_across_nodes() {
+    let cluster = TestCluster::start(3).await;
+    let mut players = one_player_per_node(&cluster, "Play").await;
+    let (h, s, g) = (players[0].user_id, players[1].user_id, players[2].user_id);
+
+    // The spectator (another node) watches the host; frames arrive byte for byte.
+    players[1]
+        .send([c::StartSpectating { target_id: h }.into()])
+        .await;
+    players[0]
+        .wait_for(
+            "SPECTATOR_JOINED",
+            |p| matches!(p, ServerPacket::SpectatorJoined(j) if j.user_id == s),
+        )
+        .await;
+    players[1]
+        .wait_for(
+            "#spectator",
+            |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == "#spectator"),
+        )
+        .await;
+    let frames: Vec<u8> = (0..=255).collect();
+    players[0]
+        .send([c::SpectateFrames {
+            frames: Raw(frames.clone().into()),
+        }
+        .into()])
+        .await;
+    players[1]
+        .wait_for(
+            "the host's frames",
+            |p| matches!(p, ServerPacket::SpectateFrames(f) if f.frames.0[..] == frames[..]),
+        )
+        .await;
+    players[1].say("#spectator", "watching from afar").await;
+    players[0].wait_message("watching from afar").await;
+    players[1].send([c::StopSpectating {}.into()]).await;
+    players[0]
+        .wait_for(
+            "SPECTATOR_LEFT",
+            |p| matches!(p, ServerPacket::SpectatorLeft(j) if j.user_id == s),
+        )
+        .await;
+
+    // A match: created by one node's player, joined by another's, played to the end.
+    let lobby = 1;
+    players[lobby].send([c::JoinLobby {}.into()]).await;
+    let created = create(&mut players[0], "Across nodes", None).await;
+    let id = created.match_id;
+    players[lobby]
+        .wait_for(
+            "NEW_MATCH in the lobby",
+            |p| matches!(p, ServerPacket::NewMatch(m) if m.data.match_id == id),
+        )
+        .await;
+    let joined = join(&mut players[2], id, "").await;
+    assert_eq!(joined.slots[1].user_id, g);
+    players[2].say("#multiplayer", "glhf").await;
+    players[0].wait_message("glhf").await;
+    players[0].send([c::MatchStart {}.into()]).await;
+    for i in [0, 2] {
+        players[i]
+            .wait_for(
+                "MATCH_START",
+                |p| matches!(p, ServerPacket::MatchStart(m) if m.data.in_progress),
+            )
+            .await;
+        players[i].send([c::MatchLoadComplete {}.into()]).await;
+    }
+    for i in [0, 2] {
+        players[i]
+            .wait_for(
+                "ALL_PLAYERS_LOADED",
+                is(ServerPacketId::MatchAllPlayersLoaded),
+            )
+            .await;
+    }
+    players[2]
+        .send([c::MatchScoreUpdate {
+            frame: Raw(score_frame(424_242, 7)),
+        }
+        .into()])
+        .await;
+    players[0].wait_for("the guest's score, with its slot", |p| matches!(p, ServerPacket::MatchScoreUpdate(u) if u.frame.0[4] == 1 && u.frame.0[17..21] == 424_242i32.to_le_bytes())).await;
+    for i in [0, 2] {
+        players[i].send([c::MatchComplete {}.into()]).await;
+    }
+    for i in [0, 2] {
+        players[i]
+            .wait_for("MATCH_COMPLETE", is(ServerPacketId::MatchComplete))
+            .await;
+    }
+    // The host leaves: the guest (another node) becomes host; then the match closes.
+    players[0].send([c::PartMatch {}.into()]).await;
+    players[2]
+        .wait_for("MATCH_TRANSFER_HOST", is(ServerPacketId::MatchTransferHost))
+        .await;
+    players[2].send([c::PartMatch {}.into()]).await;
+    players[lobby]
+        .wait_for(
+            "DISPOSE_MATCH",
+            |p| matches!(p, ServerPacket::DisposeMatch(d) if d.match_id == i32::from(id)),
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_node_costs_its_players_a_relogin_and_rejoins_when_restarted() {
+    let mut cluster = TestCluster::start(3).await;
+    let mut players = one_player_per_node(&cluster, "Fault").await;
+    let lost = players.pop().unwrap();
+    let lost_id = lost.user_id;
+    let lost_name = lost.name.clone();
+
+    cluster.kill(2).await;
+    cluster.wait_formed(&[0, 1]).await;
+    // Clients that polled through the lost node's listener go to another one.
+    let first = cluster.gateway(0);
+    for p in &mut players {
+        p.use_gateway(&first);
+    }
+    // Everyone left learns that the lost node's player is gone.
+    for p in &mut players {
+        p.wait_for(
+            "logout of the lost node's player",
+            |x| matches!(x, ServerPacket::UserLogout(l) if l.user_id == lost_id),
+        )
+        .await;
+    }
+    // The lost player's client is told to log in again (never an error), and can.
+    let mut lost = lost;
+    lost.wait_for("RESTART", is(ServerPacketId::Restart)).await;
+    let mut back = cluster.gateway(0).login(&lost_name, PASSWORD).await;
+    let host = cluster.where_is(0, "user", &lost_id.to_string()).await;
+    assert_ne!(host, "node-3");
+
+    // The others carried on, and chat works with the returned player.
+    players[0].say("#osu", "still here").await;
+    players[1].wait_message("still here").await;
+    back.wait_message("still here").await;
+
+    // The node comes back and gets work again.
+    cluster.launch(2, common::cluster::COOKIE);
+    cluster.wait_formed(&[0, 1, 2]).await;
+    let newcomer = one_player_per_node(&cluster, "Again").await;
+    assert_eq!(newcomer.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_with_the_wrong_cookie_is_refused() {
+    let mut cluster = TestCluster::start(2).await;
+    let intruder = cluster.add_node("intruder");
+    cluster.launch(intruder, "not-the-cookie");
+    // Give it time to try (its heartbeat and join grace are well under this).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for i in 0..2 {
+        let view = cluster.view(i).await.unwrap();
+        let names: Vec<&str> = view["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            !names.contains(&"intruder"),
+            "node {i} lists the intruder: {view}"
+        );
+    }
+    let logs = format!("{}{}", cluster.log(0), cluster.log(intruder));
+    assert!(
+        logs.contains("refused before authentication"),
+        "the refusal is logged:\n{}",
+        cluster.logs()
+    );
+    cluster.wait_formed(&[0, 1]).await;
+}

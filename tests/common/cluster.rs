@@ -1,0 +1,258 @@
+//! A multi-node harness: several real `peace` processes on 127.0.0.1 that form a
+//! cluster over one database, driven through their HTTP gateways.
+//!
+//! Nodes are processes (not tasks of the test) because ractor's pg groups are global to
+//! a process: two nodes in one process would share them.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use super::Gateway;
+
+/// The cluster's shared cookie in tests.
+pub const COOKIE: &str = "test-cookie";
+
+/// A free port on 127.0.0.1 (bound, read, released: another process could take it in
+/// between, which on a test machine does not happen in practice).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub struct Node {
+    pub name: String,
+    pub http_port: u16,
+    pub cluster_port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+pub struct TestCluster {
+    dir: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+    database_url: String,
+    http: reqwest::Client,
+}
+
+impl TestCluster {
+    /// Starts `n` nodes (the first alone, so that it migrates the database, then the
+    /// rest) and waits until they form one cluster with the shards spread over them.
+    pub async fn start(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}/peace.db", dir.path().display());
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            database_url,
+            http: reqwest::Client::new(),
+            dir,
+        };
+        for i in 0..n {
+            cluster.add_node(&format!("node-{}", i + 1));
+        }
+        cluster.launch(0, COOKIE);
+        cluster.wait_healthy(0).await;
+        for i in 1..n {
+            cluster.launch(i, COOKIE);
+        }
+        let all: Vec<usize> = (0..n).collect();
+        cluster.wait_formed(&all).await;
+        cluster
+    }
+
+    /// Adds a node to the plan (not started); returns its index.
+    pub fn add_node(&mut self, name: &str) -> usize {
+        let log = self.dir.path().join(format!("{name}.log"));
+        self.nodes.push(Node {
+            name: name.to_owned(),
+            http_port: free_port(),
+            cluster_port: free_port(),
+            child: None,
+            log,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn config(&self, i: usize, cookie: &str) -> String {
+        let node = &self.nodes[i];
+        let seed = self.nodes[0].cluster_port;
+        format!(
+            r#"[node]
+name = "{name}"
+[http]
+addr = "127.0.0.1:{http}"
+[database]
+url = "{db}"
+[sessions]
+secret = "cluster-test-secret"
+idle_timeout_secs = 60
+[login]
+bcrypt_cost = 4
+[limits]
+registrations_per_ip = 100000
+messages_per_window = 1000
+[cluster]
+listen = "127.0.0.1:{cluster}"
+seeds = ["127.0.0.1:{seed}"]
+cookie = "{cookie}"
+heartbeat_ms = 200
+down_after_ms = 1500
+join_grace_ms = 1500
+"#,
+            name = node.name,
+            http = node.http_port,
+            cluster = node.cluster_port,
+            db = self.database_url,
+        )
+    }
+
+    /// Starts node `i` with `cookie`.
+    pub fn launch(&mut self, i: usize, cookie: &str) {
+        let path = self.dir.path().join(format!("{}.toml", self.nodes[i].name));
+        std::fs::write(&path, self.config(i, cookie)).unwrap();
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&self.nodes[i].log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_peace"))
+            .arg("--config")
+            .arg(&path)
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the peace binary starts");
+        self.nodes[i].child = Some(child);
+    }
+
+    /// Kills node `i` at once (SIGKILL: no goodbye to its peers).
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    pub fn gateway(&self, i: usize) -> Gateway {
+        Gateway::new(format!("http://127.0.0.1:{}", self.nodes[i].http_port))
+    }
+
+    /// `GET /api/v1/cluster` on node `i`.
+    pub async fn view(&self, i: usize) -> Option<Value> {
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/cluster",
+            self.nodes[i].http_port
+        );
+        let response = self.http.get(url).send().await.ok()?;
+        response.json().await.ok()
+    }
+
+    /// The node hosting `kind/key`, as node `i` sees it.
+    pub async fn where_is(&self, i: usize, kind: &str, key: &str) -> String {
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/entities/{kind}/{key}",
+            self.nodes[i].http_port
+        );
+        let body: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["node"].as_str().unwrap().to_owned()
+    }
+
+    async fn wait_healthy(&self, i: usize) {
+        let url = format!("http://127.0.0.1:{}/api/v1/health", self.nodes[i].http_port);
+        self.wait(&format!("{} to be healthy", self.nodes[i].name), || {
+            let (http, url) = (self.http.clone(), url.clone());
+            async move { http.get(url).send().await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+    }
+
+    /// Waits until each of `members` sees exactly them up, with one table epoch and
+    /// every one of them owning shards.
+    pub async fn wait_formed(&self, members: &[usize]) {
+        let names: Vec<String> = members
+            .iter()
+            .map(|&i| self.nodes[i].name.clone())
+            .collect();
+        self.wait(&format!("{names:?} to form a cluster"), || async {
+            let mut epochs = Vec::new();
+            for &i in members {
+                let Some(view) = self.view(i).await else {
+                    return false;
+                };
+                let up: Vec<&Value> = view["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| n["status"] == "up")
+                    .collect();
+                let mut up_names: Vec<String> = up
+                    .iter()
+                    .map(|n| n["name"].as_str().unwrap_or_default().to_owned())
+                    .collect();
+                up_names.sort();
+                let mut want = names.clone();
+                want.sort();
+                let shards: u64 = up.iter().map(|n| n["shards"].as_u64().unwrap_or(0)).sum();
+                let all_own = up.iter().all(|n| n["shards"].as_u64().unwrap_or(0) > 0);
+                if up_names != want || shards != 256 || !all_own {
+                    return false;
+                }
+                epochs.push(view["table_epoch"].clone());
+            }
+            epochs.windows(2).all(|w| w[0] == w[1])
+        })
+        .await;
+    }
+
+    /// Polls `ready` every 100 ms for up to 30 s; fails the test with the nodes' logs.
+    pub async fn wait<F, Fut>(&self, what: &str, mut ready: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !ready().await {
+            if tokio::time::Instant::now() >= deadline {
+                panic!("timed out waiting for {what}\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The last lines of every node's log.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- {} ---\n", node.name));
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The whole log of node `i`.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+}
