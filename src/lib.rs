@@ -2,6 +2,7 @@
 //! `main.rs` and the end-to-end tests both start servers through [`Server::start`].
 
 pub mod config;
+pub mod ops;
 
 use std::net::SocketAddr;
 

@@ -43,6 +43,21 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Look at (and operate) a running cluster through a node's API.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Print the nodes, their status and what each hosts.
+    Status {
+        /// A node's HTTP address (default: this configuration's `[http] addr`).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 /// Cluster settings of `peace serve`; each overrides `cluster.toml`.
@@ -152,6 +167,13 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
             shutdown_signal().await;
             tracing::info!("shutting down");
             server.shutdown().await;
+        }
+        Command::Cluster {
+            command: ClusterCommand::Status { url },
+        } => {
+            let url = url.unwrap_or_else(|| format!("http://{}", config.http.addr));
+            let view = peace::ops::fetch_cluster(&url).await?;
+            print!("{}", peace::ops::cluster_table(&view));
         }
         Command::Migrate => {
             config.database.migrate_on_start = false;

@@ -352,4 +352,69 @@ async fn a_node_with_the_wrong_cookie_is_refused() {
         cluster.logs()
     );
     cluster.wait_formed(&[0, 1]).await;
+
+    // `peace cluster status` shows the same as a table.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_peace"))
+        .args(["cluster", "status", "--url"])
+        .arg(cluster.gateway(1).base)
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}");
+    for name in ["node-1", "node-2"] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains(" up ")),
+            "{name} is listed up:\n{table}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_only_and_actor_only_nodes_split_the_work() {
+    let cluster =
+        TestCluster::start_with_roles(&[&["gateway", "actors"], &["actors"], &["gateway"]]).await;
+    let view = cluster.view(2).await.unwrap();
+    let shards = |name: &str| {
+        view["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .map(|n| n["shards"].as_u64().unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        shards("node-3"),
+        0,
+        "a gateway-only node hosts nothing: {view}"
+    );
+    assert!(
+        shards("node-2") > 0,
+        "an actor-only node hosts entities: {view}"
+    );
+
+    // Players use only the gateway-only node; their sessions live on the other two.
+    let gateway = cluster.gateway(2);
+    let mut players = Vec::new();
+    for name in ["Split0", "Split1", "Split2", "Split3"] {
+        let email = format!("{}@example.com", name.to_lowercase());
+        assert_eq!(
+            gateway
+                .register(name, &email, PASSWORD, false)
+                .await
+                .status(),
+            200
+        );
+        let p = gateway.login(name, PASSWORD).await;
+        let host = cluster.where_is(2, "user", &p.user_id.to_string()).await;
+        assert_ne!(host, "node-3");
+        players.push(p);
+    }
+    players[0].say("#osu", "through a gateway").await;
+    for p in &mut players[1..] {
+        p.wait_message("through a gateway").await;
+    }
 }

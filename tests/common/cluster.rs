@@ -27,6 +27,8 @@ pub fn free_port() -> u16 {
 
 pub struct Node {
     pub name: String,
+    /// `roles` of the node's configuration, e.g. `["gateway", "actors"]`.
+    pub roles: Vec<&'static str>,
     pub http_port: u16,
     pub cluster_port: u16,
     child: Option<Child>,
@@ -44,6 +46,13 @@ impl TestCluster {
     /// Starts `n` nodes (the first alone, so that it migrates the database, then the
     /// rest) and waits until they form one cluster with the shards spread over them.
     pub async fn start(n: usize) -> Self {
+        let roles = vec![["gateway", "actors"].as_slice(); n];
+        Self::start_with_roles(&roles).await
+    }
+
+    /// Starts one node per entry of `roles` (the first needs the gateway role).
+    pub async fn start_with_roles(roles: &[&[&'static str]]) -> Self {
+        let n = roles.len();
         let dir = tempfile::tempdir().unwrap();
         let database_url = format!("sqlite://{}/peace.db", dir.path().display());
         let mut cluster = Self {
@@ -52,8 +61,8 @@ impl TestCluster {
             http: reqwest::Client::new(),
             dir,
         };
-        for i in 0..n {
-            cluster.add_node(&format!("node-{}", i + 1));
+        for (i, roles) in roles.iter().enumerate() {
+            cluster.add_node_with_roles(&format!("node-{}", i + 1), roles);
         }
         cluster.launch(0, COOKIE);
         cluster.wait_healthy(0).await;
@@ -65,11 +74,17 @@ impl TestCluster {
         cluster
     }
 
-    /// Adds a node to the plan (not started); returns its index.
+    /// Adds a node with both roles to the plan (not started); returns its index.
     pub fn add_node(&mut self, name: &str) -> usize {
+        self.add_node_with_roles(name, &["gateway", "actors"])
+    }
+
+    /// Adds a node with these roles to the plan (not started); returns its index.
+    pub fn add_node_with_roles(&mut self, name: &str, roles: &[&'static str]) -> usize {
         let log = self.dir.path().join(format!("{name}.log"));
         self.nodes.push(Node {
             name: name.to_owned(),
+            roles: roles.to_vec(),
             http_port: free_port(),
             cluster_port: free_port(),
             child: None,
@@ -81,9 +96,11 @@ impl TestCluster {
     fn config(&self, i: usize, cookie: &str) -> String {
         let node = &self.nodes[i];
         let seed = self.nodes[0].cluster_port;
+        let roles: Vec<String> = node.roles.iter().map(|r| format!("{r:?}")).collect();
         format!(
             r#"[node]
 name = "{name}"
+roles = [{roles}]
 [http]
 addr = "127.0.0.1:{http}"
 [database]
@@ -105,6 +122,7 @@ down_after_ms = 1500
 join_grace_ms = 1500
 "#,
             name = node.name,
+            roles = roles.join(", "),
             http = node.http_port,
             cluster = node.cluster_port,
             db = self.database_url,
@@ -183,16 +201,26 @@ join_grace_ms = 1500
         .await;
     }
 
-    /// Waits until each of `members` sees exactly them up, with one table epoch and
-    /// every one of them owning shards.
+    /// Waits until each of `members` with a gateway sees exactly them up, with one table
+    /// epoch and every one of them that hosts entities owning shards.
     pub async fn wait_formed(&self, members: &[usize]) {
         let names: Vec<String> = members
             .iter()
             .map(|&i| self.nodes[i].name.clone())
             .collect();
+        let hosts: Vec<String> = members
+            .iter()
+            .filter(|&&i| self.nodes[i].roles.contains(&"actors"))
+            .map(|&i| self.nodes[i].name.clone())
+            .collect();
+        let gateways: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| self.nodes[i].roles.contains(&"gateway"))
+            .collect();
         self.wait(&format!("{names:?} to form a cluster"), || async {
             let mut epochs = Vec::new();
-            for &i in members {
+            for &i in &gateways {
                 let Some(view) = self.view(i).await else {
                     return false;
                 };
@@ -209,9 +237,13 @@ join_grace_ms = 1500
                 up_names.sort();
                 let mut want = names.clone();
                 want.sort();
-                let shards: u64 = up.iter().map(|n| n["shards"].as_u64().unwrap_or(0)).sum();
-                let all_own = up.iter().all(|n| n["shards"].as_u64().unwrap_or(0) > 0);
-                if up_names != want || shards != 256 || !all_own {
+                let shards = |n: &Value| n["shards"].as_u64().unwrap_or(0);
+                let total: u64 = up.iter().map(|n| shards(n)).sum();
+                let all_own = up.iter().all(|n| {
+                    let hosts_entities = hosts.iter().any(|h| n["name"] == h.as_str());
+                    hosts_entities == (shards(n) > 0)
+                });
+                if up_names != want || total != 256 || !all_own {
                     return false;
                 }
                 epochs.push(view["table_epoch"].clone());
