@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub struct Config {
     pub node: NodeSection,
     pub cluster: ClusterSection,
+    pub api: ApiSection,
     pub http: HttpSection,
     pub database: DatabaseSection,
     pub sessions: SessionsSection,
@@ -48,6 +49,9 @@ pub struct ClusterSection {
     pub down_after_ms: u64,
     pub join_grace_ms: u64,
     pub rebalance_batch: usize,
+    pub auto_rebalance: bool,
+    /// How long a node that gets SIGTERM waits for its drain before it stops anyway.
+    pub drain_timeout_secs: u64,
 }
 
 impl Default for ClusterSection {
@@ -62,8 +66,18 @@ impl Default for ClusterSection {
             down_after_ms: c.down_after.as_millis() as u64,
             join_grace_ms: c.join_grace.as_millis() as u64,
             rebalance_batch: c.rebalance_batch,
+            auto_rebalance: c.auto_rebalance,
+            drain_timeout_secs: 60,
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Bearer token of the JSON API's admin calls (drain, rebalance); empty turns them
+    /// off.
+    pub admin_token: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +277,7 @@ impl Config {
             down_after: ms(c.down_after_ms),
             join_grace: ms(c.join_grace_ms),
             rebalance_batch: c.rebalance_batch.clamp(1, 256),
+            auto_rebalance: c.auto_rebalance,
             http_addr: None,
         }
     }
@@ -293,6 +308,7 @@ impl Config {
         peace_gateway::GatewayConfig {
             domain: self.http.domain.clone(),
             trust_proxy_headers: self.http.trust_proxy_headers,
+            admin_token: self.api.admin_token.clone(),
         }
     }
 }

@@ -58,6 +58,39 @@ enum ClusterCommand {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Move everything off a node (before stopping it for an upgrade).
+    Drain {
+        /// The node's name.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// End every drain and even the load out over the nodes.
+    Rebalance {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// Where and how to make an admin call.
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    /// A node's HTTP address (default: this configuration's `[http] addr`).
+    #[arg(long)]
+    url: Option<String>,
+    /// The admin token (default: this configuration's `[api] admin_token`).
+    #[arg(long, env = "PEACE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl AdminArgs {
+    fn resolve(self, config: &Config) -> (String, String) {
+        (
+            self.url
+                .unwrap_or_else(|| format!("http://{}", config.http.addr)),
+            self.token.unwrap_or_else(|| config.api.admin_token.clone()),
+        )
+    }
 }
 
 /// Cluster settings of `peace serve`; each overrides `cluster.toml`.
@@ -84,6 +117,9 @@ struct ClusterArgs {
     /// What this node does: gateway, actors, or both (comma-separated).
     #[arg(long, value_delimiter = ',')]
     roles: Vec<String>,
+    /// Bearer token of the JSON API's admin calls.
+    #[arg(long, env = "PEACE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 impl ClusterArgs {
@@ -108,6 +144,9 @@ impl ClusterArgs {
         }
         if !self.roles.is_empty() {
             config.node.roles = self.roles;
+        }
+        if let Some(token) = self.admin_token {
+            config.api.admin_token = token;
         }
     }
 }
@@ -165,6 +204,10 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
             cluster.apply(&mut config);
             let server = Server::start(&config).await?;
             shutdown_signal().await;
+            // Hand this node's players, channels and matches to the others first, so
+            // that stopping it (for an upgrade, say) costs nobody their session.
+            let limit = std::time::Duration::from_secs(config.cluster.drain_timeout_secs.max(1));
+            server.world.drain_self(limit).await;
             tracing::info!("shutting down");
             server.shutdown().await;
         }
@@ -174,6 +217,21 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
             let url = url.unwrap_or_else(|| format!("http://{}", config.http.addr));
             let view = peace::ops::fetch_cluster(&url).await?;
             print!("{}", peace::ops::cluster_table(&view));
+        }
+        Command::Cluster {
+            command: ClusterCommand::Drain { name, admin },
+        } => {
+            let (url, token) = admin.resolve(&config);
+            let path = format!("/api/v1/cluster/nodes/{name}/drain");
+            peace::ops::admin_post(&url, &path, &token).await?;
+            println!("{name} is draining; `peace cluster status` shows its entities leave");
+        }
+        Command::Cluster {
+            command: ClusterCommand::Rebalance { admin },
+        } => {
+            let (url, token) = admin.resolve(&config);
+            peace::ops::admin_post(&url, "/api/v1/cluster/rebalance", &token).await?;
+            println!("rebalancing");
         }
         Command::Migrate => {
             config.database.migrate_on_start = false;

@@ -14,6 +14,26 @@ pub async fn fetch_cluster(url: &str) -> anyhow::Result<Value> {
     response.json().await.context("reading the cluster view")
 }
 
+/// An admin call: `POST {url}{path}` with the bearer token; fails with the server's
+/// message unless it succeeded.
+pub async fn admin_post(url: &str, path: &str, token: &str) -> anyhow::Result<Value> {
+    let url = format!("{}{path}", url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("asking {url}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(
+        status.is_success(),
+        "{url} answered {status}: {}",
+        body["error"].as_str().unwrap_or("no detail")
+    );
+    Ok(body)
+}
+
 /// The cluster view as a table, one node a line.
 pub fn cluster_table(view: &Value) -> String {
     let mut rows = vec![

@@ -418,3 +418,171 @@ async fn gateway_only_and_actor_only_nodes_split_the_work() {
         p.wait_message("through a gateway").await;
     }
 }
+
+/// What a client in the migration scenario saw.
+#[derive(Debug, Default)]
+struct Heard {
+    chat: Vec<usize>,
+    private: Vec<usize>,
+    restarts: usize,
+}
+
+/// Messages a sender puts in one poll.
+const BURST: usize = 5;
+
+fn numbered(text: &str, prefix: &str) -> Option<usize> {
+    text.strip_prefix(prefix)?.parse().ok()
+}
+
+/// Polls (sending `say` each round, if any) until `stop`, then a little longer to
+/// collect what is still on its way; records the numbered messages it hears.
+async fn converse(
+    mut client: TestClient,
+    say: Option<(&'static str, String)>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (TestClient, Heard, usize) {
+    let mut heard = Heard::default();
+    let mut sent = 0;
+    let mut tail_until = None;
+    loop {
+        let stopping = *stop.borrow();
+        let packets = match (&say, stopping) {
+            (Some((kind, target)), false) => {
+                // A burst per poll, so that messages are in flight whenever a move is.
+                let burst: Vec<peace_bancho::ClientPacket> = (0..BURST)
+                    .map(|k| {
+                        let message = peace_bancho::Message {
+                            text: format!("{kind} {}", sent + k),
+                            recipient: target.clone(),
+                            ..Default::default()
+                        };
+                        if *kind == "chat" {
+                            c::SendPublicMessage { message }.into()
+                        } else {
+                            c::SendPrivateMessage { message }.into()
+                        }
+                    })
+                    .collect();
+                sent += BURST;
+                client.send(burst).await;
+                std::mem::take(&mut client.seen)
+            }
+            _ => {
+                client.poll().await;
+                std::mem::take(&mut client.seen)
+            }
+        };
+        for p in packets {
+            match p {
+                ServerPacket::SendMessage(m) => {
+                    if let Some(n) = numbered(&m.message.text, "chat ") {
+                        heard.chat.push(n);
+                    } else if let Some(n) = numbered(&m.message.text, "pm ") {
+                        heard.private.push(n);
+                    }
+                }
+                ServerPacket::Restart(_) => heard.restarts += 1,
+                _ => {}
+            }
+        }
+        if stopping {
+            let until = *tail_until
+                .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(3));
+            if tokio::time::Instant::now() >= until {
+                return (client, heard, sent);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_carries_on_while_a_node_is_drained_restarted_and_rebalanced() {
+    let mut cluster = TestCluster::start(3).await;
+    let players = one_player_per_node(&cluster, "Move").await;
+    let mut players = players.into_iter();
+    let (alice, bob, carol) = (
+        players.next().unwrap(),
+        players.next().unwrap(),
+        players.next().unwrap(),
+    );
+    let carol_name = carol.name.clone();
+    let bob_id = bob.user_id;
+    // Every poll of these goes through node 1's gateway, which stays up throughout.
+    let mut clients = [alice, bob, carol];
+    for c in &mut clients {
+        c.use_gateway(&cluster.gateway(0));
+    }
+    let [alice, bob, carol] = clients;
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let a = tokio::spawn(converse(
+        alice,
+        Some(("chat", "#osu".into())),
+        stopped.clone(),
+    ));
+    let b = tokio::spawn(converse(bob, Some(("pm", carol_name)), stopped.clone()));
+    let c = tokio::spawn(converse(carol, None, stopped.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Drain node 2 (bob's session lives there) and wait until it hosts nothing.
+    assert_eq!(
+        cluster.admin(0, "/api/v1/cluster/nodes/node-2/drain").await,
+        200
+    );
+    cluster
+        .wait("node-2 to be drained", || async {
+            cluster.node_view(0, "node-2").await.is_some_and(|n| {
+                n["status"] == "draining"
+                    && n["shards"] == 0
+                    && n["entities"]["user"] == 0
+                    && n["entities"]["channel"] == 0
+            })
+        })
+        .await;
+    let bob_host = cluster.where_is(0, "user", &bob_id.to_string()).await;
+    assert_ne!(bob_host, "node-2");
+
+    // Stop it (an upgrade), start it again: it rejoins and gets work again.
+    cluster.stop(1).await;
+    cluster.launch(1, common::cluster::COOKIE);
+    cluster.wait_formed(&[0, 1, 2]).await;
+    assert_eq!(cluster.admin(2, "/api/v1/cluster/rebalance").await, 200);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.send(true).unwrap();
+
+    let (_, heard_a, chats) = a.await.unwrap();
+    let (_, heard_b, pms) = b.await.unwrap();
+    let (_, heard_c, _) = c.await.unwrap();
+    assert!(
+        chats > 20 && pms > 20,
+        "the conversation ran: {chats} {pms}"
+    );
+    let all = |n: usize| (0..n).collect::<Vec<_>>();
+    assert_eq!(
+        heard_b.chat,
+        all(chats),
+        "bob heard every message once, in order"
+    );
+    assert_eq!(
+        heard_c.chat,
+        all(chats),
+        "carol heard every message once, in order"
+    );
+    assert_eq!(
+        heard_c.private,
+        all(pms),
+        "carol got every private message once, in order"
+    );
+    assert!(heard_a.chat.is_empty(), "no echo");
+    for (who, heard) in [("alice", &heard_a), ("bob", &heard_b), ("carol", &heard_c)] {
+        assert_eq!(heard.restarts, 0, "{who} was never asked to log in again");
+    }
+    // The moves are in the cluster API's migration figures.
+    let mut moved_in = 0;
+    for name in ["node-1", "node-3"] {
+        let node = cluster.node_view(0, name).await.unwrap();
+        moved_in += node["migrations"]["entities_in"].as_u64().unwrap();
+    }
+    assert!(moved_in > 0, "entities moved off the drained node");
+}

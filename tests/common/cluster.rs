@@ -15,6 +15,8 @@ use super::Gateway;
 
 /// The cluster's shared cookie in tests.
 pub const COOKIE: &str = "test-cookie";
+/// The admin token of every test node.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A free port on 127.0.0.1 (bound, read, released: another process could take it in
 /// between, which on a test machine does not happen in practice).
@@ -112,7 +114,9 @@ idle_timeout_secs = 60
 bcrypt_cost = 4
 [limits]
 registrations_per_ip = 100000
-messages_per_window = 1000
+messages_per_window = 1000000
+[api]
+admin_token = "{admin}"
 [cluster]
 listen = "127.0.0.1:{cluster}"
 seeds = ["127.0.0.1:{seed}"]
@@ -122,6 +126,7 @@ down_after_ms = 1500
 join_grace_ms = 1500
 "#,
             name = node.name,
+            admin = ADMIN_TOKEN,
             roles = roles.join(", "),
             http = node.http_port,
             cluster = node.cluster_port,
@@ -158,6 +163,42 @@ join_grace_ms = 1500
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
+    }
+
+    /// Stops node `i` as an operator would (SIGTERM: it drains itself first).
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(90), child.wait()).await;
+            let _ = child.start_kill();
+        }
+    }
+
+    /// An admin call on node `i`; returns the HTTP status.
+    pub async fn admin(&self, i: usize, path: &str) -> u16 {
+        let url = format!("http://127.0.0.1:{}{path}", self.nodes[i].http_port);
+        self.http
+            .post(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// Node `name` as node `i` sees it in its cluster view.
+    pub async fn node_view(&self, i: usize, name: &str) -> Option<Value> {
+        let view = self.view(i).await?;
+        view["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
     }
 
     pub fn gateway(&self, i: usize) -> Gateway {

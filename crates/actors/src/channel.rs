@@ -143,6 +143,8 @@ pub struct ChannelActor;
 pub struct ChannelRuntime {
     world: World,
     state: ChannelState,
+    /// Exported to another node: it stops without closing.
+    moved: bool,
 }
 
 impl Actor for ChannelActor {
@@ -155,7 +157,24 @@ impl Actor for ChannelActor {
         _myself: ActorRef<Self::Msg>,
         (world, state): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(ChannelRuntime { world, state })
+        Ok(ChannelRuntime {
+            world,
+            state,
+            moved: false,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        rt: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // A channel that moved here with an announcement pending owes it.
+        if rt.state.info_pending {
+            rt.state.info_pending = false;
+            rt.schedule_info(&myself);
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -216,6 +235,11 @@ impl Actor for ChannelActor {
                 rt.relay(from_id, from_name, privileges, text);
             }
             EntityMsg::Cast(ChannelCast::AnnounceInfo) => rt.announce_info(),
+            EntityMsg::Export(reply) => {
+                rt.moved = true;
+                let _ = reply.send(crate::snapshot::Snapshot::Channel(Box::new(st.clone())));
+                myself.stop(Some("moved".into()));
+            }
             EntityMsg::Cast(ChannelCast::Close) => {
                 for &member in st.members.keys() {
                     let name = st.definition.name.clone();
@@ -236,10 +260,12 @@ impl Actor for ChannelActor {
         myself: ActorRef<Self::Msg>,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        rt.world
-            .router()
-            .channels()
-            .remove(&rt.state.definition.name, myself.get_id());
+        if !rt.moved {
+            rt.world
+                .router()
+                .channels()
+                .remove(&rt.state.definition.name, myself.get_id());
+        }
         Ok(())
     }
 }

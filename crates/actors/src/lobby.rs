@@ -57,17 +57,14 @@ pub struct LobbyRuntime {
 impl Actor for LobbyActor {
     type Msg = LobbyMsg;
     type State = LobbyRuntime;
-    type Arguments = World;
+    type Arguments = (World, LobbyState);
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        world: World,
+        (world, state): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(LobbyRuntime {
-            world,
-            state: LobbyState::default(),
-        })
+        Ok(LobbyRuntime { world, state })
     }
 
     async fn handle(
@@ -76,8 +73,16 @@ impl Actor for LobbyActor {
         msg: Self::Msg,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // The lobby has no calls (`LobbyCall` is empty), so every message is a cast.
-        let EntityMsg::Cast(cast) = msg;
+        // The lobby has no calls (`LobbyCall` is empty): a cast, or its move.
+        let cast = match msg {
+            EntityMsg::Cast(cast) => cast,
+            EntityMsg::Export(reply) => {
+                let state = Box::new(rt.state.clone());
+                let _ = reply.send(crate::snapshot::Snapshot::Lobby(state));
+                _myself.stop(Some("moved".into()));
+                return Ok(());
+            }
+        };
         let st = &mut rt.state;
         match cast {
             LobbyCast::Join { user_id } => {

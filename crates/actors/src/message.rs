@@ -12,6 +12,10 @@ use ractor::RpcReplyPort;
 pub enum EntityMsg<C, Q, R> {
     Cast(C),
     Call(Q, RpcReplyPort<R>),
+    /// The entity moves to another node: answer with its state and stop *without* the
+    /// clean-up of an entity that ends (it lives on elsewhere). Only the migration sends
+    /// this, while the entity's shard is frozen, so nothing else arrives after it.
+    Export(RpcReplyPort<crate::snapshot::Snapshot>),
 }
 
 // Entity actors are local-only: their messages cross nodes as bytes inside the node

@@ -2,8 +2,14 @@
 //! user id, channel name, spectator room, match or the lobby — never on an actor
 //! reference kept by the caller. The router looks the key's shard up in this node's
 //! [`Placement`]: an entity that lives here gets the message directly, one that lives on
-//! another node gets it inside an envelope sent to that node's router. The caller cannot
-//! tell the difference, and a node of one is simply a cluster where every key is here.
+//! another node gets it inside an envelope sent to that node's router, and one whose
+//! shard is moving has casts held (and forwarded once it has moved) and calls wait. The
+//! caller cannot tell the difference, and a node of one is simply a cluster where every
+//! key is here.
+//!
+//! A local delivery happens while the placement is read-locked, so that a move cannot
+//! start between deciding "here" and putting the message in the entity's mailbox: the
+//! export a move sends always comes after every message delivered before the freeze.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -11,19 +17,26 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use peace_db::Privileges;
+use ractor::concurrency::OneshotReceiver;
 use ractor::{ActorId, ActorRef};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::EntityKey;
-use crate::cluster::envelope::{self, Answer, Body, Refusal, RequestBody, WireError};
+use crate::cluster::envelope::{
+    self, Answer, Body, Envelope, Refusal, Request, RequestBody, WireError,
+};
+use crate::cluster::placement::Hold;
 use crate::cluster::shard::{Shard, shard_of};
 use crate::cluster::{EntityCounts, Location, Net, Placement};
 use crate::directory::Directory;
 use crate::message::EntityMsg;
 use crate::sessions::Sessions;
 use crate::user::{UserCall, UserCast, UserReply};
+
+/// How often a call for a moving entity looks again whether the move is over.
+const FROZEN_RETRY: Duration = Duration::from_millis(5);
 
 /// Why a message could not be delivered.
 #[derive(Debug, Error)]
@@ -42,6 +55,8 @@ pub enum RouteError {
     NodeTimeout(String, Duration),
     #[error("the message was forwarded too many times")]
     TooManyHops,
+    #[error("too many messages are waiting for {0}, which is moving")]
+    Overloaded(EntityKey),
     #[error("the remote node refused: {0:?}")]
     Refused(Refusal),
     #[error(transparent)]
@@ -69,10 +84,43 @@ impl Audience {
     }
 }
 
+/// Where a message comes from: this node, or a peer that sent (or forwarded) it.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub from: String,
+    pub hops: u8,
+}
+
+/// A message on its way: typed until it has to cross a node, or already bytes.
+pub(crate) trait IntoPayload {
+    fn into_payload(self) -> Result<Vec<u8>, WireError>;
+}
+
+/// A typed message.
+pub(crate) struct Typed<T>(pub T);
+
+impl<T: Serialize> IntoPayload for Typed<T> {
+    fn into_payload(self) -> Result<Vec<u8>, WireError> {
+        envelope::encode_payload(&self.0)
+    }
+}
+
+/// A message that arrived as bytes.
+pub(crate) struct Encoded(pub Vec<u8>);
+
+impl IntoPayload for Encoded {
+    fn into_payload(self) -> Result<Vec<u8>, WireError> {
+        Ok(self.0)
+    }
+}
+
 /// Actor references of one kind by key.
 type ActorMap<K, C, Q, R> = HashMap<K, ActorRef<EntityMsg<C, Q, R>>>;
+/// One entity of a kind: its key and actor.
+type Keyed<K, C, Q, R> = (K, ActorRef<EntityMsg<C, Q, R>>);
 
-/// The actors of one entity kind that live on this node, by key.
+/// The actors of one entity kind that live on this node, by key. Its delivery methods
+/// do not look at the placement: the router does, before calling them.
 #[derive(Debug)]
 pub struct Table<K, C, Q, R> {
     actors: RwLock<ActorMap<K, C, Q, R>>,
@@ -143,15 +191,19 @@ where
             .map(|(k, _)| k.clone())
     }
 
-    /// The local actors whose keys are in `shards`, for stopping strays.
-    pub fn actors_in(
+    pub(crate) fn actor(&self, key: &K) -> Option<ActorRef<EntityMsg<C, Q, R>>> {
+        self.read().get(key).cloned()
+    }
+
+    /// The local actors whose keys are in `shards`, with their keys.
+    pub(crate) fn actors_in(
         &self,
         shards: &std::collections::BTreeSet<Shard>,
-    ) -> Vec<ActorRef<EntityMsg<C, Q, R>>> {
+    ) -> Vec<Keyed<K, C, Q, R>> {
         self.read()
             .iter()
             .filter(|(k, _)| shards.contains(&shard_of(&(self.key)(k))))
-            .map(|(_, a)| a.clone())
+            .map(|(k, a)| (k.clone(), a.clone()))
             .collect()
     }
 
@@ -162,51 +214,42 @@ where
         }
     }
 
-    pub(crate) fn cast_local(&self, key: &K, msg: C) -> Result<(), RouteError> {
-        let actor = self.read().get(key).cloned();
-        actor
+    /// Puts `msg` in the entity's mailbox.
+    fn deliver(&self, key: &K, msg: C) -> Result<(), RouteError> {
+        self.actor(key)
             .ok_or_else(|| RouteError::NotFound((self.key)(key)))?
             .cast(EntityMsg::Cast(msg))
             .map_err(|_| RouteError::Stopped((self.key)(key)))
     }
 
-    async fn call_local(&self, key: &K, msg: Q, timeout: Duration) -> Result<R, RouteError> {
-        let actor = self.read().get(key).cloned();
-        let actor = actor.ok_or_else(|| RouteError::NotFound((self.key)(key)))?;
-        call(&actor, (self.key)(key), msg, timeout).await
-    }
-
-    pub(crate) fn broadcast_local(&self, msg: &C) {
-        let actors: Vec<_> = self.read().values().cloned().collect();
-        for actor in actors {
-            let _ = actor.cast(EntityMsg::Cast(msg.clone()));
-        }
-    }
-
-    /// A cast that arrived from another node.
-    pub(crate) fn deliver_cast(&self, key: &K, payload: &[u8]) -> Result<(), RouteError> {
+    fn deliver_payload(&self, key: &K, payload: &[u8]) -> Result<(), RouteError> {
         let msg: C = envelope::decode_payload(payload)?;
-        self.cast_local(key, msg)
+        self.deliver(key, msg)
     }
 
-    /// A broadcast to this kind that arrived from another node.
-    pub(crate) fn deliver_broadcast(&self, payload: &[u8]) -> Result<(), RouteError> {
-        let msg: C = envelope::decode_payload(payload)?;
-        self.broadcast_local(&msg);
-        Ok(())
+    /// Puts a call in the entity's mailbox; the answer comes through the receiver.
+    fn start_call(&self, key: &K, msg: Q) -> Result<OneshotReceiver<R>, RouteError> {
+        let actor = self
+            .actor(key)
+            .ok_or_else(|| RouteError::NotFound((self.key)(key)))?;
+        start_call(&actor, (self.key)(key), msg)
     }
+}
 
-    /// A call that arrived from another node; the answer goes back encoded.
-    pub(crate) async fn deliver_call(
-        &self,
-        key: &K,
-        payload: &[u8],
-        timeout: Duration,
-    ) -> Result<Vec<u8>, RouteError> {
-        let msg: Q = envelope::decode_payload(payload)?;
-        let reply = self.call_local(key, msg, timeout).await?;
-        Ok(envelope::encode_payload(&reply)?)
-    }
+/// Puts a call in `actor`'s mailbox.
+fn start_call<C, Q, R>(
+    actor: &ActorRef<EntityMsg<C, Q, R>>,
+    key: EntityKey,
+    msg: Q,
+) -> Result<OneshotReceiver<R>, RouteError>
+where
+    EntityMsg<C, Q, R>: ractor::Message,
+{
+    let (tx, rx) = ractor::concurrency::oneshot();
+    actor
+        .cast(EntityMsg::Call(msg, tx.into()))
+        .map_err(|_| RouteError::Stopped(key))?;
+    Ok(rx)
 }
 
 /// One entity kind, addressed through the router: messages go wherever the key lives.
@@ -227,50 +270,43 @@ impl<K, C, Q, R> std::ops::Deref for Routed<'_, K, C, Q, R> {
 
 impl<K, C, Q, R> Routed<'_, K, C, Q, R>
 where
-    K: Clone + Eq + Hash,
+    K: Clone + Eq + Hash + Send + Sync,
     C: Clone + Send + Serialize + DeserializeOwned + 'static,
     Q: Send + Serialize + DeserializeOwned + 'static,
     R: Send + Serialize + DeserializeOwned + 'static,
 {
     pub fn cast(&self, key: &K, msg: C) -> Result<(), RouteError> {
         let entity = (self.table.key)(key);
-        match self.router.placement().locate(&entity) {
-            Location::Here => self.table.cast_local(key, msg),
-            Location::There(node) => {
-                let payload = envelope::encode_payload(&msg)?;
-                self.router.net().send(
-                    &node,
-                    Body::Cast {
-                        key: entity,
-                        session: None,
-                        payload,
-                    },
-                )
-            }
-            Location::Unplaced => Err(RouteError::NotPlaced),
-        }
+        let origin = self.router.local_origin();
+        self.router
+            .cast_to(entity, None, Typed(msg), &origin, |Typed(m)| {
+                self.table.deliver(key, m)
+            })
     }
 
     pub async fn call(&self, key: &K, msg: Q, timeout: Duration) -> Result<R, RouteError> {
+        let origin = self.router.local_origin();
+        self.call_from(key, msg, timeout, &origin).await
+    }
+
+    pub(crate) async fn call_from(
+        &self,
+        key: &K,
+        msg: Q,
+        timeout: Duration,
+        origin: &Origin,
+    ) -> Result<R, RouteError> {
         let entity = (self.table.key)(key);
-        match self.router.placement().locate(&entity) {
-            Location::Here => self.table.call_local(key, msg, timeout).await,
-            Location::There(node) => {
-                let payload = envelope::encode_payload(&msg)?;
-                let body = RequestBody::Call {
-                    key: entity.clone(),
-                    session: None,
-                    payload,
-                };
-                self.router.ask_entity(&node, &entity, body, timeout).await
-            }
-            Location::Unplaced => Err(RouteError::NotPlaced),
-        }
+        self.router
+            .call_to(entity, None, msg, timeout, origin, &|m| {
+                self.table.start_call(key, m)
+            })
+            .await
     }
 
     /// Tells every entity of this kind, on every node, the same thing.
     pub fn broadcast(&self, msg: C) {
-        self.table.broadcast_local(&msg);
+        self.broadcast_here(&msg);
         match envelope::encode_payload(&msg) {
             Ok(payload) => self.router.net().send_all(&Body::BroadcastKind {
                 kind: self.table.kind.to_owned(),
@@ -278,6 +314,27 @@ where
             }),
             Err(e) => tracing::error!(kind = self.table.kind, "broadcast not encodable: {e}"),
         }
+    }
+
+    /// Tells every entity of this kind on this node (those moving get it once moved).
+    pub(crate) fn broadcast_here(&self, msg: &C) {
+        let actors = self.table.read().clone();
+        let frozen: Vec<EntityKey> = self.router.placement().route_all(|locate| {
+            let mut frozen = Vec::new();
+            for (key, actor) in &actors {
+                let entity = (self.table.key)(key);
+                match locate(&entity) {
+                    Location::Frozen => frozen.push(entity),
+                    // An entity of a shard that left is a stray about to stop.
+                    Location::There(_) | Location::Unplaced => {}
+                    Location::Here => {
+                        let _ = actor.cast(EntityMsg::Cast(msg.clone()));
+                    }
+                }
+            }
+            frozen
+        });
+        self.router.hold_for_each(frozen, None, msg);
     }
 }
 
@@ -305,6 +362,29 @@ pub type Matches = Table<
 /// The lobby (one per cluster, keyed by `()`).
 pub type Lobbies = Table<(), crate::lobby::LobbyCast, crate::lobby::LobbyCall, ()>;
 
+type ChannelsRouted<'a> = Routed<
+    'a,
+    String,
+    crate::channel::ChannelCast,
+    crate::channel::ChannelCall,
+    crate::channel::ChannelReply,
+>;
+type SpectateRouted<'a> = Routed<
+    'a,
+    i32,
+    crate::spectate::SpectateCast,
+    crate::spectate::SpectateCall,
+    crate::spectate::SpectateReply,
+>;
+type MatchesRouted<'a> = Routed<
+    'a,
+    i32,
+    crate::match_room::MatchCast,
+    crate::match_room::MatchCall,
+    crate::match_room::MatchReply,
+>;
+type LobbyRouted<'a> = Routed<'a, (), crate::lobby::LobbyCast, crate::lobby::LobbyCall, ()>;
+
 /// Resolves entity keys to actors, here or on other nodes. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -321,6 +401,21 @@ struct Inner {
     spectate: SpectatorRooms,
     matches: Matches,
     lobby: Lobbies,
+}
+
+/// How a cast goes on once its key is located.
+enum CastStep<M> {
+    Done(Result<(), RouteError>),
+    Send(String, M),
+    Hold(M),
+}
+
+/// How a call goes on once its key is located.
+enum CallStep<Q, R> {
+    Wait(Result<OneshotReceiver<R>, RouteError>),
+    Ask(String, Q),
+    Frozen(Q),
+    Fail(RouteError),
 }
 
 impl Router {
@@ -359,52 +454,28 @@ impl Router {
         &self.inner.sessions
     }
 
-    pub fn channels(
-        &self,
-    ) -> Routed<
-        '_,
-        String,
-        crate::channel::ChannelCast,
-        crate::channel::ChannelCall,
-        crate::channel::ChannelReply,
-    > {
+    pub fn channels(&self) -> ChannelsRouted<'_> {
         Routed {
             table: &self.inner.channels,
             router: self,
         }
     }
 
-    pub fn spectate(
-        &self,
-    ) -> Routed<
-        '_,
-        i32,
-        crate::spectate::SpectateCast,
-        crate::spectate::SpectateCall,
-        crate::spectate::SpectateReply,
-    > {
+    pub fn spectate(&self) -> SpectateRouted<'_> {
         Routed {
             table: &self.inner.spectate,
             router: self,
         }
     }
 
-    pub fn matches(
-        &self,
-    ) -> Routed<
-        '_,
-        i32,
-        crate::match_room::MatchCast,
-        crate::match_room::MatchCall,
-        crate::match_room::MatchReply,
-    > {
+    pub fn matches(&self) -> MatchesRouted<'_> {
         Routed {
             table: &self.inner.matches,
             router: self,
         }
     }
 
-    pub fn lobby(&self) -> Routed<'_, (), crate::lobby::LobbyCast, crate::lobby::LobbyCall, ()> {
+    pub fn lobby(&self) -> LobbyRouted<'_> {
         Routed {
             table: &self.inner.lobby,
             router: self,
@@ -438,6 +509,221 @@ impl Router {
         counts
     }
 
+    pub(crate) fn local_origin(&self) -> Origin {
+        Origin {
+            from: self.net().me().to_owned(),
+            hops: 0,
+        }
+    }
+
+    /// Sends `body` on to `node`: as a new envelope from here, or as the peer's
+    /// envelope forwarded (one hop more).
+    fn send_on(&self, node: &str, origin: &Origin, body: Body) -> Result<(), RouteError> {
+        if origin.hops == 0 && origin.from == self.net().me() {
+            self.net().send(node, body)
+        } else {
+            let envelope = Envelope {
+                from: origin.from.clone(),
+                hops: origin.hops,
+                body,
+            };
+            self.net().forward(node, envelope)
+        }
+    }
+
+    /// Routes a cast for `entity`; `here` delivers it locally.
+    fn cast_to<M: IntoPayload>(
+        &self,
+        entity: EntityKey,
+        session: Option<u64>,
+        msg: M,
+        origin: &Origin,
+        here: impl FnOnce(M) -> Result<(), RouteError>,
+    ) -> Result<(), RouteError> {
+        let step = self.placement().route(&entity, |location| match location {
+            Location::Here => CastStep::Done(here(msg)),
+            Location::There(node) => CastStep::Send(node, msg),
+            Location::Frozen => CastStep::Hold(msg),
+            Location::Unplaced => CastStep::Done(Err(RouteError::NotPlaced)),
+        });
+        match step {
+            CastStep::Done(result) => result,
+            CastStep::Send(node, msg) => {
+                let body = Body::Cast {
+                    key: entity,
+                    session,
+                    payload: msg.into_payload()?,
+                };
+                self.send_on(&node, origin, body)
+            }
+            CastStep::Hold(msg) => {
+                let envelope = Envelope {
+                    from: origin.from.clone(),
+                    hops: origin.hops,
+                    body: Body::Cast {
+                        key: entity,
+                        session,
+                        payload: msg.into_payload()?,
+                    },
+                };
+                self.hold(envelope)
+            }
+        }
+    }
+
+    /// Holds a cast for a frozen shard, or routes it again if the shard thawed since.
+    fn hold(&self, envelope: Envelope) -> Result<(), RouteError> {
+        let Body::Cast { key, .. } = &envelope.body else {
+            return Ok(());
+        };
+        let key = key.clone();
+        match self.placement().hold(shard_of(&key), envelope) {
+            Hold::Kept => Ok(()),
+            Hold::Full => {
+                self.net().dropped();
+                tracing::warn!(%key, "message dropped: too many wait for a moving entity");
+                Err(RouteError::Overloaded(key))
+            }
+            Hold::Thawed(envelope) => self.route_envelope(*envelope),
+        }
+    }
+
+    /// Holds `msg` for each of `keys` (local entities whose shard is moving).
+    fn hold_for_each<M: Serialize>(&self, keys: Vec<EntityKey>, session: Option<u64>, msg: &M) {
+        if keys.is_empty() {
+            return;
+        }
+        let Ok(payload) = envelope::encode_payload(msg) else {
+            return;
+        };
+        for key in keys {
+            let envelope = Envelope {
+                from: self.net().me().to_owned(),
+                hops: 0,
+                body: Body::Cast {
+                    key,
+                    session,
+                    payload: payload.clone(),
+                },
+            };
+            let _ = self.hold(envelope);
+        }
+    }
+
+    /// Routes a cast that is already an envelope (from a peer, or held while its shard
+    /// moved): delivered here, forwarded, or held.
+    pub(crate) fn route_envelope(&self, envelope: Envelope) -> Result<(), RouteError> {
+        let origin = Origin {
+            from: envelope.from,
+            hops: envelope.hops,
+        };
+        let Body::Cast {
+            key,
+            session,
+            payload,
+        } = envelope.body
+        else {
+            return Ok(());
+        };
+        let here_key = key.clone();
+        self.cast_to(key, session, Encoded(payload), &origin, |Encoded(p)| {
+            self.deliver_payload_here(&here_key, session, &p)
+        })
+    }
+
+    /// Delivers a held cast to its entity here, whatever the placement says (the new
+    /// owner of moving shards empties what was held for them before it serves them).
+    pub(crate) fn deliver_held(&self, world: &crate::World, envelope: Envelope) {
+        let Body::Cast {
+            key,
+            session,
+            payload,
+        } = &envelope.body
+        else {
+            return;
+        };
+        match self.deliver_payload_here(key, *session, payload) {
+            Ok(()) => {}
+            Err(RouteError::NotFound(_) | RouteError::Stopped(_)) => {
+                if let EntityKey::User(id) = key
+                    && let Ok(msg) = envelope::decode_payload::<UserCast>(payload)
+                {
+                    world.undeliverable(*id, msg);
+                }
+            }
+            Err(RouteError::Wire(e)) => self.net().undecodable(&envelope.from, &e),
+            Err(e) => tracing::warn!(%key, "held message not delivered: {e}"),
+        }
+    }
+
+    /// Delivers an encoded cast to an entity of this node.
+    fn deliver_payload_here(
+        &self,
+        key: &EntityKey,
+        session: Option<u64>,
+        payload: &[u8],
+    ) -> Result<(), RouteError> {
+        match key {
+            EntityKey::User(id) => {
+                let msg: UserCast = envelope::decode_payload(payload)?;
+                self.inner.sessions.deliver(*id, session, msg)
+            }
+            EntityKey::Channel(name) => self.inner.channels.deliver_payload(name, payload),
+            EntityKey::Spectate(host) => self.inner.spectate.deliver_payload(host, payload),
+            EntityKey::Match(id) => self.inner.matches.deliver_payload(id, payload),
+            EntityKey::Lobby => self.inner.lobby.deliver_payload(&(), payload),
+        }
+    }
+
+    /// Routes a call for `entity`; `here` puts it in the local entity's mailbox. While
+    /// the entity's shard moves, the call waits (within `timeout`) and goes wherever the
+    /// entity ends up.
+    async fn call_to<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        entity: EntityKey,
+        session: Option<u64>,
+        msg: Q,
+        timeout: Duration,
+        origin: &Origin,
+        here: &(dyn Fn(Q) -> Result<OneshotReceiver<R>, RouteError> + Sync),
+    ) -> Result<R, RouteError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut msg = msg;
+        loop {
+            let step = self.placement().route(&entity, |location| match location {
+                Location::Here => CallStep::Wait(here(msg)),
+                Location::There(node) => CallStep::Ask(node, msg),
+                Location::Frozen => CallStep::Frozen(msg),
+                Location::Unplaced => CallStep::Fail(RouteError::NotPlaced),
+            });
+            match step {
+                CallStep::Wait(receiver) => {
+                    return match tokio::time::timeout_at(deadline, receiver?).await {
+                        Ok(Ok(reply)) => Ok(reply),
+                        Ok(Err(_)) => Err(RouteError::Stopped(entity)),
+                        Err(_) => Err(RouteError::Timeout(entity, timeout)),
+                    };
+                }
+                CallStep::Ask(node, msg) => {
+                    let body = RequestBody::Call {
+                        key: entity.clone(),
+                        session,
+                        payload: envelope::encode_payload(&msg)?,
+                    };
+                    return self.ask_entity(&node, &entity, body, timeout, origin).await;
+                }
+                CallStep::Frozen(m) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(RouteError::Timeout(entity, timeout));
+                    }
+                    tokio::time::sleep(FROZEN_RETRY).await;
+                    msg = m;
+                }
+                CallStep::Fail(e) => return Err(e),
+            }
+        }
+    }
+
     /// Asks `node` something about `entity` and decodes the entity's answer.
     async fn ask_entity<R: DeserializeOwned>(
         &self,
@@ -445,8 +731,14 @@ impl Router {
         entity: &EntityKey,
         body: RequestBody,
         timeout: Duration,
+        origin: &Origin,
     ) -> Result<R, RouteError> {
-        match self.net().ask(node, body, timeout).await {
+        let request = Request {
+            from: origin.from.clone(),
+            hops: origin.hops,
+            body,
+        };
+        match self.net().relay_request(node, request, timeout).await {
             Ok(Answer::Reply(bytes)) => Ok(envelope::decode_payload(&bytes)?),
             Ok(other) => {
                 tracing::warn!(%node, "unexpected answer to a call: {other:?}");
@@ -479,22 +771,11 @@ impl Router {
         session: Option<u64>,
         msg: UserCast,
     ) -> Result<(), RouteError> {
-        let key = EntityKey::User(user_id);
-        match self.placement().locate(&key) {
-            Location::Here => self.inner.sessions.cast(user_id, session, msg),
-            Location::There(node) => {
-                let payload = envelope::encode_payload(&msg)?;
-                self.net().send(
-                    &node,
-                    Body::Cast {
-                        key,
-                        session,
-                        payload,
-                    },
-                )
-            }
-            Location::Unplaced => Err(RouteError::NotPlaced),
-        }
+        let origin = self.local_origin();
+        let entity = EntityKey::User(user_id);
+        self.cast_to(entity, session, Typed(msg), &origin, |Typed(m)| {
+            self.inner.sessions.deliver(user_id, session, m)
+        })
     }
 
     /// Asks a user's session, but only if it is still session `session_id`.
@@ -505,42 +786,64 @@ impl Router {
         msg: UserCall,
         timeout: Duration,
     ) -> Result<UserReply, RouteError> {
-        let key = EntityKey::User(user_id);
-        match self.placement().locate(&key) {
-            Location::Here => {
-                let session = self
-                    .inner
-                    .sessions
-                    .session(user_id, session_id)
-                    .ok_or_else(|| RouteError::NotFound(key.clone()))?;
-                call(&session.actor, key, msg, timeout).await
-            }
-            Location::There(node) => {
-                let payload = envelope::encode_payload(&msg)?;
-                let body = RequestBody::Call {
-                    key: key.clone(),
-                    session: Some(session_id),
-                    payload,
-                };
-                self.ask_entity(&node, &key, body, timeout).await
-            }
-            Location::Unplaced => Err(RouteError::NotPlaced),
-        }
+        let origin = self.local_origin();
+        self.call_user(user_id, Some(session_id), msg, timeout, &origin)
+            .await
+    }
+
+    /// Asks a user's own session (`session` `None`) or one of their sessions.
+    pub(crate) async fn call_user(
+        &self,
+        user_id: i32,
+        session: Option<u64>,
+        msg: UserCall,
+        timeout: Duration,
+        origin: &Origin,
+    ) -> Result<UserReply, RouteError> {
+        let entity = EntityKey::User(user_id);
+        let sessions = &self.inner.sessions;
+        self.call_to(entity.clone(), session, msg, timeout, origin, &|m| {
+            let target = match session {
+                Some(s) => sessions.session(user_id, s),
+                None => sessions.main(user_id),
+            };
+            let target = target.ok_or_else(|| RouteError::NotFound(entity.clone()))?;
+            start_call(&target.actor, entity.clone(), m)
+        })
+        .await
     }
 
     /// Tells many users the same thing (a channel's fan-out): users here are told
     /// directly, and each other node gets one envelope with its users' ids.
     pub fn cast_users(&self, user_ids: impl IntoIterator<Item = i32>, msg: UserCast) {
-        let mut remote: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for user_id in user_ids {
-            match self.placement().locate(&EntityKey::User(user_id)) {
-                Location::Here => {
-                    let _ = self.inner.sessions.cast(user_id, None, msg.clone());
+        let origin = self.local_origin();
+        self.cast_users_from(user_ids, msg, &origin);
+    }
+
+    pub(crate) fn cast_users_from(
+        &self,
+        user_ids: impl IntoIterator<Item = i32>,
+        msg: UserCast,
+        origin: &Origin,
+    ) {
+        let sessions = &self.inner.sessions;
+        let (remote, frozen) = self.placement().route_all(|locate| {
+            let mut remote: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            let mut frozen = Vec::new();
+            for user_id in user_ids {
+                let entity = EntityKey::User(user_id);
+                match locate(&entity) {
+                    Location::Here => {
+                        let _ = sessions.deliver(user_id, None, msg.clone());
+                    }
+                    Location::There(node) => remote.entry(node).or_default().push(user_id),
+                    Location::Frozen => frozen.push(entity),
+                    Location::Unplaced => {}
                 }
-                Location::There(node) => remote.entry(node).or_default().push(user_id),
-                Location::Unplaced => {}
             }
-        }
+            (remote, frozen)
+        });
+        self.hold_for_each(frozen, None, &msg);
         if remote.is_empty() {
             return;
         }
@@ -553,7 +856,7 @@ impl Router {
                 user_ids,
                 payload: payload.clone(),
             };
-            if let Err(e) = self.net().send(&node, body) {
+            if let Err(e) = self.send_on(&node, origin, body) {
                 tracing::debug!(%node, "fan-out not sent: {e}");
             }
         }
@@ -568,7 +871,30 @@ impl Router {
             }),
             Err(e) => tracing::error!("broadcast not encodable: {e}"),
         }
-        self.inner.sessions.broadcast(&msg, &audience);
+        self.broadcast_here(&msg, &audience);
+    }
+
+    /// Tells every session of this node in `audience` (those moving get it once moved).
+    pub fn broadcast_here(&self, msg: &UserCast, audience: &Audience) {
+        let sessions = self.inner.sessions.main_sessions();
+        let frozen = self.placement().route_all(|locate| {
+            let mut frozen = Vec::new();
+            for s in sessions
+                .iter()
+                .filter(|s| audience.includes(s.user_id, s.privileges))
+            {
+                let entity = EntityKey::User(s.user_id);
+                match locate(&entity) {
+                    Location::Here => {
+                        let _ = s.actor.cast(EntityMsg::Cast(msg.clone()));
+                    }
+                    Location::Frozen => frozen.push(entity),
+                    Location::There(_) | Location::Unplaced => {}
+                }
+            }
+            frozen
+        });
+        self.hold_for_each(frozen, None, msg);
     }
 
     pub(crate) fn channels_table(&self) -> &Channels {
@@ -585,26 +911,5 @@ impl Router {
 
     pub(crate) fn lobby_table(&self) -> &Lobbies {
         &self.inner.lobby
-    }
-}
-
-/// One request/response with a time-out; the only way anything awaits an entity.
-pub(crate) async fn call<C, Q, R>(
-    actor: &ActorRef<EntityMsg<C, Q, R>>,
-    key: EntityKey,
-    msg: Q,
-    timeout: Duration,
-) -> Result<R, RouteError>
-where
-    EntityMsg<C, Q, R>: ractor::Message,
-    R: Send + 'static,
-{
-    match actor
-        .call(|reply| EntityMsg::Call(msg, reply), Some(timeout))
-        .await
-    {
-        Ok(ractor::rpc::CallResult::Success(reply)) => Ok(reply),
-        Ok(ractor::rpc::CallResult::Timeout) => Err(RouteError::Timeout(key, timeout)),
-        Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(RouteError::Stopped(key)),
     }
 }

@@ -14,7 +14,7 @@ use ractor::{ActorId, ActorRef};
 use crate::EntityKey;
 use crate::cluster::shard::{Shard, shard_of};
 use crate::message::EntityMsg;
-use crate::router::{Audience, RouteError};
+use crate::router::RouteError;
 use crate::user::{UserCast, UserMsg};
 
 /// Most extra sessions one tournament account may hold.
@@ -129,8 +129,9 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// Tells the user's own session, or session `session_id` of theirs.
-    pub fn cast(
+    /// Puts `msg` in the mailbox of the user's own session, or of session `session_id`
+    /// of theirs. (The router checks the placement first.)
+    pub(crate) fn deliver(
         &self,
         user_id: i32,
         session: Option<u64>,
@@ -148,19 +149,9 @@ impl Sessions {
             .map_err(|_| RouteError::Stopped(key()))
     }
 
-    /// Tells every session here in `audience` (each user's own session).
-    pub fn broadcast(&self, msg: &UserCast, audience: &Audience) {
-        let actors: Vec<ActorRef<UserMsg>> = self
-            .read()
-            .main
-            .values()
-            .filter(|s| audience.includes(s.user_id, s.privileges))
-            .map(|s| s.actor.clone())
-            .collect();
-        for actor in actors {
-            // A session that stopped meanwhile has nothing left to be told.
-            let _ = actor.cast(EntityMsg::Cast(msg.clone()));
-        }
+    /// Each user's own session here.
+    pub fn main_sessions(&self) -> Vec<LocalSession> {
+        self.read().main.values().cloned().collect()
     }
 
     /// Every session here, own and extra.

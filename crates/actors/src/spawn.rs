@@ -19,7 +19,7 @@ use crate::match_room::{MatchActor, MatchState};
 use crate::message::EntityMsg;
 use crate::sessions::LocalSession;
 use crate::spectate::{SpectateState, SpectatorRoom};
-use crate::user::{UserCall, UserReply, UserSession, UserState};
+use crate::user::{Start, UserCall, UserReply, UserSession, UserState};
 use crate::{EntityKey, RouteError, World};
 
 /// An entity to start.
@@ -74,8 +74,19 @@ impl World {
 
     /// [`Self::spawn`] for a request that has been forwarded `hops` times already.
     pub(crate) async fn spawn_routed(&self, request: SpawnRequest, hops: u8) -> SpawnReply {
-        match self.router().placement().locate(&request.key()) {
+        let deadline = tokio::time::Instant::now() + self.config().call_timeout;
+        // A key whose shard is moving is started where it ends up.
+        let location = loop {
+            match self.router().placement().locate(&request.key()) {
+                Location::Frozen if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                location => break location,
+            }
+        };
+        match location {
             Location::Here => self.spawn_here(request, hops).await,
+            Location::Frozen => SpawnReply::Refused("the key is still moving".into()),
             Location::There(node) => {
                 let forward = Request {
                     from: self.node_name().to_owned(),
@@ -86,7 +97,7 @@ impl World {
                 match self
                     .router()
                     .net()
-                    .forward_request(&node, forward, timeout)
+                    .relay_request(&node, forward, timeout)
                     .await
                 {
                     Ok(Answer::Spawned(reply)) => reply,
@@ -142,9 +153,14 @@ impl World {
             .map_err(|e| SpawnReply::Refused(e.to_string()))?;
         let extra = state.extra_session;
         let (user_id, session_id) = (state.id, state.session_id);
-        let (actor, _) = Actor::spawn_linked(None, UserSession, (self.clone(), state), supervisor)
-            .await
-            .map_err(|e| SpawnReply::Refused(format!("could not start the session: {e}")))?;
+        let (actor, _) = Actor::spawn_linked(
+            None,
+            UserSession,
+            (self.clone(), state, Start::Login),
+            supervisor,
+        )
+        .await
+        .map_err(|e| SpawnReply::Refused(format!("could not start the session: {e}")))?;
         let local = LocalSession {
             user_id,
             session_id,
@@ -260,47 +276,6 @@ impl World {
         Ok(SpawnReply::MatchStarted(Box::new(data)))
     }
 
-    /// Gives up to `limit` of `shards` that hold no entity here to node `to`: `to` is
-    /// told to serve them first, then this node forwards them. Runs under the spawning
-    /// lock, so no entity starts in a shard while it leaves.
-    pub(crate) async fn release_shards(
-        &self,
-        shards: &[Shard],
-        to: &str,
-        limit: usize,
-    ) -> Vec<Shard> {
-        let _guard = self.spawn_lock().await;
-        let placement = self.router().placement();
-        let load = self.router().local_shard_load();
-        let empty: Vec<Shard> = shards
-            .iter()
-            .copied()
-            .filter(|s| !load.contains_key(s) && placement.locate_shard(*s) == Location::Here)
-            .take(limit)
-            .collect();
-        if empty.is_empty() || to == self.node_name() {
-            return Vec::new();
-        }
-        let acquire = RequestBody::Acquire {
-            shards: empty.clone(),
-        };
-        let timeout = self.config().call_timeout;
-        match self.router().net().ask(to, acquire, timeout).await {
-            Ok(Answer::Done) => {
-                placement.release(&empty, to);
-                empty
-            }
-            Ok(other) => {
-                tracing::warn!(node = %to, "odd answer to acquire: {other:?}");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::debug!(node = %to, "could not hand shards over: {e}");
-                Vec::new()
-            }
-        }
-    }
-
     /// Stops a local actor of any kind (a stray in a shard this node no longer owns).
     pub(crate) fn stop_strays(&self) {
         let owned = self.router().placement().owned_shards();
@@ -318,8 +293,8 @@ impl World {
                 stopped += 1;
             }
         }
-        fn stop_all<M: ractor::Message>(actors: Vec<ActorRef<M>>, n: &mut usize) {
-            for a in actors {
+        fn stop_all<K, M: ractor::Message>(actors: Vec<(K, ActorRef<M>)>, n: &mut usize) {
+            for (_, a) in actors {
                 a.stop(Some("its shard moved to another node".to_owned()));
                 *n += 1;
             }

@@ -88,6 +88,8 @@ pub struct SpectatorRoom;
 pub struct SpectateRuntime {
     world: World,
     state: SpectateState,
+    /// Exported to another node: it stops without closing.
+    moved: bool,
 }
 
 impl Actor for SpectatorRoom {
@@ -100,7 +102,11 @@ impl Actor for SpectatorRoom {
         _myself: ActorRef<Self::Msg>,
         (world, state): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(SpectateRuntime { world, state })
+        Ok(SpectateRuntime {
+            world,
+            state,
+            moved: false,
+        })
     }
 
     async fn handle(
@@ -177,6 +183,11 @@ impl Actor for SpectatorRoom {
                     tell_spectators(&st.spectators, user_id, UserCast::Enqueue(packet));
                 }
             }
+            EntityMsg::Export(reply) => {
+                rt.moved = true;
+                let _ = reply.send(crate::snapshot::Snapshot::Spectate(Box::new(st.clone())));
+                myself.stop(Some("moved".into()));
+            }
             EntityMsg::Cast(SpectateCast::Frames(frames)) => {
                 tell_spectators(&st.spectators, host, UserCast::Enqueue(frames));
             }
@@ -198,7 +209,9 @@ impl Actor for SpectatorRoom {
         myself: ActorRef<Self::Msg>,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        close(&rt.world, rt.state.host_id, myself.get_id());
+        if !rt.moved {
+            close(&rt.world, rt.state.host_id, myself.get_id());
+        }
         Ok(())
     }
 }

@@ -88,6 +88,7 @@ struct Inner {
     spawning: tokio::sync::Mutex<()>,
     /// The next match id this node tries.
     next_match_id: AtomicU16,
+    migrations: crate::migrate::MigrationCounters,
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -149,6 +150,7 @@ impl World {
                 tasks: Mutex::default(),
                 spawning: tokio::sync::Mutex::new(()),
                 next_match_id: AtomicU16::new(rand::random()),
+                migrations: Default::default(),
             }),
         };
         let (supervisor, _) = Actor::spawn(None, NodeSupervisor, world.clone()).await?;
@@ -227,6 +229,14 @@ impl World {
     /// The membership's latest view of the cluster.
     pub fn cluster(&self) -> &ClusterView {
         &self.inner.view
+    }
+
+    pub(crate) fn membership(&self) -> Option<ActorRef<MembershipMsg>> {
+        self.inner.membership.get().cloned()
+    }
+
+    pub(crate) fn migrations(&self) -> &crate::migrate::MigrationCounters {
+        &self.inner.migrations
     }
 
     pub(crate) fn passwords(&self) -> &PasswordVerifier {
@@ -314,12 +324,17 @@ impl World {
 
     /// (Re)starts the bot and puts it online, if this node owns it.
     pub(crate) async fn spawn_bot(&self) -> Result<(), ractor::SpawnErr> {
-        let Some(bot) = self.inner.bot.get() else {
-            return Ok(());
-        };
         if !self.router().placement().is_here(&EntityKey::User(BOT_ID)) {
             return Ok(());
         }
+        self.start_bot().await
+    }
+
+    /// Starts the bot here and puts it online.
+    pub(crate) async fn start_bot(&self) -> Result<(), ractor::SpawnErr> {
+        let Some(bot) = self.inner.bot.get() else {
+            return Ok(());
+        };
         let supervisor = self.live_supervisor()?;
         let (actor, _) = Actor::spawn_linked(None, BotActor, self.clone(), supervisor).await?;
         let state = UserState::new(bot, 0, 0, peace_db::Stats::default(), 0);
@@ -350,13 +365,15 @@ impl World {
             return Ok(());
         }
         let supervisor = self.live_supervisor()?;
-        let (lobby, _) = Actor::spawn_linked(None, LobbyActor, self.clone(), supervisor).await?;
+        let args = (self.clone(), crate::lobby::LobbyState::default());
+        let (lobby, _) = Actor::spawn_linked(None, LobbyActor, args, supervisor).await?;
         self.router().lobby().insert((), lobby);
         Ok(())
     }
 
     /// Installs a shard table and, if it changed anything here, settles the node to it.
-    pub(crate) fn install_table(&self, table: ShardTable) {
+    /// (The coordinator's tables arrive here; tests install their own.)
+    pub fn install_table(&self, table: ShardTable) {
         if self.router().placement().install(table).is_some() {
             let world = self.clone();
             tokio::spawn(async move { world.settle().await });
@@ -405,26 +422,28 @@ impl World {
         for user in &gone {
             let (user_id, session_id) = (user.id, user.session_id);
             router
-                .channels_table()
-                .broadcast_local(&crate::channel::ChannelCast::Forget {
+                .channels()
+                .broadcast_here(&crate::channel::ChannelCast::Forget {
                     user_id,
                     session_id,
                 });
             router
-                .spectate_table()
-                .broadcast_local(&crate::spectate::SpectateCast::Leave {
+                .spectate()
+                .broadcast_here(&crate::spectate::SpectateCast::Leave {
                     user_id,
                     session_id,
                 });
-            let _ = router
-                .spectate_table()
-                .cast_local(&user_id, crate::spectate::SpectateCast::HostLeft);
+            if router.spectate().contains(&user_id) {
+                let _ = router
+                    .spectate()
+                    .cast(&user_id, crate::spectate::SpectateCast::HostLeft);
+            }
             router
-                .matches_table()
-                .broadcast_local(&crate::match_room::MatchCast::Leave { user_id });
+                .matches()
+                .broadcast_here(&crate::match_room::MatchCast::Leave { user_id });
             router
-                .lobby_table()
-                .broadcast_local(&crate::lobby::LobbyCast::Leave { user_id });
+                .lobby()
+                .broadcast_here(&crate::lobby::LobbyCast::Leave { user_id });
         }
         for user in gone.into_iter().filter(|u| !u.hidden) {
             let logout = ServerPacket::from(UserLogout {
@@ -432,8 +451,7 @@ impl World {
                 reason: 0,
             });
             self.router()
-                .sessions()
-                .broadcast(&UserCast::Enqueue(logout.to_bytes()), &Audience::Everyone);
+                .broadcast_here(&UserCast::Enqueue(logout.to_bytes()), &Audience::Everyone);
         }
     }
 
@@ -464,13 +482,18 @@ impl World {
             shards: placement.owned_shards().len(),
             table: placement.table().map(|t| (t.origin.clone(), t.epoch)),
             traffic: self.router().net().traffic(),
+            draining: placement
+                .table()
+                .is_some_and(|t| t.is_draining(self.node_name(), self.started_ms())),
+            migrations: self.migrations().stats(),
+            held: placement.held(),
         }
     }
 
     /// The node that hosts `key` now, as this node sees it.
     pub fn locate(&self, key: &EntityKey) -> Option<String> {
         match self.router().placement().locate(key) {
-            Location::Here => Some(self.node_name().to_owned()),
+            Location::Here | Location::Frozen => Some(self.node_name().to_owned()),
             Location::There(node) => Some(node),
             Location::Unplaced => None,
         }
@@ -518,8 +541,7 @@ impl World {
                 tick.tick().await;
                 world
                     .router()
-                    .sessions()
-                    .broadcast(&UserCast::IdleCheck, &Audience::AllBut(BOT_ID));
+                    .broadcast_here(&UserCast::IdleCheck, &Audience::AllBut(BOT_ID));
                 let now = peace_db::unix_now();
                 world.retired().retain(|_, (_, expires)| *expires > now);
             }
@@ -559,28 +581,59 @@ impl World {
             tracing::debug!("poll with an invalid token");
             return restart_reply();
         };
-        match self.router().placement().locate(&EntityKey::User(user_id)) {
-            Location::Here => self.poll_here(user_id, session_id, &body).await,
-            Location::There(node) => {
-                let request = RequestBody::Poll {
-                    user_id,
-                    session_id,
-                    body,
-                };
-                let timeout = self.config().call_timeout;
-                match self.router().net().ask(&node, request, timeout).await {
-                    Ok(Answer::Packets(bytes)) => bytes,
-                    Ok(other) => {
-                        tracing::warn!(user = user_id, %node, "odd answer to a poll: {other:?}");
-                        Bytes::new()
-                    }
-                    Err(e) => {
-                        tracing::warn!(user = user_id, %node, "poll not answered: {e}");
-                        Bytes::new()
-                    }
-                }
+        let origin = self.router().local_origin();
+        match self.poll_routed(user_id, session_id, body, &origin).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(user = user_id, "poll not answered: {e}");
+                Bytes::new()
             }
-            Location::Unplaced => Bytes::new(),
+        }
+    }
+
+    /// A poll for the session wherever it lives: answered here, asked of its node, or,
+    /// while it moves, answered once it has moved.
+    pub(crate) async fn poll_routed(
+        &self,
+        user_id: i32,
+        session_id: u64,
+        body: Bytes,
+        origin: &crate::router::Origin,
+    ) -> Result<Bytes, RouteError> {
+        let timeout = self.config().call_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.router().placement().locate(&EntityKey::User(user_id)) {
+                Location::Here => return Ok(self.poll_here(user_id, session_id, &body).await),
+                Location::There(node) => {
+                    let request = crate::cluster::envelope::Request {
+                        from: origin.from.clone(),
+                        hops: origin.hops,
+                        body: RequestBody::Poll {
+                            user_id,
+                            session_id,
+                            body,
+                        },
+                    };
+                    let net = self.router().net();
+                    return match net.relay_request(&node, request, timeout).await {
+                        Ok(Answer::Packets(bytes)) => Ok(bytes),
+                        Ok(other) => Err(RouteError::Refused(
+                            crate::cluster::envelope::Refusal::Failed(format!(
+                                "odd answer to a poll: {other:?}"
+                            )),
+                        )),
+                        Err(e) => Err(e),
+                    };
+                }
+                Location::Frozen if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Location::Frozen => {
+                    return Err(RouteError::Timeout(EntityKey::User(user_id), timeout));
+                }
+                Location::Unplaced => return Err(RouteError::NotPlaced),
+            }
         }
     }
 

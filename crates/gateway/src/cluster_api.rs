@@ -3,9 +3,11 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use peace_actors::EntityKey;
 use peace_actors::cluster::{NodeStatus, PeerState};
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 
 use crate::{ApiError, AppState};
 
@@ -28,6 +30,8 @@ fn node_json(status: &NodeStatus, state: &str) -> Value {
         },
         "table_epoch": status.table.as_ref().map(|(_, epoch)| epoch),
         "traffic": status.traffic,
+        "migrations": status.migrations,
+        "held_messages": status.held,
     })
 }
 
@@ -36,7 +40,7 @@ pub async fn cluster(State(state): State<AppState>) -> Json<Value> {
     let world = &state.world;
     let me = world.node_status();
     let view = world.cluster();
-    let mut nodes = vec![node_json(&me, "up")];
+    let mut nodes = vec![node_json(&me, if me.draining { "draining" } else { "up" })];
     for peer in view.peers() {
         let label = match peer.state {
             PeerState::Up => "up",
@@ -44,6 +48,9 @@ pub async fn cluster(State(state): State<AppState>) -> Json<Value> {
             PeerState::Down => "down",
         };
         match &peer.status {
+            Some(status) if status.draining && peer.state == PeerState::Up => {
+                nodes.push(node_json(status, "draining"))
+            }
             Some(status) => nodes.push(node_json(status, label)),
             None => nodes.push(json!({ "name": peer.name, "status": label })),
         }
@@ -95,4 +102,54 @@ pub async fn entity(
         "shard": peace_actors::shard_of_key(&entity),
         "node": node,
     })))
+}
+
+/// The admin token check: the `Authorization: Bearer` header against the configured
+/// token, compared in constant time so that timing does not reveal how much matched.
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let configured = state.config.admin_token.as_bytes();
+    if configured.is_empty() {
+        return Err(ApiError::AdminDisabled);
+    }
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default()
+        .as_bytes();
+    if bool::from(given.ct_eq(configured)) {
+        Ok(())
+    } else {
+        tracing::warn!("admin call with a missing or wrong token refused");
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// `POST /api/v1/cluster/rebalance` (admin): ends every drain and evens the load out.
+pub async fn rebalance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    state
+        .world
+        .request_rebalance()
+        .await
+        .map_err(ApiError::Conflict)?;
+    Ok(Json(json!({ "rebalancing": true })))
+}
+
+/// `POST /api/v1/cluster/nodes/{name}/drain` (admin): moves everything off a node.
+pub async fn drain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    if name.len() > MAX_KEY_LEN {
+        return Err(ApiError::BadRequest("node name too long".into()));
+    }
+    state.world.drain(&name).await.map_err(ApiError::Conflict)?;
+    Ok(Json(json!({ "draining": name })))
 }

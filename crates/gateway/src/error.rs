@@ -16,6 +16,15 @@ pub enum ApiError {
     Rejected(StatusCode, String),
     #[error("not found")]
     NotFound,
+    /// No or a wrong admin token.
+    #[error("a valid admin token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// The admin calls are turned off on this node.
+    #[error("admin calls are turned off: set [api] admin_token")]
+    AdminDisabled,
+    /// The request was understood and could not be carried out now.
+    #[error("{0}")]
+    Conflict(String),
     /// A dependency (the database) is down; the detail is logged, not shown.
     #[error("service unavailable")]
     Unavailable(String),
@@ -27,6 +36,9 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Rejected(status, _) => *status,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::AdminDisabled => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(detail) => {
                 tracing::warn!("request failed: {detail}");
                 StatusCode::SERVICE_UNAVAILABLE

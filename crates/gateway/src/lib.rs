@@ -42,6 +42,8 @@ pub struct GatewayConfig {
     /// Take the client address from `X-Real-IP` / `X-Forwarded-For` (set this only behind
     /// a reverse proxy that overwrites them).
     pub trust_proxy_headers: bool,
+    /// Bearer token of the admin calls; empty turns them off.
+    pub admin_token: String,
 }
 
 /// What every handler can reach.
@@ -66,6 +68,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/users/online", get(api::online_users))
         .route("/api/v1/cluster", get(cluster_api::cluster))
         .route("/api/v1/entities/{kind}/{key}", get(cluster_api::entity))
+        .route("/api/v1/cluster/rebalance", post(cluster_api::rebalance))
+        .route(
+            "/api/v1/cluster/nodes/{name}/drain",
+            post(cluster_api::drain),
+        )
         .fallback(web::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -107,6 +107,11 @@ impl Actor for BotActor {
             }
             // Nothing is queued for the bot and it never times out.
             EntityMsg::Cast(_) => {}
+            EntityMsg::Export(reply) => {
+                // The bot carries nothing: the new node starts it afresh.
+                let _ = reply.send(crate::snapshot::Snapshot::Bot);
+                _myself.stop(Some("moved".into()));
+            }
             EntityMsg::Call(UserCall::Poll { .. } | UserCall::Retire { .. }, reply) => {
                 let _ = reply.send(UserReply::Packets(bytes::Bytes::new()));
             }

@@ -137,6 +137,13 @@ pub enum Body {
     Directory(DirectoryEvent),
     /// Asks the receiver to send its directory entries (the sender lost them).
     SyncRequest,
+    /// The old owner of `shards` to the new one, after the entities were imported:
+    /// what it held for them while they moved, in order. The new owner delivers these
+    /// before anything it held itself.
+    Handoff {
+        shards: Vec<Shard>,
+        held: Vec<Envelope>,
+    },
     /// A new shard table from the coordinator.
     Table(ShardTable),
 }
@@ -179,6 +186,17 @@ pub enum RequestBody {
         to: String,
         limit: u16,
     },
+    /// The old owner of `shards` hands their entities over: versioned snapshots (see
+    /// `crate::snapshot`). The shards stay frozen on the new owner until the
+    /// [`Body::Handoff`] arrives.
+    Import {
+        shards: Vec<Shard>,
+        snapshots: Vec<Vec<u8>>,
+    },
+    /// To the coordinator: move everything off `node`.
+    Drain { node: String },
+    /// To the coordinator: give every node work again (drained ones included).
+    Rebalance,
 }
 
 /// Why a request could not be carried out (the remote side of a `RouteError`).
@@ -192,6 +210,8 @@ pub enum Refusal {
     TooManyHops,
     /// The request or its payload could not be read.
     Undecodable(String),
+    /// The request was understood and could not be carried out.
+    Failed(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -34,6 +34,10 @@ pub struct Membership;
 #[derive(Debug)]
 pub enum MembershipMsg {
     Tick,
+    /// Drain a node (this node is the coordinator).
+    Drain(String, ractor::RpcReplyPort<Result<(), String>>),
+    /// End the drains and even the load out (this node is the coordinator).
+    Rebalance(ractor::RpcReplyPort<Result<(), String>>),
 }
 
 impl ractor::Message for MembershipMsg {}
@@ -56,6 +60,9 @@ pub struct MembershipState {
     peers: BTreeMap<String, Peer>,
     /// Addresses with a connection attempt under way.
     connecting: Arc<Mutex<HashSet<SocketAddr>>>,
+    /// An operator asked for a rebalance: even the load out even if automatic
+    /// rebalancing is off.
+    rebalance_requested: bool,
 }
 
 impl Actor for Membership {
@@ -78,6 +85,7 @@ impl Actor for Membership {
             server,
             peers: BTreeMap::new(),
             connecting: Arc::default(),
+            rebalance_requested: false,
             config,
         };
         // The first tick at once, so that a node of one is placed before it serves.
@@ -94,6 +102,12 @@ impl Actor for Membership {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             MembershipMsg::Tick => state.tick().await,
+            MembershipMsg::Drain(node, reply) => {
+                let _ = reply.send(state.drain(&node));
+            }
+            MembershipMsg::Rebalance(reply) => {
+                let _ = reply.send(state.rebalance());
+            }
         }
         Ok(())
     }
@@ -165,11 +179,11 @@ impl MembershipState {
             if name == self.me() {
                 continue;
             }
-            // The newest remote member: after a reconnection the old proxy may linger.
+            // The newest member: after a reconnection the old proxy may linger. (A member
+            // that is local is another node in this same process, as tests run them.)
             let Some(cell) = ractor::pg::get_members(&group)
                 .into_iter()
-                .filter(|c| !c.get_id().is_local())
-                .max_by_key(|c| c.get_id().pid())
+                .max_by_key(|c| (!c.get_id().is_local(), c.get_id().pid()))
             else {
                 continue;
             };
@@ -388,7 +402,8 @@ impl MembershipState {
         }
     }
 
-    /// Nodes that host entities and are up, with their start times, this one included.
+    /// Nodes that host entities and are up, with their start times, this one included,
+    /// oldest first.
     fn live_actor_nodes(&self) -> Vec<(i64, String)> {
         let mut live: Vec<(i64, String)> = self
             .up_peers()
@@ -402,8 +417,23 @@ impl MembershipState {
         live
     }
 
+    /// Live actor nodes that take work: those not being drained.
+    fn targets(&self, table: Option<&ShardTable>) -> Vec<String> {
+        self.live_actor_nodes()
+            .into_iter()
+            .filter(|(started, n)| table.is_none_or(|t| !t.is_draining(n, *started)))
+            .map(|(_, n)| n)
+            .collect()
+    }
+
+    /// The longest-running live node that hosts entities and is not being drained (if
+    /// every one is, the longest-running one).
     fn coordinator(&self) -> Option<String> {
-        self.live_actor_nodes().into_iter().next().map(|(_, n)| n)
+        let table = self.world.router().placement().table();
+        self.targets(table.as_deref())
+            .into_iter()
+            .next()
+            .or_else(|| self.live_actor_nodes().into_iter().next().map(|(_, n)| n))
     }
 
     fn is_coordinator(&self) -> bool {
@@ -411,15 +441,11 @@ impl MembershipState {
     }
 
     async fn coordinate(&mut self) {
-        let live: Vec<String> = self
-            .live_actor_nodes()
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
         let placement = self.world.router().placement().clone();
         let Some(table) = placement.table() else {
+            let live: Vec<String> = self.targets(None);
             let waited = self.started.elapsed() >= self.config.join_grace;
-            if self.config.seeds.is_empty() || waited {
+            if !live.is_empty() && (self.config.seeds.is_empty() || waited) {
                 let origin = TableOrigin {
                     started_ms: self.world.started_ms(),
                     node: self.me().to_owned(),
@@ -439,14 +465,31 @@ impl MembershipState {
         if behind {
             return;
         }
-        let mut load: BTreeMap<String, usize> = live.iter().map(|n| (n.clone(), 0)).collect();
+        let alive: BTreeSet<String> = self
+            .live_actor_nodes()
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        let targets = self.targets(Some(&table));
+        let targets = if targets.is_empty() {
+            alive.iter().cloned().collect()
+        } else {
+            targets
+        };
+        let mut load: BTreeMap<String, usize> = targets.iter().map(|n| (n.clone(), 0)).collect();
         let mut orphans = Vec::new();
+        let mut draining: BTreeMap<String, Vec<Shard>> = BTreeMap::new();
         for shard in 0..SHARD_COUNT {
-            match load.get_mut(table.owner(shard)) {
+            let owner = table.owner(shard);
+            match load.get_mut(owner) {
                 Some(n) => *n += 1,
+                None if alive.contains(owner) => {
+                    draining.entry(owner.to_owned()).or_default().push(shard)
+                }
                 None => orphans.push(shard),
             }
         }
+        // Shards of nodes that are gone: their entities are lost; re-home them at once.
         if !orphans.is_empty() {
             let mut moves = Vec::new();
             for shard in orphans {
@@ -463,44 +506,73 @@ impl MembershipState {
             self.publish(table.with_moves(&moves));
             return;
         }
-        self.balance(&table, &load).await;
+        // Shards of draining nodes: moved live, a batch per heartbeat.
+        if let Some((from, shards)) = draining.into_iter().next() {
+            let Some((to, _)) = load.iter().min_by_key(|(_, n)| **n) else {
+                return;
+            };
+            let to = to.clone();
+            let batch = self.config.rebalance_batch;
+            self.move_shards(&table, &from, &to, shards, batch).await;
+            return;
+        }
+        if (self.config.auto_rebalance || self.rebalance_requested)
+            && !self.balance(&table, &load).await
+        {
+            self.rebalance_requested = false;
+        }
     }
 
-    /// Moves empty shards from the most loaded node to the least loaded one, a batch
-    /// per heartbeat.
-    async fn balance(&mut self, table: &ShardTable, load: &BTreeMap<String, usize>) {
+    /// Moves shards from the most loaded node to the least loaded one, a batch per
+    /// heartbeat; false when the load is even.
+    async fn balance(&mut self, table: &ShardTable, load: &BTreeMap<String, usize>) -> bool {
         let nodes = load.len().max(1);
         let fair_low = usize::from(SHARD_COUNT) / nodes;
         let fair_high = usize::from(SHARD_COUNT).div_ceil(nodes);
         let Some((from, &most)) = load.iter().max_by_key(|(_, n)| **n) else {
-            return;
+            return false;
         };
         let Some((to, &least)) = load.iter().min_by_key(|(_, n)| **n) else {
-            return;
+            return false;
         };
         if most <= fair_high && least >= fair_low {
-            return;
+            return false;
         }
         let wanted = (most - fair_low)
             .min(fair_high.saturating_sub(least))
             .min(self.config.rebalance_batch)
             .max(1);
-        let candidates: Vec<Shard> = table.shards_of(from);
         let (from, to) = (from.clone(), to.clone());
-        let net = self.world.router().net().clone();
-        let timeout = self.config.heartbeat.max(Duration::from_millis(500));
-        // The old owner gives up those it can (the empty ones), after the new owner has
-        // agreed to serve them; see `World::release_shards`.
-        let limit = u16::try_from(wanted).unwrap_or(u16::MAX);
+        let candidates = table.shards_of(&from);
+        self.move_shards(table, &from, &to, candidates, wanted)
+            .await;
+        true
+    }
+
+    /// Asks `from` to give up to `limit` of `candidates` to `to` (empty ones first, the
+    /// rest moved live), then publishes the new owners.
+    async fn move_shards(
+        &mut self,
+        table: &ShardTable,
+        from: &str,
+        to: &str,
+        candidates: Vec<Shard>,
+        limit: usize,
+    ) {
+        let timeout = self
+            .config
+            .heartbeat
+            .max(self.world.config().call_timeout)
+            .max(Duration::from_secs(10));
         let released = if from == self.me() {
-            self.world.release_shards(&candidates, &to, wanted).await
+            self.world.release_shards(&candidates, to, limit).await
         } else {
             let body = RequestBody::Release {
                 shards: candidates,
-                to: to.clone(),
-                limit,
+                to: to.to_owned(),
+                limit: u16::try_from(limit).unwrap_or(u16::MAX),
             };
-            match net.ask(&from, body, timeout).await {
+            match self.world.router().net().ask(from, body, timeout).await {
                 Ok(Answer::Released(shards)) => shards,
                 Ok(_) => Vec::new(),
                 Err(e) => {
@@ -509,14 +581,69 @@ impl MembershipState {
                 }
             }
         };
-        // Everyone learns the new owners.
         let released: BTreeSet<Shard> = released.into_iter().collect();
         if released.is_empty() {
             return;
         }
-        let moves: Vec<(Shard, String)> = released.iter().map(|&s| (s, to.clone())).collect();
-        tracing::info!(from = %from, to = %to, shards = moves.len(), "moving shards");
-        self.publish(table.with_moves(&moves));
+        let moves: Vec<(Shard, String)> = released.iter().map(|&s| (s, to.to_owned())).collect();
+        tracing::info!(%from, %to, shards = moves.len(), "moving shards");
+        // The table may have changed while the shards moved (a drain, say): build on the
+        // newest one.
+        let current = self
+            .world
+            .router()
+            .placement()
+            .table()
+            .map_or_else(|| table.clone(), |t| (*t).clone());
+        self.publish(current.with_moves(&moves));
+    }
+
+    /// Marks `node` as draining (the coordinator's side of a drain request).
+    fn drain(&mut self, node: &str) -> Result<(), String> {
+        if !self.is_coordinator() {
+            return Err("this node is not the coordinator".into());
+        }
+        let table = self
+            .world
+            .router()
+            .placement()
+            .table()
+            .ok_or("no shard table yet")?;
+        let started = if node == self.me() {
+            self.world.started_ms()
+        } else {
+            self.up_peers()
+                .find(|(n, _)| n.as_str() == node)
+                .map(|(_, s)| s.started_ms)
+                .ok_or_else(|| format!("no node {node} is up"))?
+        };
+        if table.is_draining(node, started) {
+            return Ok(());
+        }
+        let mut draining = table.draining.clone();
+        draining.insert(node.to_owned(), started);
+        tracing::info!(%node, "draining");
+        self.publish(table.with_draining(draining));
+        Ok(())
+    }
+
+    /// Ends every drain and evens the load out (the coordinator's side).
+    fn rebalance(&mut self) -> Result<(), String> {
+        if !self.is_coordinator() {
+            return Err("this node is not the coordinator".into());
+        }
+        let table = self
+            .world
+            .router()
+            .placement()
+            .table()
+            .ok_or("no shard table yet")?;
+        if !table.draining.is_empty() {
+            self.publish(table.with_draining(Default::default()));
+        }
+        self.rebalance_requested = true;
+        tracing::info!("rebalancing");
+        Ok(())
     }
 
     /// Installs a table here and sends it to every peer.

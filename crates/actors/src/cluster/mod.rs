@@ -12,6 +12,7 @@
 //! A node without a cluster listener is a cluster of one: it deals itself every shard
 //! at start and never sends an envelope.
 
+mod admin;
 pub mod envelope;
 mod events;
 pub(crate) mod inbound;
@@ -52,8 +53,10 @@ pub struct ClusterConfig {
     /// How long a node with seeds waits to find its cluster before it deals itself a
     /// table of its own.
     pub join_grace: Duration,
-    /// Most shards moved to a new node per heartbeat.
+    /// Most shards moved per heartbeat (to a new node, or off a draining one).
     pub rebalance_batch: usize,
+    /// Even the load out by itself when nodes join; otherwise only on request.
+    pub auto_rebalance: bool,
     /// The HTTP listener's address, reported to peers and in the API.
     pub http_addr: Option<String>,
 }
@@ -71,6 +74,7 @@ impl Default for ClusterConfig {
             down_after: Duration::from_secs(5),
             join_grace: Duration::from_secs(3),
             rebalance_batch: 64,
+            auto_rebalance: true,
             http_addr: None,
         }
     }

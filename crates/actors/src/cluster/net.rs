@@ -165,6 +165,21 @@ impl Net {
         .await
     }
 
+    /// Sends a request that was made here (`hops` 0, from this node) or passes one from
+    /// a peer on (one hop more); returns the answer.
+    pub async fn relay_request(
+        &self,
+        node: &str,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Answer, RouteError> {
+        if request.hops == 0 && request.from == *self.me {
+            self.ask_request(node, request, timeout).await
+        } else {
+            self.forward_request(node, request, timeout).await
+        }
+    }
+
     /// Passes a request on to where its key lives now and returns the answer.
     pub async fn forward_request(
         &self,
@@ -281,6 +296,7 @@ impl RouteError {
             RouteError::Timeout(..) | RouteError::NodeTimeout(..) => Refusal::Timeout,
             RouteError::NotPlaced => Refusal::NotPlaced,
             RouteError::TooManyHops => Refusal::TooManyHops,
+            RouteError::Overloaded(key) => Refusal::Failed(format!("{key} is overloaded")),
             RouteError::Wire(e) => Refusal::Undecodable(e.to_string()),
             RouteError::Refused(r) => r.clone(),
         }

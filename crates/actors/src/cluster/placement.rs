@@ -11,25 +11,51 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
+use super::envelope::Envelope;
 use super::shard::{SHARD_COUNT, Shard, ShardTable, shard_of};
 use crate::EntityKey;
+
+/// Most messages held for one frozen shard; beyond it they are dropped (and counted).
+pub const MAX_BUFFERED_PER_SHARD: usize = 50_000;
 
 /// Where a key lives, as this node sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Here,
     There(String),
+    /// Its shard is moving: casts are held here and calls wait until it has moved.
+    Frozen,
     /// No shard table yet: the node is still joining its cluster.
     Unplaced,
+}
+
+/// What became of a message for a frozen shard.
+#[derive(Debug)]
+pub enum Hold {
+    /// Held until the shard has moved.
+    Kept,
+    /// Dropped: too many are held for the shard already.
+    Full,
+    /// The shard thawed since the message was located: route it again.
+    Thawed(Box<Envelope>),
+}
+
+/// A shard on its way between nodes.
+#[derive(Debug)]
+enum Transit {
+    /// Its entities are being exported (old owner) or imported (new owner); messages
+    /// for it wait here, in arrival order.
+    Frozen(Vec<Envelope>),
+    /// Given away; the new table has not arrived: forwarded to the new owner.
+    Released(String),
+    /// Handed to this node; the new table has not arrived: served here.
+    Acquiring,
 }
 
 #[derive(Debug, Default)]
 struct State {
     table: Option<Arc<ShardTable>>,
-    /// Shards given away whose new table has not arrived: forwarded to the new owner.
-    released: HashMap<Shard, String>,
-    /// Shards being handed to this node whose table has not arrived: served here.
-    acquiring: BTreeSet<Shard>,
+    transit: HashMap<Shard, Transit>,
 }
 
 /// What changed for this node when a table was installed.
@@ -71,21 +97,62 @@ impl Placement {
         self.locate_shard(shard_of(key))
     }
 
-    pub fn locate_shard(&self, shard: Shard) -> Location {
+    /// Runs `f` with the location of `key` while no move can start: a delivery made in
+    /// `f` reaches the entity's mailbox before any export does. `f` must not use the
+    /// placement itself.
+    pub fn route<R>(&self, key: &EntityKey, f: impl FnOnce(Location) -> R) -> R {
         let state = self.read();
-        if state.acquiring.contains(&shard) {
-            return Location::Here;
+        f(Self::locate_in(&state, &self.me, shard_of(key)))
+    }
+
+    /// [`Self::route`] for many keys at once: `f` gets a function that locates a key.
+    pub fn route_all<R>(&self, f: impl FnOnce(&dyn Fn(&EntityKey) -> Location) -> R) -> R {
+        let state = self.read();
+        let locate = |key: &EntityKey| Self::locate_in(&state, &self.me, shard_of(key));
+        f(&locate)
+    }
+
+    /// Ends the freeze of `shards` only if nothing is held for them any more; otherwise
+    /// returns what is held (and they stay frozen). A new owner drains its holds with
+    /// this until none are left, so nothing overtakes what was held.
+    pub fn thaw_if_drained(&self, shards: &[Shard]) -> Option<Vec<Envelope>> {
+        let mut state = self.write();
+        let mut held = Vec::new();
+        for s in shards {
+            if let Some(Transit::Frozen(buffer)) = state.transit.get_mut(s) {
+                held.append(buffer);
+            }
         }
-        if let Some(to) = state.released.get(&shard) {
-            return Location::There(to.clone());
+        if !held.is_empty() {
+            return Some(held);
+        }
+        for &s in shards {
+            if matches!(state.transit.get(&s), Some(Transit::Frozen(_))) {
+                state.transit.insert(s, Transit::Acquiring);
+            }
+        }
+        None
+    }
+
+    pub fn locate_shard(&self, shard: Shard) -> Location {
+        Self::locate_in(&self.read(), &self.me, shard)
+    }
+
+    fn locate_in(state: &State, me: &str, shard: Shard) -> Location {
+        match state.transit.get(&shard) {
+            Some(Transit::Frozen(_)) => return Location::Frozen,
+            Some(Transit::Released(to)) => return Location::There(to.clone()),
+            Some(Transit::Acquiring) => return Location::Here,
+            None => {}
         }
         match &state.table {
             None => Location::Unplaced,
-            Some(table) if table.owner(shard) == &*self.me => Location::Here,
+            Some(table) if table.owner(shard) == me => Location::Here,
             Some(table) => Location::There(table.owner(shard).to_owned()),
         }
     }
 
+    /// Whether this node serves `key` now (a frozen key is not served until it thaws).
     pub fn is_here(&self, key: &EntityKey) -> bool {
         self.locate(key) == Location::Here
     }
@@ -94,15 +161,22 @@ impl Placement {
         self.read().table.clone()
     }
 
-    /// Shards this node serves now.
+    /// Shards this node serves now or holds frozen.
     pub fn owned_shards(&self) -> BTreeSet<Shard> {
+        let state = self.read();
         (0..SHARD_COUNT)
-            .filter(|&s| self.locate_shard(s) == Location::Here)
+            .filter(|&s| {
+                matches!(
+                    Self::locate_in(&state, &self.me, s),
+                    Location::Here | Location::Frozen
+                )
+            })
             .collect()
     }
 
     /// Installs `table` if it supersedes the current one (or there is none); returns
-    /// what this node gained and lost, or `None` when the table was not newer.
+    /// what this node gained and lost, or `None` when the table was not newer. Frozen
+    /// shards stay frozen: their move is under way and ends on its own.
     pub fn install(&self, table: ShardTable) -> Option<TableChange> {
         if !table.is_well_formed() {
             tracing::warn!(epoch = table.epoch, "malformed shard table ignored");
@@ -123,9 +197,8 @@ impl Placement {
                 "shard table installed"
             );
             state.table = Some(Arc::new(table));
-            // The table now says where those shards live.
-            state.released.clear();
-            state.acquiring.clear();
+            // The table now says where moved shards live.
+            state.transit.retain(|_, t| matches!(t, Transit::Frozen(_)));
         }
         let after = self.owned_shards();
         Some(TableChange {
@@ -134,20 +207,84 @@ impl Placement {
         })
     }
 
-    pub fn acquire(&self, shards: &[Shard]) {
+    /// Starts holding messages for `shards` (their entities are about to move).
+    pub fn freeze(&self, shards: &[Shard]) {
         let mut state = self.write();
         for &s in shards {
-            state.released.remove(&s);
-            state.acquiring.insert(s);
+            state.transit.insert(s, Transit::Frozen(Vec::new()));
         }
     }
 
+    /// Holds `body` if its shard is still frozen.
+    pub fn hold(&self, shard: Shard, body: Envelope) -> Hold {
+        let mut state = self.write();
+        match state.transit.get_mut(&shard) {
+            Some(Transit::Frozen(buffer)) if buffer.len() < MAX_BUFFERED_PER_SHARD => {
+                buffer.push(body);
+                Hold::Kept
+            }
+            Some(Transit::Frozen(_)) => Hold::Full,
+            _ => Hold::Thawed(Box::new(body)),
+        }
+    }
+
+    /// Ends the freeze of `shards` here (the move was aborted, or this node imported
+    /// them); returns what was held, in order.
+    pub fn thaw(&self, shards: &[Shard], acquired: bool) -> Vec<Envelope> {
+        let mut state = self.write();
+        let mut held = Vec::new();
+        for s in shards {
+            if let Some(Transit::Frozen(buffer)) = state.transit.remove(s) {
+                held.extend(buffer);
+            }
+            if acquired {
+                state.transit.insert(*s, Transit::Acquiring);
+            }
+        }
+        held
+    }
+
+    /// Frozen `shards` now live on `to`: forwards from now on, and gives `send` what was
+    /// held so far, in order. `send` runs under the lock, so a message forwarded by
+    /// another thread right after cannot overtake what `send` sends.
+    pub fn hand_over(&self, shards: &[Shard], to: &str, send: impl FnOnce(Vec<Envelope>)) {
+        let mut state = self.write();
+        let mut held = Vec::new();
+        for &s in shards {
+            if let Some(Transit::Frozen(buffer)) = state.transit.remove(&s) {
+                held.extend(buffer);
+            }
+            state.transit.insert(s, Transit::Released(to.to_owned()));
+        }
+        send(held);
+    }
+
+    /// Serves `shards` here from now on (empty shards handed over by their old owner).
+    pub fn acquire(&self, shards: &[Shard]) {
+        let mut state = self.write();
+        for &s in shards {
+            state.transit.insert(s, Transit::Acquiring);
+        }
+    }
+
+    /// Forwards `shards` to `to` from now on (empty shards given away).
     pub fn release(&self, shards: &[Shard], to: &str) {
         let mut state = self.write();
         for &s in shards {
-            state.acquiring.remove(&s);
-            state.released.insert(s, to.to_owned());
+            state.transit.insert(s, Transit::Released(to.to_owned()));
         }
+    }
+
+    /// How many messages frozen shards hold now.
+    pub fn held(&self) -> usize {
+        self.read()
+            .transit
+            .values()
+            .map(|t| match t {
+                Transit::Frozen(b) => b.len(),
+                _ => 0,
+            })
+            .sum()
     }
 }
 

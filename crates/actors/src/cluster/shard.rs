@@ -67,6 +67,9 @@ pub struct ShardTable {
     /// Node names; `owners` holds indexes into it.
     nodes: Vec<String>,
     owners: Vec<u16>,
+    /// Nodes being drained, with the start time of the incarnation that is: a restarted
+    /// node is not draining any more.
+    pub draining: std::collections::BTreeMap<String, i64>,
 }
 
 impl ShardTable {
@@ -85,6 +88,7 @@ impl ShardTable {
             origin,
             nodes,
             owners,
+            draining: Default::default(),
         }
     }
 
@@ -154,6 +158,19 @@ impl ShardTable {
         }
         next.compact();
         next
+    }
+
+    /// The next epoch with a different set of draining nodes.
+    pub fn with_draining(&self, draining: std::collections::BTreeMap<String, i64>) -> ShardTable {
+        let mut next = self.clone();
+        next.epoch += 1;
+        next.draining = draining;
+        next
+    }
+
+    /// Whether the incarnation of `node` that started at `started_ms` is draining.
+    pub fn is_draining(&self, node: &str, started_ms: i64) -> bool {
+        self.draining.get(node) == Some(&started_ms)
     }
 
     /// Drops node names that own nothing any more, so the table stays small.

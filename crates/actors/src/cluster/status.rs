@@ -101,4 +101,9 @@ pub struct NodeStatus {
     pub shards: usize,
     pub table: Option<(TableOrigin, u64)>,
     pub traffic: TrafficCounts,
+    /// Being drained: its entities move away and it gets no new ones.
+    pub draining: bool,
+    pub migrations: crate::migrate::MigrationStats,
+    /// Messages held now for entities on the move.
+    pub held: usize,
 }

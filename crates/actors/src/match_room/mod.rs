@@ -131,6 +131,8 @@ pub struct MatchRuntime {
     world: World,
     state: MatchState,
     myself: ActorRef<MatchMsg>,
+    /// Exported to another node: it stops without being disposed of.
+    moved: bool,
 }
 
 impl Actor for MatchActor {
@@ -147,6 +149,7 @@ impl Actor for MatchActor {
             world,
             state,
             myself,
+            moved: false,
         })
     }
 
@@ -156,6 +159,13 @@ impl Actor for MatchActor {
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         rt.announce();
+        // A match that moved here mid-countdown goes on counting.
+        if rt.state.countdown.is_some() {
+            let generation = rt.state.countdown_generation;
+            rt.myself.send_after(Duration::from_secs(1), move || {
+                EntityMsg::Cast(MatchCast::Tick { generation })
+            });
+        }
         Ok(())
     }
 
@@ -207,6 +217,12 @@ impl Actor for MatchActor {
                 }
             }
             EntityMsg::Cast(MatchCast::Tick { generation }) => rt.tick(generation),
+            EntityMsg::Export(reply) => {
+                rt.moved = true;
+                let state = Box::new(rt.state.clone());
+                let _ = reply.send(crate::snapshot::Snapshot::Match(state));
+                rt.myself.stop(Some("moved".into()));
+            }
             EntityMsg::Cast(MatchCast::Referee {
                 user_id,
                 name,
@@ -225,11 +241,13 @@ impl Actor for MatchActor {
         myself: ActorRef<Self::Msg>,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        dispose(
-            &rt.world,
-            i32::from(rt.state.data.match_id),
-            myself.get_id(),
-        );
+        if !rt.moved {
+            dispose(
+                &rt.world,
+                i32::from(rt.state.data.match_id),
+                myself.get_id(),
+            );
+        }
         Ok(())
     }
 }

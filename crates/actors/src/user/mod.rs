@@ -98,19 +98,36 @@ pub struct UserSession;
 pub struct Session {
     pub world: World,
     pub state: UserState,
+    /// Exported to another node: it stops without ending the session.
+    moved: bool,
+    start: Start,
+}
+
+/// How a session actor starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A login: the player joins the auto-join channels.
+    Login,
+    /// The session moved here (or was rebuilt): it is in its channels already.
+    Restored,
 }
 
 impl Actor for UserSession {
     type Msg = UserMsg;
     type State = Session;
-    type Arguments = (World, UserState);
+    type Arguments = (World, UserState, Start);
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        (world, state): Self::Arguments,
+        (world, state, start): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(Session { world, state })
+        Ok(Session {
+            world,
+            state,
+            moved: false,
+            start,
+        })
     }
 
     async fn post_start(
@@ -118,7 +135,7 @@ impl Actor for UserSession {
         _myself: ActorRef<Self::Msg>,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if !s.state.extra_session {
+        if s.start == Start::Login && !s.state.extra_session {
             s.join_auto_channels().await;
         }
         Ok(())
@@ -147,6 +164,17 @@ impl Actor for UserSession {
                 myself.stop(Some("replaced by a newer login".into()));
             }
             EntityMsg::Cast(cast) => s.handle_cast(cast, &myself).await,
+            EntityMsg::Export(reply) => {
+                s.moved = true;
+                s.state.moves = s.state.moves.saturating_add(1);
+                let entry = s.directory_entry();
+                let snapshot = crate::snapshot::Snapshot::Session {
+                    state: Box::new(s.state.clone()),
+                    entry: Box::new(entry),
+                };
+                let _ = reply.send(snapshot);
+                myself.stop(Some("moved".into()));
+            }
         }
         Ok(())
     }
@@ -156,7 +184,9 @@ impl Actor for UserSession {
         _myself: ActorRef<Self::Msg>,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        end_session(&s.world, s.state.id, s.state.session_id, Some(&s.state));
+        if !s.moved {
+            end_session(&s.world, s.state.id, s.state.session_id, Some(&s.state));
+        }
         Ok(())
     }
 }
@@ -234,6 +264,22 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
 }
 
 impl Session {
+    /// The player as others see them (what the directory holds).
+    fn directory_entry(&self) -> crate::directory::OnlineUser {
+        let st = &self.state;
+        crate::directory::OnlineUser {
+            id: st.id,
+            name: st.name.as_str().into(),
+            session_id: st.session_id,
+            privileges: st.privileges,
+            presence: st.presence_packet(),
+            stats: st.stats_packet(),
+            login_time: st.login_time,
+            hidden: st.privileges.is_restricted(),
+            node: self.world.node_name().into(),
+        }
+    }
+
     async fn handle_cast(&mut self, cast: UserCast, myself: &ActorRef<UserMsg>) {
         let st = &mut self.state;
         match cast {

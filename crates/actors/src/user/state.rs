@@ -66,6 +66,8 @@ pub struct UserState {
     pub recent_messages: VecDeque<i64>,
     /// Encoded packets waiting for the client's next poll.
     pub queue: Vec<u8>,
+    /// How often this session moved to another node (snapshot format 2).
+    pub moves: u32,
 }
 
 impl UserState {
@@ -106,6 +108,7 @@ impl UserState {
             extra_session: false,
             recent_messages: VecDeque::new(),
             queue: Vec::new(),
+            moves: 0,
         }
     }
 

@@ -1,0 +1,100 @@
+//! The operator's cluster actions (drain a node, rebalance), as the gateway and the
+//! CLI reach them. Any node accepts them and passes them to the coordinator, which is
+//! the only node that changes the shard table.
+
+use std::time::Duration;
+
+use super::envelope::{Answer, RequestBody};
+use crate::World;
+
+impl World {
+    /// Drains `node`: everything it hosts moves to other nodes, and it gets no new
+    /// work until it restarts or a rebalance.
+    pub async fn drain(&self, node: &str) -> Result<(), String> {
+        self.ask_coordinator(RequestBody::Drain {
+            node: node.to_owned(),
+        })
+        .await
+    }
+
+    /// Ends every drain and evens the load out over the nodes.
+    pub async fn request_rebalance(&self) -> Result<(), String> {
+        self.ask_coordinator(RequestBody::Rebalance).await
+    }
+
+    async fn ask_coordinator(&self, body: RequestBody) -> Result<(), String> {
+        let coordinator = self
+            .cluster()
+            .coordinator()
+            .ok_or("the cluster has no coordinator yet")?;
+        if coordinator == self.node_name() {
+            return match body {
+                RequestBody::Drain { node } => self.drain_node(&node).await,
+                _ => self.rebalance().await,
+            };
+        }
+        let timeout = self.config().call_timeout;
+        match self.router().net().ask(&coordinator, body, timeout).await {
+            Ok(Answer::Done) => Ok(()),
+            Ok(other) => Err(format!("the coordinator answered {other:?}")),
+            Err(e) => Err(format!("the coordinator {coordinator}: {e}")),
+        }
+    }
+
+    /// The coordinator's side of a drain request.
+    pub(crate) async fn drain_node(&self, node: &str) -> Result<(), String> {
+        let membership = self.membership().ok_or("the node is shutting down")?;
+        let node = node.to_owned();
+        ractor::call_t!(
+            membership,
+            super::membership::MembershipMsg::Drain,
+            5_000,
+            node
+        )
+        .map_err(|e| e.to_string())?
+    }
+
+    /// The coordinator's side of a rebalance request.
+    pub(crate) async fn rebalance(&self) -> Result<(), String> {
+        let membership = self.membership().ok_or("the node is shutting down")?;
+        ractor::call_t!(
+            membership,
+            super::membership::MembershipMsg::Rebalance,
+            5_000
+        )
+        .map_err(|e| e.to_string())?
+    }
+
+    /// Drains this node before it stops (SIGTERM): asks for the drain and waits, at most
+    /// `limit`, until it hosts nothing. Returns whether it emptied; a node with no peer
+    /// to take its work stops at once.
+    pub async fn drain_self(&self, limit: Duration) -> bool {
+        let others = self.cluster().peers().iter().any(|p| {
+            p.state == super::PeerState::Up && p.status.as_ref().is_some_and(|s| s.roles.actors)
+        });
+        if !self.config().cluster.roles.actors || !others {
+            return true;
+        }
+        if let Err(e) = self.drain(self.node_name()).await {
+            tracing::warn!("could not drain before stopping: {e}");
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let status = self.node_status();
+            if status.shards == 0 && status.entities.total() == 0 {
+                tracing::info!("drained; stopping");
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    shards = status.shards,
+                    entities = status.entities.total(),
+                    "not drained in time; stopping anyway"
+                );
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Live migration: moving the entities of some shards to another node while players stay
+//! online.
+//!
+//! The old owner, asked by the coordinator to release shards to a new owner:
+//! 1. freezes the shards: from now on casts for them are held here in arrival order and
+//!    calls wait;
+//! 2. exports every entity of those shards: each answers with its snapshot and stops
+//!    without the clean-up of an ending entity (its mailbox held only messages that
+//!    arrived before the freeze, which it handled first);
+//! 3. asks the new owner to import the snapshots; the new owner freezes the shards too
+//!    and starts the entities from them;
+//! 4. hands the shards over: from now on it forwards to the new owner, and, in the same
+//!    step, sends the new owner everything it held ([`Body::Handoff`]);
+//! 5. the new owner delivers what the old owner held, then what it held itself, and
+//!    serves the shards; the coordinator publishes the new table.
+//!
+//! If the import fails, the old owner starts the entities again from their snapshots and
+//! delivers what it held: the move is undone and nothing is lost. Each step keeps the
+//! order of messages from any one sender, and no message is delivered twice.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorRef};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::ChannelActor;
+use crate::cluster::envelope::{Answer, Body, Envelope, RequestBody};
+use crate::cluster::placement::Location;
+use crate::cluster::shard::{Shard, shard_of};
+use crate::lobby::LobbyActor;
+use crate::match_room::MatchActor;
+use crate::message::EntityMsg;
+use crate::sessions::LocalSession;
+use crate::snapshot::{self, Snapshot};
+use crate::spectate::SpectatorRoom;
+use crate::user::{Start, UserSession};
+use crate::{EntityKey, World};
+
+/// How long the new owner waits for the old owner's hand-over after an import; then it
+/// serves the shards anyway (the old owner is presumably gone).
+pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Migration counters of one node, for the cluster API and /metrics.
+#[derive(Debug, Default)]
+pub struct MigrationCounters {
+    batches_out: AtomicU64,
+    batches_in: AtomicU64,
+    entities_out: AtomicU64,
+    entities_in: AtomicU64,
+    failed: AtomicU64,
+    held_messages: AtomicU64,
+    total_ms: AtomicU64,
+    last_ms: AtomicU64,
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationStats {
+    /// Moves of shards off this node, and of shards onto it.
+    pub batches_out: u64,
+    pub batches_in: u64,
+    pub entities_out: u64,
+    pub entities_in: u64,
+    /// Moves that were undone.
+    pub failed: u64,
+    /// Messages held while their entity moved (then delivered where it went).
+    pub held_messages: u64,
+    /// Time spent moving entities off this node, in all and the last time.
+    pub total_ms: u64,
+    pub last_ms: u64,
+}
+
+impl MigrationCounters {
+    pub fn stats(&self) -> MigrationStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MigrationStats {
+            batches_out: get(&self.batches_out),
+            batches_in: get(&self.batches_in),
+            entities_out: get(&self.entities_out),
+            entities_in: get(&self.entities_in),
+            failed: get(&self.failed),
+            held_messages: get(&self.held_messages),
+            total_ms: get(&self.total_ms),
+            last_ms: get(&self.last_ms),
+        }
+    }
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl World {
+    /// Gives up to `limit` of `shards` to node `to`: empty ones first (nothing to move),
+    /// then ones with entities, which move live. Returns the shards given. Runs under the
+    /// spawning lock, so no entity starts in a shard while it leaves.
+    pub async fn release_shards(&self, shards: &[Shard], to: &str, limit: usize) -> Vec<Shard> {
+        if to == self.node_name() || limit == 0 {
+            return Vec::new();
+        }
+        let _guard = self.spawn_lock().await;
+        let placement = self.router().placement();
+        let load = self.router().local_shard_load();
+        let mine: Vec<Shard> = shards
+            .iter()
+            .copied()
+            .filter(|s| placement.locate_shard(*s) == Location::Here)
+            .collect();
+        let (empty, busy): (Vec<Shard>, Vec<Shard>) =
+            mine.into_iter().partition(|s| !load.contains_key(s));
+        let empty: Vec<Shard> = empty.into_iter().take(limit).collect();
+        let busy: Vec<Shard> = busy
+            .into_iter()
+            .take(limit.saturating_sub(empty.len()))
+            .collect();
+        let mut given = Vec::new();
+        if !empty.is_empty() {
+            let acquire = RequestBody::Acquire {
+                shards: empty.clone(),
+            };
+            match self
+                .router()
+                .net()
+                .ask(to, acquire, self.config().call_timeout)
+                .await
+            {
+                Ok(Answer::Done) => {
+                    placement.release(&empty, to);
+                    given.extend(empty);
+                }
+                Ok(other) => tracing::warn!(node = %to, "odd answer to acquire: {other:?}"),
+                Err(e) => tracing::debug!(node = %to, "could not hand shards over: {e}"),
+            }
+        }
+        if !busy.is_empty() {
+            match self.migrate_out(&busy, to).await {
+                Ok(()) => given.extend(busy),
+                Err(e) => tracing::warn!(node = %to, "move undone: {e}"),
+            }
+        }
+        given
+    }
+
+    /// Moves the entities of `shards` to `to` (steps 1 to 4 above).
+    async fn migrate_out(&self, shards: &[Shard], to: &str) -> Result<(), String> {
+        let started = Instant::now();
+        let placement = self.router().placement().clone();
+        placement.freeze(shards);
+        let snapshots = self.export(shards).await;
+        let count = snapshots.len();
+        let mut encoded = Vec::with_capacity(count);
+        for s in &snapshots {
+            match snapshot::encode(s) {
+                Ok(bytes) => encoded.push(bytes),
+                Err(e) => tracing::error!("a snapshot could not be encoded: {e}"),
+            }
+        }
+        let import = RequestBody::Import {
+            shards: shards.to_vec(),
+            snapshots: encoded,
+        };
+        let timeout = self.config().call_timeout.max(Duration::from_secs(10));
+        let result = self.router().net().ask(to, import, timeout).await;
+        let counters = self.migrations();
+        match result {
+            Ok(Answer::Done) => {
+                let net = self.router().net().clone();
+                let (from, shards_vec) = (self.node_name().to_owned(), shards.to_vec());
+                placement.hand_over(shards, to, |held| {
+                    add(&counters.held_messages, held.len() as u64);
+                    let body = Body::Handoff {
+                        shards: shards_vec,
+                        held,
+                    };
+                    if let Err(e) = net.send(to, body) {
+                        tracing::error!(%from, node = %to, "hand-over not sent: {e}");
+                    }
+                });
+                let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                add(&counters.batches_out, 1);
+                add(&counters.entities_out, count as u64);
+                add(&counters.total_ms, ms);
+                counters.last_ms.store(ms, Ordering::Relaxed);
+                tracing::info!(node = %to, shards = shards.len(), entities = count, ms, "entities moved");
+                Ok(())
+            }
+            other => {
+                add(&counters.failed, 1);
+                for s in snapshots {
+                    self.restore(s).await;
+                }
+                let held = placement.thaw(shards, false);
+                for envelope in held {
+                    crate::cluster::inbound::deliver_cast(self, envelope);
+                }
+                Err(format!("{to} did not import: {other:?}"))
+            }
+        }
+    }
+
+    /// Exports every entity of `shards` and forgets it here; returns the snapshots.
+    async fn export(&self, shards: &[Shard]) -> Vec<Snapshot> {
+        let set: BTreeSet<Shard> = shards.iter().copied().collect();
+        let router = self.router();
+        let timeout = self.config().call_timeout;
+        let mut exports = tokio::task::JoinSet::new();
+        for session in router.sessions().all() {
+            if set.contains(&shard_of(&EntityKey::User(session.user_id))) {
+                if !router
+                    .sessions()
+                    .remove_extra(session.user_id, session.session_id)
+                {
+                    router
+                        .sessions()
+                        .remove(session.user_id, session.session_id);
+                }
+                exports.spawn(export_one(session.actor, timeout));
+            }
+        }
+        for (key, actor) in router.channels_table().actors_in(&set) {
+            router.channels().remove(&key, actor.get_id());
+            exports.spawn(export_one(actor, timeout));
+        }
+        for (key, actor) in router.spectate_table().actors_in(&set) {
+            router.spectate().remove(&key, actor.get_id());
+            exports.spawn(export_one(actor, timeout));
+        }
+        for (key, actor) in router.matches_table().actors_in(&set) {
+            router.matches().remove(&key, actor.get_id());
+            exports.spawn(export_one(actor, timeout));
+        }
+        for (key, actor) in router.lobby_table().actors_in(&set) {
+            router.lobby().remove(&key, actor.get_id());
+            exports.spawn(export_one(actor, timeout));
+        }
+        let mut snapshots = Vec::new();
+        while let Some(done) = exports.join_next().await {
+            if let Ok(Some(s)) = done {
+                snapshots.push(s);
+            }
+        }
+        snapshots
+    }
+
+    /// The new owner's side of step 3: starts the entities of `shards` from `snapshots`,
+    /// holding every message for them until the old owner's hand-over.
+    pub(crate) async fn import(
+        &self,
+        from: &str,
+        shards: &[Shard],
+        snapshots: &[Vec<u8>],
+    ) -> Result<(), String> {
+        let _guard = self.spawn_lock().await;
+        let placement = self.router().placement();
+        placement.freeze(shards);
+        let mut started = 0u64;
+        for bytes in snapshots {
+            match snapshot::decode(bytes) {
+                Ok(s) => {
+                    self.restore(s).await;
+                    started += 1;
+                }
+                Err(e) => tracing::error!(peer = %from, "a snapshot could not be read: {e}"),
+            }
+        }
+        let counters = self.migrations();
+        add(&counters.batches_in, 1);
+        add(&counters.entities_in, started);
+        // If the hand-over never comes (the old owner died), serve the shards anyway.
+        let world = self.clone();
+        let (shards, from) = (shards.to_vec(), from.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(HANDOFF_TIMEOUT).await;
+            let frozen = shards
+                .iter()
+                .any(|s| world.router().placement().locate_shard(*s) == Location::Frozen);
+            if frozen {
+                tracing::warn!(peer = %from, "no hand-over arrived; serving the moved shards");
+                world.finish_import(&from, &shards, Vec::new());
+            }
+        });
+        Ok(())
+    }
+
+    /// Step 5: delivers what the old owner held, then what this node held, and serves
+    /// the shards.
+    pub(crate) fn finish_import(&self, from: &str, shards: &[Shard], held: Vec<Envelope>) {
+        let router = self.router();
+        add(&self.migrations().held_messages, held.len() as u64);
+        for envelope in held {
+            router.deliver_held(self, envelope);
+        }
+        while let Some(more) = router.placement().thaw_if_drained(shards) {
+            add(&self.migrations().held_messages, more.len() as u64);
+            for envelope in more {
+                router.deliver_held(self, envelope);
+            }
+        }
+        tracing::debug!(peer = %from, shards = shards.len(), "moved shards served here");
+    }
+
+    /// Starts an entity from its snapshot on this node, whatever the placement says (the
+    /// caller owns the shard, or is taking it).
+    pub(crate) async fn restore(&self, snapshot: Snapshot) {
+        let supervisor = match self.live_supervisor() {
+            Ok(s) => s,
+            Err(e) => return tracing::error!("cannot restore an entity: {e}"),
+        };
+        let router = self.router();
+        let result = match snapshot {
+            Snapshot::Session { state, entry } => {
+                let extra = state.extra_session;
+                let (user_id, session_id, privileges) =
+                    (state.id, state.session_id, state.privileges);
+                let args = (self.clone(), *state, Start::Restored);
+                match Actor::spawn_linked(None, UserSession, args, supervisor).await {
+                    Ok((actor, _)) => {
+                        let local = LocalSession {
+                            user_id,
+                            session_id,
+                            privileges,
+                            actor,
+                        };
+                        if extra {
+                            router.sessions().insert_extra(local);
+                        } else {
+                            router.sessions().insert(local);
+                            let mut entry = *entry;
+                            entry.node = self.node_name().into();
+                            router.users().insert(entry);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Snapshot::Bot => self.start_bot().await,
+            Snapshot::Channel(state) => {
+                let name = state.definition.name.clone();
+                Actor::spawn_linked(None, ChannelActor, (self.clone(), *state), supervisor)
+                    .await
+                    .map(|(actor, _)| router.channels().insert(name, actor))
+            }
+            Snapshot::Spectate(state) => {
+                let host = state.host_id;
+                Actor::spawn_linked(None, SpectatorRoom, (self.clone(), *state), supervisor)
+                    .await
+                    .map(|(actor, _)| router.spectate().insert(host, actor))
+            }
+            Snapshot::Match(state) => {
+                let id = i32::from(state.data.match_id);
+                Actor::spawn_linked(None, MatchActor, (self.clone(), *state), supervisor)
+                    .await
+                    .map(|(actor, _)| router.matches().insert(id, actor))
+            }
+            Snapshot::Lobby(state) => {
+                Actor::spawn_linked(None, LobbyActor, (self.clone(), *state), supervisor)
+                    .await
+                    .map(|(actor, _)| router.lobby().insert((), actor))
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!("could not restore an entity: {e}");
+        }
+    }
+}
+
+/// Asks one actor for its snapshot (it stops right after answering).
+async fn export_one<C, Q, R>(
+    actor: ActorRef<EntityMsg<C, Q, R>>,
+    timeout: Duration,
+) -> Option<Snapshot>
+where
+    EntityMsg<C, Q, R>: ractor::Message,
+{
+    match actor.call(EntityMsg::Export, Some(timeout)).await {
+        Ok(ractor::rpc::CallResult::Success(snapshot)) => Some(snapshot),
+        other => {
+            tracing::error!("an entity did not export ({other:?}); it is stopped");
+            actor.stop(Some("export failed".into()));
+            None
+        }
+    }
+}
