@@ -8,13 +8,19 @@
 //!
 //! Invariant: this crate knows nothing of actors, sockets or HTTP.
 
+mod copy;
 mod error;
+mod introspect;
 mod models;
 mod pool;
 mod repo;
 pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use copy::{COPY_BATCH_ROWS, CopyError, CopyOptions, CopyReport, TABLES};
 pub use error::DbError;
+pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
 pub use pool::{Backend, Database, DbConfig};
 pub use repo::users::{normalize_email, safe_name};
