@@ -34,6 +34,13 @@ impl From<diesel::result::Error> for DbError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => DbError::Unavailable(info.message().to_owned()),
+            // SQLite's answer when its busy time-out (set to the query time-out) ran out
+            // while another connection held the file: the same as our own time-out.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message() == "database is locked" =>
+            {
+                DbError::Timeout
+            }
             other => DbError::Query(other),
         }
     }

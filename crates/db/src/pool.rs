@@ -125,8 +125,18 @@ impl std::fmt::Debug for Database {
 
 /// SQLite is tuned per connection: WAL lets readers run beside the single writer, and the
 /// busy time-out makes concurrent writers wait instead of failing at once.
-const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+///
+/// The busy time-out is the query time-out: a SQLite statement runs on a blocking thread
+/// and cannot be cancelled (diesel-async waits for it when the future is dropped), so the
+/// wait for a locked file must end by itself when the query time-out does, or a time-out
+/// would only be reported once SQLite gave up.
+fn sqlite_setup(busy_timeout: Duration) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+        busy_timeout.as_millis()
+    )
+}
 
 /// MySQL's behaviour on bad data depends on the server's `sql_mode`: older MariaDB
 /// defaults silently truncate a too-long string. Every connection asks for strict mode
@@ -141,10 +151,11 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty()).then_some(path)
 }
 
-fn establish_sqlite(path: &str) -> Result<SqliteConnection, DbError> {
+fn establish_sqlite(path: &str, busy_timeout: Duration) -> Result<SqliteConnection, DbError> {
     let mut conn =
         SqliteConnection::establish(path).map_err(|e| DbError::Unavailable(e.to_string()))?;
-    conn.batch_execute(SQLITE_SETUP).map_err(DbError::from)?;
+    conn.batch_execute(&sqlite_setup(busy_timeout))
+        .map_err(DbError::from)?;
     Ok(conn)
 }
 
@@ -215,10 +226,11 @@ impl Database {
                 .map_err(|e| DbError::Unavailable(format!("creating {}: {e}", dir.display())))?;
         }
         let mut manager_config = ManagerConfig::<SqliteConn>::default();
-        manager_config.custom_setup = Box::new(|path| {
+        let busy_timeout = config.query_timeout;
+        manager_config.custom_setup = Box::new(move |path| {
             let path = path.to_owned();
             Box::pin(async move {
-                tokio::task::spawn_blocking(move || establish_sqlite(&path))
+                tokio::task::spawn_blocking(move || establish_sqlite(&path, busy_timeout))
                     .await
                     .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
                     .map(SyncConnectionWrapper::new)
@@ -280,8 +292,9 @@ impl Database {
         let blocking = match &*self.pools {
             Pools::Sqlite { path, .. } => {
                 let path = path.clone();
+                let busy_timeout = self.query_timeout;
                 tokio::task::spawn_blocking(move || {
-                    let mut conn = establish_sqlite(&path)?;
+                    let mut conn = establish_sqlite(&path, busy_timeout)?;
                     op(&mut conn, SQLITE_MIGRATIONS).map_err(|e| DbError::Migration(e.to_string()))
                 })
             }

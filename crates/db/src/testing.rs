@@ -40,9 +40,22 @@ pub fn configured_backends() -> Vec<Backend> {
         .collect()
 }
 
+/// Says once per test binary and backend that the backend is skipped. Written to the
+/// process's stderr directly: `eprintln!` output of a passing test is captured by the
+/// test harness and never shown, and a silent skip would look like a pass.
 fn note_skipped(backend: Backend) {
-    if let Some(var) = server_env(backend) {
-        eprintln!("note: {var} is not set; the {backend} run is skipped");
+    use std::io::Write;
+    static NOTED: [std::sync::atomic::AtomicBool; 3] =
+        [const { std::sync::atomic::AtomicBool::new(false) }; 3];
+    let Some(var) = server_env(backend) else {
+        return;
+    };
+    let index = Backend::ALL.iter().position(|b| *b == backend).unwrap_or(0);
+    if !NOTED[index].swap(true, Ordering::Relaxed) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {var} is not set; the {backend} runs of these tests are skipped"
+        );
     }
 }
 
@@ -131,29 +144,81 @@ impl ScratchDatabase {
     }
 
     /// Closes every connection the server has open to this database, as a server restart
-    /// or a network failure would. SQLite has no server; it is a no-op there.
-    pub async fn disconnect_all(&self) {
-        let sql = match self.backend {
-            Backend::Sqlite => return,
-            Backend::Postgres => format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
-                self.name
+    /// or a network failure would; returns how many there were. SQLite has no server;
+    /// it is a no-op there.
+    pub async fn disconnect_all(&self) -> usize {
+        let ids = match self.backend {
+            Backend::Sqlite => return 0,
+            Backend::Postgres => connection_ids(
+                self.backend,
+                &self.server_url,
+                "SELECT CAST(pid AS BIGINT) AS id FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &self.name,
             ),
-            Backend::Mysql => {
-                let ids = mysql_connection_ids(&self.server_url, &self.name)
-                    .await
-                    .expect("listing the scratch database's connections");
-                for id in ids {
-                    // A connection may end on its own between the listing and the kill.
-                    let _ = admin(self.backend, &self.server_url, &format!("KILL {id}")).await;
-                }
-                return;
+            Backend::Mysql => connection_ids(
+                self.backend,
+                &self.server_url,
+                "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist \
+                 WHERE db = ? AND id <> CONNECTION_ID()",
+                &self.name,
+            ),
+        }
+        .await
+        .expect("listing the scratch database's connections");
+        for &id in &ids {
+            let kill = match self.backend {
+                Backend::Postgres => format!("SELECT pg_terminate_backend({id})"),
+                _ => format!("KILL {id}"),
+            };
+            // A connection may end on its own between the listing and the kill.
+            let _ = admin(self.backend, &self.server_url, &kill).await;
+        }
+        ids.len()
+    }
+
+    /// Holds an exclusive lock on `table` until the returned guard is dropped, from a
+    /// connection of its own: writes to the table (and on PostgreSQL and MySQL, reads)
+    /// wait for it, as they would behind a long migration or a stuck transaction.
+    pub async fn lock_table(&self, table: &str) -> TableLock {
+        use diesel::connection::SimpleConnection;
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://").to_owned();
+                let conn = tokio::task::spawn_blocking(move || {
+                    let mut conn =
+                        <diesel::SqliteConnection as diesel::Connection>::establish(&path)
+                            .expect("a second SQLite connection");
+                    // SQLite locks the whole file; EXCLUSIVE keeps every other writer out.
+                    conn.batch_execute("BEGIN EXCLUSIVE")
+                        .expect("an exclusive SQLite transaction");
+                    conn
+                })
+                .await
+                .expect("the locking thread");
+                TableLock::Sqlite(Box::new(conn))
             }
-        };
-        admin(self.backend, &self.server_url, &sql)
-            .await
-            .expect("terminating the scratch database's connections");
+            Backend::Postgres => {
+                let mut conn = PgConn::establish(&self.url)
+                    .await
+                    .expect("a lock connection");
+                conn.batch_execute(&format!(
+                    "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                ))
+                .await
+                .expect("locking the table");
+                TableLock::Postgres(Box::new(conn))
+            }
+            Backend::Mysql => {
+                let mut conn = MysqlConn::establish(&self.url)
+                    .await
+                    .expect("a lock connection");
+                conn.batch_execute(&format!("LOCK TABLES {table} WRITE"))
+                    .await
+                    .expect("locking the table");
+                TableLock::Mysql(Box::new(conn))
+            }
+        }
     }
 
     async fn drop_database(backend: Backend, server_url: &str, name: &str) {
@@ -193,6 +258,21 @@ impl Drop for ScratchDatabase {
         if dropped.is_err() {
             eprintln!("warning: dropping a test database failed");
         }
+    }
+}
+
+/// A lock taken by [`ScratchDatabase::lock_table`]; dropping it closes its connection,
+/// which ends the transaction (or the session) and so releases the lock.
+#[allow(dead_code)] // the connections are held, never used
+pub enum TableLock {
+    Sqlite(Box<diesel::SqliteConnection>),
+    Postgres(Box<PgConn>),
+    Mysql(Box<MysqlConn>),
+}
+
+impl std::fmt::Debug for TableLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TableLock")
     }
 }
 
@@ -258,18 +338,30 @@ struct ConnectionId {
     id: i64,
 }
 
-async fn mysql_connection_ids(server_url: &str, name: &str) -> Result<Vec<i64>, String> {
-    let mut conn = MysqlConn::establish(server_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let rows: Vec<ConnectionId> = diesel::sql_query(
-        "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist \
-         WHERE db = ? AND id <> CONNECTION_ID()",
-    )
-    .bind::<diesel::sql_types::Text, _>(name)
-    .load(&mut conn)
-    .await
-    .map_err(|e| e.to_string())?;
+/// The ids of the server's connections to `name` (PostgreSQL: backend pids, MySQL:
+/// connection ids), by `sql` with the database name as its one parameter.
+async fn connection_ids(
+    backend: Backend,
+    server_url: &str,
+    sql: &str,
+    name: &str,
+) -> Result<Vec<i64>, String> {
+    let query = diesel::sql_query(sql).bind::<diesel::sql_types::Text, _>(name);
+    let rows: Vec<ConnectionId> = match backend {
+        Backend::Sqlite => Vec::new(),
+        Backend::Postgres => {
+            let mut conn = PgConn::establish(server_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            query.load(&mut conn).await.map_err(|e| e.to_string())?
+        }
+        Backend::Mysql => {
+            let mut conn = MysqlConn::establish(server_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            query.load(&mut conn).await.map_err(|e| e.to_string())?
+        }
+    };
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 

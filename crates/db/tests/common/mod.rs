@@ -32,8 +32,32 @@ pub fn new_user<'a>(name: &'a str, email: &'a str) -> NewUser<'a> {
 /// `on_every_backend!(case_a, case_b)` makes the tests `sqlite::case_a`,
 /// `postgres::case_a`, `mysql::case_a`, …; each calls `case_a(db)` with a fresh migrated
 /// database of that backend (a skipped backend's test returns at once, with a note).
+///
+/// `on_every_backend!(scratch: case_a)` hands `case_a` the migrated `ScratchDatabase`
+/// itself instead, for tests that connect with settings of their own or act on the
+/// server (dropping connections, taking locks).
 #[macro_export]
 macro_rules! on_every_backend {
+    (scratch: $($case:ident),* $(,)?) => {
+        $crate::on_every_backend!(@scratch sqlite, Sqlite, $($case),*);
+        $crate::on_every_backend!(@scratch postgres, Postgres, $($case),*);
+        $crate::on_every_backend!(@scratch mysql, Mysql, $($case),*);
+    };
+    (@scratch $module:ident, $backend:ident, $($case:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    let Some((_, scratch)) =
+                        $crate::common::fresh(peace_db::Backend::$backend).await
+                    else {
+                        return;
+                    };
+                    super::$case(scratch).await;
+                }
+            )*
+        }
+    };
     ($($case:ident),* $(,)?) => {
         $crate::on_every_backend!(@backend sqlite, Sqlite, $($case),*);
         $crate::on_every_backend!(@backend postgres, Postgres, $($case),*);
