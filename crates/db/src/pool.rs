@@ -299,11 +299,13 @@ impl Database {
                 })
             }
             Pools::Postgres { url, .. } => {
-                let conn = self.establish_direct(PgConn::establish(url)).await?;
+                let mut conn = self.establish_direct(PgConn::establish(url)).await?;
+                take_postgres_migration_lock(&mut conn).await?;
                 spawn_migrations(conn, POSTGRES_MIGRATIONS, op)
             }
             Pools::Mysql { url, .. } => {
-                let conn = self.establish_direct(establish_mysql(url)).await?;
+                let mut conn = self.establish_direct(establish_mysql(url)).await?;
+                take_mysql_migration_lock(&mut conn).await?;
                 spawn_migrations(conn, MYSQL_MIGRATIONS, op)
             }
         };
@@ -329,6 +331,63 @@ impl Database {
             use diesel_async::SimpleAsyncConnection;
             conn.batch_execute("SELECT 1").await
         })
+    }
+}
+
+/// Nodes of a cluster start at the same time and each migrates at start. Two harnesses
+/// applying the same migration at once would both try to create the same tables, so each
+/// first takes a server-wide lock that only one session can hold; the others wait, then
+/// find nothing pending. The lock belongs to the migration connection and ends with it.
+/// (SQLite is one file of one node; it needs none.)
+///
+/// `pg_advisory_lock` takes any 64-bit key: this one is "peace" in ASCII.
+const POSTGRES_MIGRATION_LOCK: &str = "SELECT pg_advisory_lock(482640275045)";
+/// MySQL's named locks: `GET_LOCK` waits up to the given seconds (the same as
+/// [`MIGRATION_LOCK_WAIT`]) and answers 1 when it holds the lock, 0 when the wait ran out.
+const MYSQL_MIGRATION_LOCK: &str =
+    "SELECT CAST(GET_LOCK('peace_migrations', 600) AS SIGNED) AS locked";
+
+/// How long a node waits for another node's migrations before giving up: a migration
+/// that rewrites a big table can take minutes.
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(diesel::QueryableByName)]
+struct NamedLock {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    locked: Option<i64>,
+}
+
+async fn take_postgres_migration_lock(conn: &mut PgConn) -> Result<(), DbError> {
+    use diesel_async::SimpleAsyncConnection;
+    bounded_lock_wait(async {
+        conn.batch_execute(POSTGRES_MIGRATION_LOCK).await?;
+        Ok(true)
+    })
+    .await
+}
+
+async fn take_mysql_migration_lock(conn: &mut MysqlConn) -> Result<(), DbError> {
+    use diesel_async::RunQueryDsl;
+    bounded_lock_wait(async {
+        let lock: NamedLock = diesel::sql_query(MYSQL_MIGRATION_LOCK)
+            .get_result(conn)
+            .await?;
+        Ok(lock.locked == Some(1))
+    })
+    .await
+}
+
+async fn bounded_lock_wait(
+    taking: impl Future<Output = diesel::QueryResult<bool>>,
+) -> Result<(), DbError> {
+    match tokio::time::timeout(MIGRATION_LOCK_WAIT, taking).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Err(e)) => Err(DbError::Migration(format!(
+            "taking the migration lock: {e}"
+        ))),
+        Ok(Ok(false)) | Err(_) => Err(DbError::Migration(
+            "another node held the migration lock for too long".into(),
+        )),
     }
 }
 

@@ -92,3 +92,27 @@ fn the_copy_covers_every_table() {
         declared.keys().map(String::as_str).collect::<Vec<_>>()
     );
 }
+
+/// Nodes of a cluster start together and each migrates at start; on the server
+/// backends that must apply every migration exactly once. (A SQLite file belongs to one
+/// node, so it has no such case.)
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_migrating_at_once_apply_each_migration_once() {
+    for backend in configured_backends() {
+        if backend == peace_db::Backend::Sqlite {
+            continue;
+        }
+        let empty = peace_db::testing::ScratchDatabase::create(backend)
+            .await
+            .unwrap();
+        let nodes = [
+            empty.connect().await,
+            empty.connect().await,
+            empty.connect().await,
+        ];
+        let (a, b, c) = tokio::join!(nodes[0].migrate(), nodes[1].migrate(), nodes[2].migrate());
+        let applied = [a.unwrap(), b.unwrap(), c.unwrap()];
+        assert_eq!(applied.iter().sum::<usize>(), 3, "{backend}: {applied:?}");
+        assert_eq!(nodes[0].user_by_id(1).await.unwrap().unwrap().name, "Peace");
+    }
+}
