@@ -116,8 +116,8 @@ pub enum CopyError {
     #[error("the source's and the target's schemas differ: {0}")]
     SchemaMismatch(String),
     #[error(
-        "the target is not empty ({0}); pass the overwrite flag to delete its contents \
-         and copy anyway"
+        "the target is not empty ({0}); copy with overwrite (`peace db copy --overwrite`) \
+         to delete its contents first"
     )]
     TargetNotEmpty(String),
     #[error("copying {table}: {source}")]
