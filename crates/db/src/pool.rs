@@ -340,8 +340,8 @@ impl Database {
 /// find nothing pending. The lock belongs to the migration connection and ends with it.
 /// (SQLite is one file of one node; it needs none.)
 ///
-/// `pg_advisory_lock` takes any 64-bit key: this one is "peace" in ASCII.
-const POSTGRES_MIGRATION_LOCK: &str = "SELECT pg_advisory_lock(482640275045)";
+/// `pg_advisory_lock` takes any 64-bit key: this one is the bytes of "peace" (0x7065616365).
+const POSTGRES_MIGRATION_LOCK: &str = "SELECT pg_advisory_lock(482737218405)";
 /// MySQL's named locks: `GET_LOCK` waits up to the given seconds (the same as
 /// [`MIGRATION_LOCK_WAIT`]) and answers 1 when it holds the lock, 0 when the wait ran out.
 const MYSQL_MIGRATION_LOCK: &str =
