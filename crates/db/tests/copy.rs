@@ -1,6 +1,5 @@
-//! `Database::copy_to` (`peace db copy`): SQLite → PostgreSQL → MySQL (each hop on the
-//! backends this run covers; SQLite → SQLite when no server is configured), comparing
-//! every row after each hop, then checking that the copies keep working: new accounts,
+//! `Database::copy_to` (`peace db copy`): SQLite → PostgreSQL → MySQL → SQLite (the
+//! server hops on the backends this run covers), comparing every row after each hop, then checking that the copies keep working: new accounts,
 //! mail, games and audit entries get ids after the copied ones.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -207,18 +206,17 @@ async fn assert_usable_after_copy(db: &Database) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sqlite_to_postgres_to_mysql_keeps_every_row_and_id() {
+async fn sqlite_to_postgres_to_mysql_to_sqlite_keeps_every_row_and_id() {
     let (source, _source_scratch) = fresh(Backend::Sqlite).await.unwrap();
     populate(&source).await;
 
-    // The hops: into each configured server in turn, copying from the previous copy.
+    // The hops: into each configured server in turn, copying from the previous copy,
+    // and back into SQLite at the end (so that SQLite is a target too).
     let mut hops: Vec<Backend> = configured_backends()
         .into_iter()
         .filter(|b| *b != Backend::Sqlite)
         .collect();
-    if hops.is_empty() {
-        hops.push(Backend::Sqlite);
-    }
+    hops.push(Backend::Sqlite);
     let mut copies: Vec<(Database, ScratchDatabase)> = Vec::new();
     for (hop, backend) in hops.into_iter().enumerate() {
         let scratch = ScratchDatabase::create(backend).await.unwrap();

@@ -15,6 +15,7 @@ on_every_backend!(
     relationships_mail_stats_and_logins,
     match_games_are_recorded_with_their_scores,
     moderation_actions_are_audited,
+    racing_registrations_of_one_name_make_one_account,
 );
 
 async fn migrations_seed_the_bot_and_default_channels(db: Database) {
@@ -219,4 +220,34 @@ async fn moderation_actions_are_audited(db: Database) {
         ),
         ("silence", Some(b.id), "spam")
     );
+}
+
+async fn racing_registrations_of_one_name_make_one_account(db: Database) {
+    // Spellings of one name, registered at the same moment: the unique `safe_name`
+    // decides, and every loser sees `Conflict` (not a generic query error) on every
+    // backend.
+    let names = ["Racer", "racer", "RACER", "Racer ", "rAcEr", "racer"];
+    let emails: Vec<String> = (0..names.len()).map(|i| format!("r{i}@x.y")).collect();
+    let attempts = names
+        .iter()
+        .zip(&emails)
+        .map(|(name, email)| {
+            let db = db.clone();
+            let (name, email) = (name.to_string(), email.clone());
+            tokio::spawn(async move { db.create_user(&new_user(&name, &email)).await })
+        })
+        .collect::<Vec<_>>();
+    let mut created = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(user) => {
+                created += 1;
+                assert_eq!(user.safe_name, "racer");
+            }
+            Err(DbError::Conflict) => {}
+            Err(e) => panic!("{}: {e}", db.backend()),
+        }
+    }
+    assert_eq!(created, 1, "{}", db.backend());
+    assert_eq!(db.user_count().await.unwrap(), 2);
 }
