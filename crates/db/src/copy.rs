@@ -392,6 +392,8 @@ impl Database {
         target: &Database,
         options: &CopyOptions,
     ) -> Result<CopyReport, CopyError> {
+        // Overwriting the source with itself would delete everything. This catches the
+        // same handle and the same URL; two spellings of one database are not detected.
         if std::sync::Arc::ptr_eq(&self.pools, &target.pools) || self.url() == target.url() {
             return Err(CopyError::SameDatabase);
         }

@@ -145,6 +145,16 @@ async fn relationships_mail_stats_and_logins(db: Database) {
     })
     .await
     .unwrap();
+    // Client-chosen text longer than its column is cut, not refused, on every backend.
+    db.record_login(&peace_db::NewLogin {
+        user_id: a.id,
+        ip: "127.0.0.1".into(),
+        client_version: "b".repeat(100),
+        client_hashes: "é".repeat(2000),
+        created_at: peace_db::unix_now(),
+    })
+    .await
+    .unwrap();
 }
 
 async fn match_games_are_recorded_with_their_scores(db: Database) {
@@ -193,6 +203,15 @@ async fn match_games_are_recorded_with_their_scores(db: Database) {
         }]
     );
     assert_eq!(db.match_game_count(7).await.unwrap(), 1);
+    // Names the host's client chose, longer than their columns: cut, not refused.
+    let long = peace_db::NewMatchGame {
+        match_name: "m".repeat(100),
+        beatmap_name: "🎵".repeat(300),
+        started_at: 300,
+        ..game
+    };
+    db.record_match_game(&long, &[]).await.unwrap();
+    assert_eq!(db.match_game_count(7).await.unwrap(), 2);
 }
 
 async fn moderation_actions_are_audited(db: Database) {
