@@ -1,7 +1,9 @@
 //! Peace's persistent data: accounts, statistics, relationships, channels, offline mail
 //! and login records.
 //!
-//! [`Database`] is a cloneable handle over a connection pool. Every operation has an
+//! [`Database`] is a cloneable handle over a connection pool to SQLite, PostgreSQL or
+//! MySQL/MariaDB, chosen by the URL's scheme ([`Backend::of_url`]); every repository
+//! method works on all three. Every operation has an
 //! explicit time-out ([`DbConfig::query_timeout`]) and returns [`DbError`]; callers never see
 //! a panic or an unbounded wait, even when the database is down. The pool re-establishes
 //! connections by itself when the database comes back.
