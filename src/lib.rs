@@ -38,12 +38,51 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(db)
 }
 
+/// `peace db copy`: copies every table of `from` into `to` (both database URLs), with the
+/// pool settings of `config`. See `peace_db::Database::copy_to`.
+pub async fn copy_database(
+    config: &Config,
+    from: &str,
+    to: &str,
+    overwrite: bool,
+) -> anyhow::Result<peace_db::CopyReport> {
+    let settings = |url: &str| peace_db::DbConfig {
+        url: url.to_owned(),
+        ..config.db_config()
+    };
+    let source = Database::connect(&settings(from))
+        .await
+        .context("opening the source database")?;
+    let target = Database::connect(&settings(to))
+        .await
+        .context("opening the target database")?;
+    tracing::info!(from = %source.backend(), to = %target.backend(), "copying");
+    let options = peace_db::CopyOptions {
+        overwrite,
+        ..peace_db::CopyOptions::default()
+    };
+    Ok(source.copy_to(&target, &options).await?)
+}
+
 impl Server {
     /// Opens the database, binds the HTTP listener (gateway role), starts the actors and
     /// joins the cluster, then serves.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
         config.validate()?;
         let db = open_database(config).await?;
+        if !config.database.migrate_on_start {
+            // Queries written for the new schema would fail one by one on the old one;
+            // better to refuse at once and say what to do.
+            let pending = db
+                .pending_migrations()
+                .await
+                .context("checking the database's migrations")?;
+            anyhow::ensure!(
+                pending == 0,
+                "the database has {pending} pending migration(s) and migrate_on_start is \
+                 off: run `peace migrate` first"
+            );
+        }
         let mut world_config = config.world_config();
         let listener = if world_config.cluster.roles.gateway {
             let listener = TcpListener::bind(&config.http.addr)

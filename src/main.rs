@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use peace::{Config, Server, open_database};
+use peace::{Config, Server, copy_database, open_database};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,8 +16,10 @@ struct Cli {
     /// Configuration file.
     #[arg(long, global = true, default_value = "cluster.toml")]
     config: PathBuf,
-    /// Database URL (overrides the configuration), e.g. sqlite://data/peace.db.
-    #[arg(long, global = true)]
+    /// Database URL (overrides the configuration): sqlite://data/peace.db,
+    /// postgres://user:password@host/peace or mysql://user:password@host/peace.
+    /// The environment variable keeps a password out of the process list.
+    #[arg(long, global = true, env = "PEACE_DATABASE_URL")]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -47,6 +49,11 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
+    },
+    /// Database tools.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
     },
 }
 
@@ -149,6 +156,24 @@ impl ClusterArgs {
             config.api.admin_token = token;
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Copy every table from one database to another, ids included (e.g. from SQLite to
+    /// PostgreSQL). Stop the server first. The target is migrated, and must hold nothing
+    /// but the migrations' seeds unless --overwrite is given.
+    Copy {
+        /// The database to copy from (only read).
+        #[arg(long)]
+        from: String,
+        /// The database to copy into.
+        #[arg(long)]
+        to: String,
+        /// Delete everything in the target first instead of refusing a non-empty one.
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +300,21 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
                 }
                 Err(e) => return Err(e).context("creating the account"),
             }
+        }
+        Command::Db {
+            command:
+                DbCommand::Copy {
+                    from,
+                    to,
+                    overwrite,
+                },
+        } => {
+            let report = copy_database(&config, &from, &to, overwrite).await?;
+            for (table, rows) in &report.tables {
+                println!("{table}: {rows} row(s)");
+            }
+            let total: u64 = report.tables.iter().map(|(_, rows)| rows).sum();
+            println!("copied {total} row(s)");
         }
     }
     Ok(())

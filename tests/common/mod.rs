@@ -1,23 +1,31 @@
-//! A scenario harness: a real server on 127.0.0.1:0 with a real SQLite file, and test
-//! clients that speak the osu! protocol over HTTP.
+//! A scenario harness: a real server on 127.0.0.1:0 with a real database (a SQLite file,
+//! or with [`TestServer::start_on`] a fresh database on any backend), and test clients
+//! that speak the osu! protocol over HTTP.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod cluster;
+pub mod play;
+pub mod proxy;
 
 use std::time::Duration;
 
 use md5::{Digest, Md5};
 use peace::{Config, Server};
 use peace_bancho::{ClientPacket, ServerPacket, client};
+use peace_db::Backend;
+use peace_db::testing::ScratchDatabase;
 
 pub const PASSWORD: &str = "correct horse battery";
-
-pub mod cluster;
-pub mod play;
 
 pub struct TestServer {
     pub server: Option<Server>,
     pub gateway: Gateway,
-    _dir: tempfile::TempDir,
+    /// What the server was started with, so that [`TestServer::restart`] can start the
+    /// same server again on the same database.
+    pub config: Config,
+    /// Where the database lives; dropped (and on a server, dropped there) with the test.
+    _storage: Storage,
 }
 
 /// One node's HTTP listener, as clients see it.
@@ -33,6 +41,11 @@ impl std::ops::Deref for TestServer {
     fn deref(&self) -> &Gateway {
         &self.gateway
     }
+}
+
+enum Storage {
+    Dir(tempfile::TempDir),
+    Scratch(ScratchDatabase),
 }
 
 pub fn md5_hex(s: &str) -> String {
@@ -57,21 +70,64 @@ impl TestServer {
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let mut config = Self::test_config();
+        config.database.url = format!("sqlite://{}/peace.db", dir.path().display());
+        tweak(&mut config);
+        Self::launch(config, Storage::Dir(dir)).await
+    }
+
+    /// A server on a fresh database of `backend` (created for this test, dropped after
+    /// it), or `None` when this run does not cover that backend (see `peace_db::testing`).
+    pub async fn start_on(backend: Backend) -> Option<Self> {
+        Self::start_on_with(backend, |_| {}).await
+    }
+
+    pub async fn start_on_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
+        let scratch = ScratchDatabase::create(backend).await?;
+        let mut config = Self::test_config();
+        config.database.url = scratch.url().to_owned();
+        tweak(&mut config);
+        Some(Self::launch(config, Storage::Scratch(scratch)).await)
+    }
+
+    fn test_config() -> Config {
         let mut config = Config::default();
         config.http.addr = "127.0.0.1:0".into();
-        config.database.url = format!("sqlite://{}/peace.db", dir.path().display());
         config.login.bcrypt_cost = 4;
         config.sessions.secret = "test-secret".into();
         // Scenarios register many players from 127.0.0.1.
         config.limits.registrations_per_ip = 10_000;
-        tweak(&mut config);
+        config
+    }
+
+    async fn launch(config: Config, storage: Storage) -> Self {
         let server = Server::start(&config).await.unwrap();
         let base = format!("http://{}", server.addr.expect("an HTTP listener"));
         Self {
             server: Some(server),
             gateway: Gateway::new(base),
-            _dir: dir,
+            config,
+            _storage: storage,
         }
+    }
+
+    /// The scratch database under a server started by [`TestServer::start_on`].
+    pub fn scratch(&self) -> Option<&ScratchDatabase> {
+        match &self._storage {
+            Storage::Scratch(scratch) => Some(scratch),
+            Storage::Dir(_) => None,
+        }
+    }
+
+    /// Shuts the server down (every session ends) and starts it again with the same
+    /// configuration on the same database. The HTTP port changes; `base` follows it.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        let server = Server::start(&self.config).await.unwrap();
+        self.gateway.base = format!("http://{}", server.addr.expect("an HTTP listener"));
+        self.server = Some(server);
     }
 
     pub fn world(&self) -> &peace_actors::World {

@@ -16,7 +16,10 @@ pub enum DbError {
     Query(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
-    #[error("unsupported database url {0:?} (expected sqlite://PATH)")]
+    #[error(
+        "unsupported database url {0:?} (expected sqlite://PATH, postgres://…, \
+         postgresql://… or mysql://…)"
+    )]
     BadUrl(String),
 }
 
@@ -25,8 +28,18 @@ impl From<diesel::result::Error> for DbError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => DbError::Conflict,
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                DbError::Unavailable(info.message().to_owned())
+            // The server went away under us (restarted, killed the connection, network
+            // gone): the pool replaces the connection, the caller may retry.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => DbError::Unavailable(info.message().to_owned()),
+            // SQLite's answer when its busy time-out (set to the query time-out) ran out
+            // while another connection held the file: the same as our own time-out.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message() == "database is locked" =>
+            {
+                DbError::Timeout
             }
             other => DbError::Query(other),
         }

@@ -1,20 +1,28 @@
 //! Peace's persistent data: accounts, statistics, relationships, channels, offline mail
 //! and login records.
 //!
-//! [`Database`] is a cloneable handle over a connection pool. Every operation has an
+//! [`Database`] is a cloneable handle over a connection pool to SQLite, PostgreSQL or
+//! MySQL/MariaDB, chosen by the URL's scheme ([`Backend::of_url`]); every repository
+//! method works on all three. Every operation has an
 //! explicit time-out ([`DbConfig::query_timeout`]) and returns [`DbError`]; callers never see
 //! a panic or an unbounded wait, even when the database is down. The pool re-establishes
 //! connections by itself when the database comes back.
 //!
 //! Invariant: this crate knows nothing of actors, sockets or HTTP.
 
+mod copy;
 mod error;
+mod introspect;
 mod models;
 mod pool;
 mod repo;
 pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use copy::{COPY_BATCH_ROWS, CopyError, CopyOptions, CopyReport, TABLES};
 pub use error::DbError;
+pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
 pub use pool::{Backend, Database, DbConfig};
 pub use repo::users::{normalize_email, safe_name};

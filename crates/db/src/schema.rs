@@ -1,5 +1,5 @@
 //! Diesel's view of the tables in `migrations/`. Written by hand (diesel_cli would need the
-//! C client libraries); `tests/schema.rs` checks it against the migrated database.
+//! C client libraries); `tests/schema.rs` checks it against every backend's migrated database.
 
 diesel::table! {
     users (id) {

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::models::{Mail, MailInsert};
 use crate::pool::run;
@@ -30,7 +30,8 @@ impl Database {
 
     /// Takes the oldest undelivered messages for `to_id`, marking them delivered.
     pub async fn take_mail(&self, to_id: i32) -> Result<Vec<Mail>, DbError> {
-        run!(self, |conn| async {
+        // Read and mark in one transaction: messages handed out are the ones marked.
+        run!(self, |conn| conn.transaction(async move |conn| {
             let rows: Vec<(i32, i32, String, String, i64)> = mail::table
                 .inner_join(users::table.on(users::id.eq(mail::from_id)))
                 .filter(mail::to_id.eq(to_id))
@@ -64,6 +65,6 @@ impl Database {
                     })
                     .collect(),
             )
-        })
+        }))
     }
 }

@@ -3,6 +3,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::models::{MatchScore, NewMatchGame};
 use crate::pool::run;
+use crate::repo::fit;
 use crate::schema::{match_games, match_scores};
 use crate::{Database, DbError};
 
@@ -14,7 +15,13 @@ impl Database {
         game: &NewMatchGame,
         scores: &[MatchScore],
     ) -> Result<i32, DbError> {
-        let game = game.clone();
+        // Column widths of `match_games` (see `fit`): names come from the host's client.
+        let game = NewMatchGame {
+            match_name: fit(&game.match_name, 64),
+            beatmap_md5: fit(&game.beatmap_md5, 32),
+            beatmap_name: fit(&game.beatmap_name, 256),
+            ..game.clone()
+        };
         let scores = scores.to_vec();
         // One transaction: a game is recorded with all its scores or not at all.
         run!(self, |conn| conn.transaction(async move |conn| {

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::models::{Relationship, Relationships};
 use crate::pool::run;
@@ -34,8 +34,10 @@ impl Database {
         target_id: i32,
         kind: Relationship,
     ) -> Result<(), DbError> {
-        // Delete-then-insert rather than an upsert: the upsert syntax differs per backend.
-        run!(self, |conn| async {
+        // Delete-then-insert rather than an upsert: the upsert syntax differs per backend
+        // (ON CONFLICT / ON DUPLICATE KEY). One transaction, so that a failed insert does
+        // not lose the earlier relation.
+        run!(self, |conn| conn.transaction(async move |conn| {
             diesel::delete(relationships::table.find((user_id, target_id)))
                 .execute(conn)
                 .await?;
@@ -47,7 +49,7 @@ impl Database {
                 ))
                 .execute(conn)
                 .await
-        })
+        }))
         .map(drop)
     }
 

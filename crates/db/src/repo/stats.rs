@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::models::Stats;
 use crate::pool::run;
@@ -43,7 +43,9 @@ impl Database {
     /// Replaces a user's statistics in one mode.
     pub async fn save_stats(&self, row: &Stats) -> Result<(), DbError> {
         let row = row.clone();
-        run!(self, |conn| async {
+        // Delete-then-insert (portable, unlike upserts) in one transaction, so that a
+        // failed insert does not lose the old row.
+        run!(self, |conn| conn.transaction(async move |conn| {
             diesel::delete(stats::table.find((row.user_id, row.mode)))
                 .execute(conn)
                 .await?;
@@ -51,7 +53,7 @@ impl Database {
                 .values(&row)
                 .execute(conn)
                 .await
-        })
+        }))
         .map(drop)
     }
 }

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::models::{NewUser, Privileges, User, UserInsert};
 use crate::pool::run;
@@ -34,18 +34,21 @@ impl Database {
             last_seen: now,
         };
         // Insert, then read back by the unique key: portable to MySQL, which has no
-        // RETURNING clause.
-        run!(self, |conn| async {
+        // RETURNING clause. One transaction, so that an account is never created without
+        // the caller learning its id (a time-out between the two would otherwise leave
+        // a name taken by a registration that reported failure).
+        let key = safe.as_str();
+        run!(self, |conn| conn.transaction(async move |conn| {
             diesel::insert_into(users::table)
                 .values(&row)
                 .execute(conn)
                 .await?;
             users::table
-                .filter(users::safe_name.eq(&safe))
+                .filter(users::safe_name.eq(key))
                 .select(User::as_select())
                 .first(conn)
                 .await
-        })
+        }))
     }
 
     /// Looks a user up by name, case-insensitively.

@@ -1,30 +1,24 @@
-//! The repositories against a real SQLite file, migrated from `migrations/sqlite`.
+//! The repositories against real databases: SQLite always, PostgreSQL and MySQL when
+//! their test servers are configured (`peace_db::testing`). Every test runs once per
+//! backend on a fresh, migrated database of its own.
 
 #![allow(clippy::unwrap_used)]
 
-use peace_db::{Database, DbConfig, DbError, NewUser, Privileges, Relationship, Stats};
+mod common;
 
-async fn fresh() -> (Database, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/peace.db", dir.path().display());
-    let db = Database::connect(&DbConfig::new(url)).await.unwrap();
-    assert!(db.migrate().await.unwrap() > 0);
-    (db, dir)
-}
+use common::new_user;
+use peace_db::{Database, DbError, Privileges, Relationship, Stats};
 
-fn new_user<'a>(name: &'a str, email: &'a str) -> NewUser<'a> {
-    NewUser {
-        name,
-        email,
-        password_bcrypt: "$2b$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinvali",
-        privileges: Privileges::DEFAULT_NEW,
-        country: "XX",
-    }
-}
+on_every_backend!(
+    migrations_seed_the_bot_and_default_channels,
+    names_and_emails_are_unique_regardless_of_case,
+    relationships_mail_stats_and_logins,
+    match_games_are_recorded_with_their_scores,
+    moderation_actions_are_audited,
+    racing_registrations_of_one_name_make_one_account,
+);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn migrations_seed_the_bot_and_default_channels() {
-    let (db, _dir) = fresh().await;
+async fn migrations_seed_the_bot_and_default_channels(db: Database) {
     let bot = db.user_by_id(1).await.unwrap().unwrap();
     assert!(bot.privileges().contains(Privileges::BOT));
     let names: Vec<_> = db
@@ -39,15 +33,16 @@ async fn migrations_seed_the_bot_and_default_channels() {
     assert_eq!(db.migrate().await.unwrap(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn names_and_emails_are_unique_regardless_of_case() {
-    let (db, _dir) = fresh().await;
+async fn names_and_emails_are_unique_regardless_of_case(db: Database) {
     let user = db
         .create_user(&new_user("Some Player", "A@Example.com"))
         .await
         .unwrap();
     assert_eq!(user.safe_name, "some_player");
     assert_eq!(user.email, "a@example.com");
+    // The bot has id 1: every backend's id counter starts after it (PostgreSQL's
+    // sequence only because the migration moves it).
+    assert_eq!(user.id, 2, "{}", db.backend());
     assert!(matches!(
         db.create_user(&new_user("some_PLAYER", "b@example.com"))
             .await,
@@ -62,6 +57,18 @@ async fn names_and_emails_are_unique_regardless_of_case() {
         db.user_by_name("SOME player").await.unwrap().unwrap().id,
         user.id
     );
+    // Comparisons are exact beyond case: MySQL's default collation would make these
+    // two names (and these emails) collide; the schema's binary collation does not.
+    let accented = db
+        .create_user(&new_user("José", "josé@example.com"))
+        .await
+        .unwrap();
+    let plain = db
+        .create_user(&new_user("Jose", "jose@example.com"))
+        .await
+        .unwrap();
+    assert_ne!(accented.id, plain.id);
+    assert_eq!(db.user_by_name("JOSÉ").await.unwrap().unwrap().name, "José");
     // Injection strings are plain data.
     let evil = db
         .create_user(&new_user("x'; DROP TABLE users;--", "e@e.e"))
@@ -73,9 +80,7 @@ async fn names_and_emails_are_unique_regardless_of_case() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn relationships_mail_stats_and_logins() {
-    let (db, _dir) = fresh().await;
+async fn relationships_mail_stats_and_logins(db: Database) {
     let a = db.create_user(&new_user("alice", "a@x.y")).await.unwrap();
     let b = db.create_user(&new_user("bob", "b@x.y")).await.unwrap();
 
@@ -95,11 +100,12 @@ async fn relationships_mail_stats_and_logins() {
     assert_eq!(db.relationships(a.id).await.unwrap(), Default::default());
 
     db.store_mail(a.id, b.id, "first").await.unwrap();
-    db.store_mail(a.id, b.id, "second").await.unwrap();
+    // Four-byte UTF-8 survives (MySQL's three-byte "utf8" would refuse it).
+    db.store_mail(a.id, b.id, "second 🎵").await.unwrap();
     let mail = db.take_mail(b.id).await.unwrap();
     assert_eq!(
         mail.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
-        ["first", "second"]
+        ["first", "second 🎵"]
     );
     assert_eq!(mail[0].from_name, "alice");
     assert!(
@@ -108,14 +114,17 @@ async fn relationships_mail_stats_and_logins() {
     );
 
     assert_eq!(db.stats(a.id, 0).await.unwrap().pp, 0);
-    db.save_stats(&Stats {
+    let saved = Stats {
         user_id: a.id,
         mode: 0,
         pp: 500,
+        accuracy: 98.25,
+        total_score: 5_000_000_000,
         ..Default::default()
-    })
-    .await
-    .unwrap();
+    };
+    db.save_stats(&saved).await.unwrap();
+    // Floats and BIGINTs come back as they went in on every backend.
+    assert_eq!(db.stats(a.id, 0).await.unwrap(), saved);
     db.save_stats(&Stats {
         user_id: b.id,
         mode: 0,
@@ -136,29 +145,19 @@ async fn relationships_mail_stats_and_logins() {
     })
     .await
     .unwrap();
+    // Client-chosen text longer than its column is cut, not refused, on every backend.
+    db.record_login(&peace_db::NewLogin {
+        user_id: a.id,
+        ip: "127.0.0.1".into(),
+        client_version: "b".repeat(100),
+        client_hashes: "é".repeat(2000),
+        created_at: peace_db::unix_now(),
+    })
+    .await
+    .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_unusable_database_is_an_error_not_a_hang() {
-    let config = DbConfig {
-        url: "sqlite:///proc/peace-cannot-exist/peace.db".into(),
-        pool_size: 2,
-        query_timeout: std::time::Duration::from_secs(2),
-    };
-    match Database::connect(&config).await {
-        Err(DbError::Unavailable(_)) => {}
-        Ok(db) => assert!(db.user_by_id(1).await.is_err()),
-        Err(other) => panic!("unexpected error {other}"),
-    }
-    assert!(matches!(
-        Database::connect(&DbConfig::new("mongodb://x")).await,
-        Err(DbError::BadUrl(_))
-    ));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn match_games_are_recorded_with_their_scores() {
-    let (db, _dir) = fresh().await;
+async fn match_games_are_recorded_with_their_scores(db: Database) {
     let a = db.create_user(&new_user("alice", "a@x.y")).await.unwrap();
     let game = peace_db::NewMatchGame {
         match_id: 7,
@@ -204,11 +203,18 @@ async fn match_games_are_recorded_with_their_scores() {
         }]
     );
     assert_eq!(db.match_game_count(7).await.unwrap(), 1);
+    // Names the host's client chose, longer than their columns: cut, not refused.
+    let long = peace_db::NewMatchGame {
+        match_name: "m".repeat(100),
+        beatmap_name: "🎵".repeat(300),
+        started_at: 300,
+        ..game
+    };
+    db.record_match_game(&long, &[]).await.unwrap();
+    assert_eq!(db.match_game_count(7).await.unwrap(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn moderation_actions_are_audited() {
-    let (db, _dir) = fresh().await;
+async fn moderation_actions_are_audited(db: Database) {
     let a = db.create_user(&new_user("mod", "m@x.y")).await.unwrap();
     let b = db.create_user(&new_user("target", "t@x.y")).await.unwrap();
     db.audit(a.id, Some(b.id), "silence", "spam").await.unwrap();
@@ -233,4 +239,34 @@ async fn moderation_actions_are_audited() {
         ),
         ("silence", Some(b.id), "spam")
     );
+}
+
+async fn racing_registrations_of_one_name_make_one_account(db: Database) {
+    // Spellings of one name, registered at the same moment: the unique `safe_name`
+    // decides, and every loser sees `Conflict` (not a generic query error) on every
+    // backend.
+    let names = ["Racer", "racer", "RACER", "Racer ", "rAcEr", "racer"];
+    let emails: Vec<String> = (0..names.len()).map(|i| format!("r{i}@x.y")).collect();
+    let attempts = names
+        .iter()
+        .zip(&emails)
+        .map(|(name, email)| {
+            let db = db.clone();
+            let (name, email) = (name.to_string(), email.clone());
+            tokio::spawn(async move { db.create_user(&new_user(&name, &email)).await })
+        })
+        .collect::<Vec<_>>();
+    let mut created = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(user) => {
+                created += 1;
+                assert_eq!(user.safe_name, "racer");
+            }
+            Err(DbError::Conflict) => {}
+            Err(e) => panic!("{}: {e}", db.backend()),
+        }
+    }
+    assert_eq!(created, 1, "{}", db.backend());
+    assert_eq!(db.user_count().await.unwrap(), 2);
 }

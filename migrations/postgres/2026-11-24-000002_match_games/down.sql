@@ -1,0 +1,2 @@
+DROP TABLE match_scores;
+DROP TABLE match_games;
