@@ -57,7 +57,12 @@ pub enum SpectateCast {
 /// What a room can be asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SpectateCall {
-    Join { user_id: i32, session_id: u64 },
+    Join {
+        user_id: i32,
+        session_id: u64,
+    },
+    /// Whether the room still runs (answered `Alive`).
+    Ping,
 }
 
 /// A room's answers.
@@ -68,6 +73,7 @@ pub enum SpectateReply {
         fellows: Vec<i32>,
     },
     Full,
+    Alive,
 }
 
 pub type SpectateMsg = EntityMsg<SpectateCast, SpectateCall, SpectateReply>;
@@ -182,6 +188,9 @@ impl Actor for SpectatorRoom {
                     let _ = router.cast_user(host, UserCast::Enqueue(packet.clone()));
                     tell_spectators(&st.spectators, user_id, UserCast::Enqueue(packet));
                 }
+            }
+            EntityMsg::Call(SpectateCall::Ping, reply) => {
+                let _ = reply.send(SpectateReply::Alive);
             }
             EntityMsg::Export(reply) => {
                 rt.moved = true;

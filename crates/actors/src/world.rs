@@ -368,6 +368,10 @@ impl World {
         let args = (self.clone(), crate::lobby::LobbyState::default());
         let (lobby, _) = Actor::spawn_linked(None, LobbyActor, args, supervisor).await?;
         self.router().lobby().insert((), lobby);
+        // Players browsing the lobby (it restarted after a failure or a lost node) join
+        // it again; matches announce themselves at their next change.
+        self.router()
+            .broadcast_users(UserCast::LobbyRestarted, Audience::Everyone);
         Ok(())
     }
 
@@ -445,6 +449,13 @@ impl World {
                 .lobby()
                 .broadcast_here(&crate::lobby::LobbyCast::Leave { user_id });
         }
+        // The players here check whether their match or room went with the node.
+        router.broadcast_here(
+            &UserCast::NodeLost {
+                node: node.to_owned(),
+            },
+            &Audience::Everyone,
+        );
         for user in gone.into_iter().filter(|u| !u.hidden) {
             let logout = ServerPacket::from(UserLogout {
                 user_id: user.id,

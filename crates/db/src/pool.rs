@@ -129,11 +129,13 @@ impl std::fmt::Debug for Database {
 /// The busy time-out is the query time-out: a SQLite statement runs on a blocking thread
 /// and cannot be cancelled (diesel-async waits for it when the future is dropped), so the
 /// wait for a locked file must end by itself when the query time-out does, or a time-out
-/// would only be reported once SQLite gave up.
+/// would only be reported once SQLite gave up. It is set first: switching to WAL takes a
+/// lock, and without the time-out a file another process is writing (a node restarting
+/// next to its predecessor's last writes) would fail the new connection at once.
 fn sqlite_setup(busy_timeout: Duration) -> String {
     format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON;",
         busy_timeout.as_millis()
     )
 }

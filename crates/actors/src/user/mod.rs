@@ -70,6 +70,11 @@ pub enum UserCast {
     /// A channel restarted (its node was lost, or it failed) without its members: a
     /// member joins it again, without the client noticing.
     Rejoin { name: String },
+    /// The lobby restarted empty: a player browsing it joins it again.
+    LobbyRestarted,
+    /// Node `node` was lost: a match or spectator room this player was in may have
+    /// been there; if it is gone, the player is told and leaves it.
+    NodeLost { node: String },
 }
 
 /// What a session can be asked.
@@ -321,6 +326,15 @@ impl Session {
             }
             UserCast::Silence { until, reason } => self.silence(until, &reason),
             UserCast::Rejoin { name } => self.rejoin_channel(name).await,
+            UserCast::LobbyRestarted => {
+                if self.state.in_lobby {
+                    let join = crate::lobby::LobbyCast::Join {
+                        user_id: self.state.id,
+                    };
+                    let _ = self.world.router().cast_lobby(join);
+                }
+            }
+            UserCast::NodeLost { node } => self.check_rooms_after_loss(&node).await,
             UserCast::Kick { reason } => {
                 tracing::info!(user = st.id, %reason, "session kicked");
                 myself.stop(Some(reason));

@@ -200,6 +200,52 @@ impl Session {
             .await;
     }
 
+    /// After a node was lost: the match this player sits in or watches may have lived
+    /// there. If it no longer answers, it is gone: the player leaves it and is told why.
+    pub(super) async fn check_rooms_after_loss(&mut self, node: &str) {
+        let timeout = self.world.config().call_timeout;
+        for match_id in [self.state.match_id, self.state.watching_match]
+            .into_iter()
+            .flatten()
+        {
+            let alive = self
+                .world
+                .router()
+                .matches()
+                .call(&match_id, MatchCall::Info, timeout)
+                .await
+                .is_ok();
+            if alive {
+                continue;
+            }
+            tracing::info!(user = self.state.id, match_id, %node, "match lost with its node");
+            if self.state.match_id == Some(match_id) {
+                self.removed_from_match(match_id).await;
+            } else {
+                self.state.watching_match = None;
+                self.leave_channel_quietly(&match_room::channel_name(match_id))
+                    .await;
+            }
+            self.notify("The match was closed: the server it ran on went down.");
+        }
+        if let Some(host_id) = self.state.spectating {
+            let ping = crate::spectate::SpectateCall::Ping;
+            let alive = self
+                .world
+                .router()
+                .spectate()
+                .call(&host_id, ping, timeout)
+                .await
+                .is_ok();
+            if !alive {
+                self.state.spectating = None;
+                self.leave_channel_quietly(&crate::spectate::channel_name(host_id))
+                    .await;
+                self.notify("Spectating ended: the server it ran on went down.");
+            }
+        }
+    }
+
     /// The host or a referee removed this player: back to the lobby.
     pub(super) async fn removed_from_match(&mut self, match_id: i32) {
         if self.state.match_id != Some(match_id) {

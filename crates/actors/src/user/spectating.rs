@@ -66,6 +66,7 @@ impl Session {
                     .await;
             }
             Ok(SpectateReply::Full) => self.notify("Too many people are watching this player."),
+            Ok(SpectateReply::Alive) => {}
             Err(e) => tracing::debug!(user = me, host = host_id, "spectating failed: {e}"),
         }
     }
