@@ -489,6 +489,7 @@ impl World {
                 user_id,
                 UserCast::Kick {
                     reason: reason.to_owned(),
+                    farewell: crate::user::Farewell::Disconnect,
                 },
             )
             .is_ok()

@@ -7,6 +7,7 @@
 //! Rule that keeps the system deadlock-free: a session may *call* channels (join/part),
 //! channels and other sessions only ever *cast* to sessions.
 
+mod farewell;
 mod multiplayer;
 mod packets;
 mod spectating;
@@ -28,6 +29,7 @@ use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
 use crate::spectate::SpectateCast;
 
+pub use farewell::Farewell;
 pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
 
 /// What a session can be told.
@@ -63,8 +65,8 @@ pub enum UserCast {
     RemovedFromMatch { match_id: i32 },
     /// Periodic: end the session if the client stopped polling.
     IdleCheck,
-    /// End the session; the reason is shown to the client.
-    Kick { reason: String },
+    /// End the session; the client's next poll gets the reason and the farewell.
+    Kick { reason: String, farewell: Farewell },
     /// Silence the player until `until` (unix seconds; 0 lifts a silence).
     Silence { until: i64, reason: String },
 }
@@ -266,8 +268,13 @@ impl Session {
                 }
             }
             UserCast::Silence { until, reason } => self.silence(until, &reason),
-            UserCast::Kick { reason } => {
-                tracing::info!(user = st.id, %reason, "session kicked");
+            UserCast::Kick { reason, farewell } => {
+                tracing::info!(user = st.id, %reason, ?farewell, "session ended by the server");
+                // Only the farewell is kept for the next poll, not what was still queued:
+                // the session is over, and a few bytes per ended session keep the table
+                // of retired sessions small.
+                let packets = farewell.packets(&reason).into();
+                self.world.remember_retired(st.id, st.session_id, packets);
                 myself.stop(Some(reason));
             }
         }
