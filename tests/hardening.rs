@@ -557,3 +557,87 @@ async fn staff_channels_refuse_normal_players() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stats_and_presence_requests_answer_at_most_the_cap() {
+    let server = TestServer::start().await;
+    let mut alice = server.player("Alice").await;
+    let bob = server.player("Bob").await;
+    let cap = 512; // user/packets.rs: MAX_REQUESTED_USERS
+    let asking = |padding: usize| {
+        let mut user_ids = vec![i32::MAX; padding];
+        user_ids.push(bob.user_id);
+        user_ids
+    };
+    let answered = |packets: &[ServerPacket]| {
+        packets.iter().any(|p| match p {
+            ServerPacket::UserStats(s) => s.user_id == bob.user_id,
+            ServerPacket::UserPresence(u) => u.presence.user_id == bob.user_id,
+            _ => false,
+        })
+    };
+    for presence in [false, true] {
+        let request = |user_ids: Vec<i32>| -> peace_bancho::ClientPacket {
+            if presence {
+                c::UserPresenceRequest { user_ids }.into()
+            } else {
+                c::UserStatsRequest { user_ids }.into()
+            }
+        };
+        let reply = alice.send([request(asking(cap - 1))]).await;
+        assert!(answered(&reply), "the last id within the cap is answered");
+        let reply = alice.send([request(asking(cap))]).await;
+        assert!(!answered(&reply), "ids beyond the cap are ignored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_polling_holds_at_most_the_queue_cap() {
+    let server = TestServer::start().await;
+    let mut alice = server.player("Alice").await;
+    let mut bob = server.player("Bob").await;
+    let cap = peace_actors::user::MAX_QUEUE_BYTES;
+    // Every status change of Alice queues a USER_STATS packet of about 330 bytes for Bob,
+    // who does not poll: enough polls to queue well over the cap.
+    let action = c::ChangeAction {
+        action: 1,
+        info_text: "i".repeat(256),
+        beatmap_md5: "0".repeat(32),
+        mods: 0,
+        mode: 0,
+        beatmap_id: 1,
+    };
+    let per_poll = peace_actors::MAX_PACKETS_PER_POLL;
+    let polls = 2 * cap / (per_poll * 300) + 1;
+    for _ in 0..polls {
+        let packets: Vec<peace_bancho::ClientPacket> =
+            (0..per_poll).map(|_| action.clone().into()).collect();
+        alice.send_raw(common::encode(&packets)).await;
+    }
+    // What Bob gets is within the cap, and whole packets only (the client would stop
+    // reading at a cut one).
+    let response = server
+        .http
+        .post(&server.base)
+        .header("osu-token", &bob.token)
+        .body(common::encode(&[c::Ping {}.into()]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    assert!(body.len() <= cap, "{} bytes", body.len());
+    assert!(
+        body.len() > cap - 4096,
+        "the queue was filled: {} bytes",
+        body.len()
+    );
+    assert!(
+        peace_bancho::decode_server_packets(&body)
+            .iter()
+            .all(Result::is_ok)
+    );
+    // Bob's session carries on as normal.
+    alice.say("#osu", "after the flood").await;
+    bob.wait_message("after the flood").await;
+}

@@ -134,6 +134,7 @@ async fn malformed_logins(server: &TestServer) -> Failures {
         format!("Nobody\n{}\nb20240101|0|0|a:b:c:d:e:|0\n", "z".repeat(32)).into_bytes(),
         format!("Nobody\x00\n{md5}\nb20240101|0|0|a:b:c:d:e:|0\n").into_bytes(),
         format!("{}\n{md5}\nb20240101|0|0|a:b:c:d:e:|0\n", "A".repeat(5000)).into_bytes(),
+        format!("{}\n{md5}\nb20240101|0|0|a:b:c:d:e:|0\n", "A".repeat(33)).into_bytes(),
         format!("Nobody\n{md5}\nb20240101|0|0|{}|0\n", ":".repeat(3000)).into_bytes(),
         login_body("Alice", "wrong password", "b20240101").into_bytes(),
         login_body("' OR 1=1 --", PASSWORD, "b20240101").into_bytes(),
