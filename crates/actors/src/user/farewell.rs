@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 /// How an ended session's client should react.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Farewell {
-    /// USER_ID -1: the client shows the failure and stays offline until the player logs in
-    /// again (a kick; reconnecting at once would undo it).
+    /// USER_ID -1, the client's failed-login reply: for a kick, where RESTART would have
+    /// the client reconnect at once and undo it.
     Disconnect,
     /// USER_ID -3: the client's "your account is banned" reply.
     Banned,
