@@ -2,9 +2,10 @@
 //! forged and replayed tokens, broken packet streams, hostile registrations and raw
 //! garbage on the socket, thrown at a running server while two real players chat.
 //!
-//! The server must never answer 5xx, never panic, never hang (every request has a
-//! generous deadline that only bounds a hang), and the real players' messages must all
-//! arrive, in order.
+//! The server must never answer 5xx, never panic (a panic hook counts panics on every
+//! thread, actors' included, which ractor would otherwise catch quietly), never hang
+//! (every request has a generous deadline that only bounds a hang), and the real players'
+//! messages must all arrive, in order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -240,10 +241,11 @@ fn random_frame(rng: &mut StdRng) -> Vec<u8> {
     frame
 }
 
-/// Broken and random packet streams under a real (hostile) player's token.
-async fn broken_streams(server: &TestServer) -> Failures {
+/// Broken and random packet streams under a real (hostile) player's token; `seed` picks
+/// the random ones.
+async fn broken_streams(server: &TestServer, name: &str, seed: u64) -> Failures {
     let mut failures = Failures::new();
-    let mallory = server.player("Mallory").await;
+    let mallory = server.player(name).await;
     let mut token = mallory.token.clone();
     let message = |text: &str, to: &str| peace_bancho::Message {
         text: text.into(),
@@ -296,7 +298,7 @@ async fn broken_streams(server: &TestServer) -> Failures {
         }
         .into()]),
     ];
-    let mut rng = StdRng::seed_from_u64(3);
+    let mut rng = StdRng::seed_from_u64(seed);
     for _ in 0..400 {
         let frames = rng.random_range(1..6);
         let mut body: Vec<u8> = (0..frames).flat_map(|_| random_frame(&mut rng)).collect();
@@ -306,7 +308,7 @@ async fn broken_streams(server: &TestServer) -> Failures {
         bodies.push(body);
     }
     for (i, body) in bodies.into_iter().enumerate() {
-        let what = format!("broken stream #{i}");
+        let what = format!("{name}'s broken stream #{i}");
         match post(server, "/", &[("osu-token", &token)], body).await {
             Ok((status, _, body)) => {
                 check_status(&mut failures, &what, status);
@@ -317,7 +319,7 @@ async fn broken_streams(server: &TestServer) -> Failures {
                     .iter()
                     .any(|p| matches!(p, ServerPacket::Restart(_)))
                 {
-                    token = server.login("Mallory", PASSWORD).await.token;
+                    token = server.login(name, PASSWORD).await.token;
                 }
             }
             Err(e) => failures.push(format!("{what}: {e}")),
@@ -496,8 +498,17 @@ async fn chat(
     (alice, bob, lines)
 }
 
+/// Panics anywhere in this process (the server runs in it): an actor's panic is caught
+/// by ractor and would otherwise go unnoticed.
+static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_battery_of_hostile_input_changes_nothing_for_real_players() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        report(info);
+    }));
     let server = TestServer::start_with(|c| {
         // The hostile requests come "through a proxy" with their own address.
         c.http.trust_proxy_headers = true;
@@ -515,17 +526,32 @@ async fn a_battery_of_hostile_input_changes_nothing_for_real_players() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let chatting = tokio::spawn(chat(alice, bob, Arc::clone(&stop)));
-    let (logins, tokens, streams, registrations, garbage) = tokio::join!(
+    let (logins, tokens, streams, more_streams, registrations, garbage) = tokio::join!(
         malformed_logins(&server),
         forged_tokens(&server, &real_token),
-        broken_streams(&server),
+        broken_streams(&server, "Mallory", 3),
+        broken_streams(&server, "Trudy", 4),
         hostile_registrations(&server),
         socket_garbage(&server),
     );
     stop.store(true, Ordering::Relaxed);
     let (mut alice, mut bob, lines) = chatting.await.unwrap();
 
-    let failures: Failures = [logins, tokens, streams, registrations, garbage].concat();
+    let mut failures: Failures = [
+        logins,
+        tokens,
+        streams,
+        more_streams,
+        registrations,
+        garbage,
+    ]
+    .concat();
+    let panics = PANICS.load(Ordering::SeqCst);
+    if panics > 0 {
+        failures.push(format!(
+            "{panics} panic(s) in the server (see the output above)"
+        ));
+    }
     assert!(
         failures.is_empty(),
         "{} problem(s):\n{}",
