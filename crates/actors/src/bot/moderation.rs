@@ -72,12 +72,8 @@ async fn target(inv: &Invocation, usage: &str) -> Result<User, String> {
     }
 }
 
-/// The sender and the target of an action against a player, if the sender may take it.
-async fn sender_and_target(
-    inv: &Invocation,
-    action: &str,
-    usage: &str,
-) -> Result<(User, User), String> {
+/// The player an action is aimed at, if the sender may take it against them.
+async fn target_for(inv: &Invocation, action: &str, usage: &str) -> Result<User, String> {
     let sender = staff(inv, action).await?;
     let target = target(inv, usage).await?;
     if target.id == sender.id {
@@ -86,7 +82,7 @@ async fn sender_and_target(
     if target.privileges().is_staff() && !sender.privileges().contains(Privileges::ADMIN) {
         return Err(format!("Only an administrator can {action} staff."));
     }
-    Ok((sender, target))
+    Ok(target)
 }
 
 /// Writes the audit log. The action already took effect, so a failed write is logged
@@ -119,8 +115,8 @@ pub(super) fn silence(inv: Invocation) -> Reply {
         let (Some(duration), false) = (duration, reason.is_empty()) else {
             return format!("Usage: {USAGE}");
         };
-        let (_, target) = match sender_and_target(&inv, "silence", USAGE).await {
-            Ok(both) => both,
+        let target = match target_for(&inv, "silence", USAGE).await {
+            Ok(target) => target,
             Err(answer) => return answer,
         };
         let until = peace_db::unix_now() + duration.as_secs() as i64;
@@ -139,8 +135,8 @@ pub(super) fn silence(inv: Invocation) -> Reply {
 
 pub(super) fn unsilence(inv: Invocation) -> Reply {
     Box::pin(async move {
-        let (_, target) = match sender_and_target(&inv, "unsilence", "!unsilence <name>").await {
-            Ok(both) => both,
+        let target = match target_for(&inv, "unsilence", "!unsilence <name>").await {
+            Ok(target) => target,
             Err(answer) => return answer,
         };
         if target.silence_end <= peace_db::unix_now() {
@@ -181,8 +177,8 @@ async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
     if rule.needs_reason && reason.is_empty() {
         return format!("Usage: {}", rule.usage);
     }
-    let (_, target) = match sender_and_target(&inv, rule.action, rule.usage).await {
-        Ok(both) => both,
+    let target = match target_for(&inv, rule.action, rule.usage).await {
+        Ok(target) => target,
         Err(answer) => return answer,
     };
     let privileges = (rule.change)(target.privileges());
@@ -264,8 +260,8 @@ pub(super) fn unban(inv: Invocation) -> Reply {
 
 pub(super) fn kick(inv: Invocation) -> Reply {
     Box::pin(async move {
-        let (_, target) = match sender_and_target(&inv, "kick", "!kick <name> [reason]").await {
-            Ok(both) => both,
+        let target = match target_for(&inv, "kick", "!kick <name> [reason]").await {
+            Ok(target) => target,
             Err(answer) => return answer,
         };
         let reason = rest_from(&inv.args, 1);
