@@ -543,3 +543,42 @@ async fn only_staff_may_moderate_and_moderators_cannot_touch_admins() {
         "Silenced Moddy2 for 30s."
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_staff_changing_one_player_at_once_both_take_effect() {
+    let server = TestServer::start().await;
+    let mut first = server.player_with("Boss", ADMIN).await;
+    let mut second = server.player_with("Chief", ADMIN).await;
+    let target = server.player("Target").await;
+    for round in 0..5 {
+        let db = server.world().db();
+        db.set_privileges(target.user_id, Privileges::DEFAULT_NEW)
+            .await
+            .unwrap();
+        // Both commands reach the bot before either is answered.
+        let restrict = format!("!restrict Target round {round}");
+        let ban = format!("!ban Target round {round}");
+        first.tell(BOT_NAME, &restrict).await;
+        second.tell(BOT_NAME, &ban).await;
+        first
+            .wait_for("the restriction", |p| {
+                matches!(p, ServerPacket::SendMessage(m) if m.message.text == "Target is restricted.")
+            })
+            .await;
+        second
+            .wait_for("the ban", |p| {
+                matches!(p, ServerPacket::SendMessage(m) if m.message.text == "Target is banned.")
+            })
+            .await;
+        let privileges = db
+            .user_by_id(target.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .privileges();
+        assert!(
+            privileges.is_restricted() && !privileges.contains(Privileges::NORMAL),
+            "round {round}: one change undid the other: {privileges:?}"
+        );
+    }
+}

@@ -170,6 +170,12 @@ struct PrivilegeChange {
     unchanged: &'static str,
 }
 
+/// Privilege changes read the row, change bits and write it back. Commands run on tasks
+/// of their own, so without this two staff acting on one player at once (a restriction
+/// and a ban, say) could each write back a row without the other's bit. One change at a
+/// time per node; the cluster will need the database to do the bit arithmetic instead.
+static PRIVILEGE_CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Stores the new privileges and ends the player's session (the client logs in again
 /// under them, or learns it is banned).
 async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
@@ -177,6 +183,7 @@ async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
     if rule.needs_reason && reason.is_empty() {
         return format!("Usage: {}", rule.usage);
     }
+    let _one_at_a_time = PRIVILEGE_CHANGES.lock().await;
     let target = match target_for(&inv, rule.action, rule.usage).await {
         Ok(target) => target,
         Err(answer) => return answer,
