@@ -228,6 +228,24 @@ async fn restrict_in_a_channel_hides_the_player_and_mutes_them() {
             .iter()
             .any(|p| matches!(p, ServerPacket::UserPresence(u) if u.presence.user_id == target_id))
     );
+    let online: serde_json::Value = server
+        .http
+        .get(format!("{}/api/v1/users/online", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        online["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["id"] != target_id),
+        "the public online list hides restricted players: {online}"
+    );
+    assert_eq!(online["count"], 2);
     target.joined("#osu").await;
     target.say("#osu", "it was not me").await;
     target
