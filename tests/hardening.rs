@@ -306,6 +306,29 @@ async fn restricted_players_are_invisible_and_cannot_chat_or_play() {
     // A message to a restricted player is kept as if they were offline.
     normal.tell("Shady", "are you there").await;
     assert!(server.world().router().matches().is_empty());
+
+    // Nobody saw them come online, so nobody hears them leave: once their session is
+    // gone (their token gets RESTART), another player's logout reaches Normal without
+    // a USER_LOGOUT for Shady before it.
+    let mut witness = server.player("Witness").await;
+    server.world().kick(shady.user_id, "bye");
+    shady
+        .wait_for("RESTART", |p| p.id() == ServerPacketId::Restart)
+        .await;
+    server.world().kick(witness.user_id, "bye");
+    witness.poll().await;
+    let witness_id = witness.user_id;
+    normal
+        .wait_for(
+            "the witness's logout",
+            |p| matches!(p, ServerPacket::UserLogout(l) if l.user_id == witness_id),
+        )
+        .await;
+    assert!(
+        normal
+            .take_seen(|p| matches!(p, ServerPacket::UserLogout(l) if l.user_id == shady_id))
+            .is_none()
+    );
 }
 
 fn is_restart(packets: &[ServerPacket]) -> bool {

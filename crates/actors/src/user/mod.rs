@@ -213,11 +213,14 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
     }
     if router.users().remove_extra(user_id, session_id) {
         tracing::info!(user = user_id, "extra tournament session ended");
-    } else if router.users().remove_session(user_id, session_id).is_some() {
+    } else if let Some(gone) = router.users().remove_session(user_id, session_id) {
         tracing::info!(user = user_id, "session ended");
         let _ = router.spectate().cast(&user_id, SpectateCast::HostLeft);
-        let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
-        router.broadcast_users(UserCast::Enqueue(logout.to_bytes()));
+        // Nobody saw a restricted player come online, so nobody hears them leave.
+        if !gone.hidden {
+            let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
+            router.broadcast_users(UserCast::Enqueue(logout.to_bytes()));
+        }
         let db = world.db().clone();
         tokio::spawn(async move {
             if let Err(e) = db.touch_last_seen(user_id).await {
