@@ -676,3 +676,30 @@ async fn a_client_that_stops_polling_holds_at_most_the_queue_cap() {
     alice.say("#osu", "after the flood").await;
     bob.wait_message("after the flood").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tournament_account_holds_at_most_the_session_cap() {
+    use peace_actors::directory::MAX_TOURNAMENT_SESSIONS;
+    let tournament = peace_db::Privileges::DEFAULT_NEW.union(peace_db::Privileges::TOURNAMENT);
+    let server = TestServer::start().await;
+    let _main = server.player_with("Caster", tournament).await;
+    let mut sessions = Vec::new();
+    for _ in 0..MAX_TOURNAMENT_SESSIONS {
+        sessions.push(
+            server
+                .login_version("Caster", PASSWORD, "b20240101tourney")
+                .await,
+        );
+    }
+    let (token, packets) = server
+        .login_raw(login_body("Caster", PASSWORD, "b20240101tourney"))
+        .await;
+    assert_eq!(token, "no");
+    assert!(packets.iter().any(
+        |p| matches!(p, ServerPacket::Notification(n) if n.text.contains("Too many tournament clients"))
+    ));
+    // The sessions it has keep working.
+    for session in &mut sessions {
+        assert!(!is_restart(&session.poll().await));
+    }
+}
