@@ -246,6 +246,7 @@ async fn restrict_in_a_channel_hides_the_player_and_mutes_them() {
         "the public online list hides restricted players: {online}"
     );
     assert_eq!(online["count"], 2);
+    assert_eq!(watcher.ask_bot("!online").await, "2 player(s) online.");
     target.joined("#osu").await;
     target.say("#osu", "it was not me").await;
     target

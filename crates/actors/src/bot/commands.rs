@@ -185,7 +185,13 @@ fn roll(inv: Invocation) -> Reply {
 }
 
 fn online(inv: Invocation) -> Reply {
-    let players = inv.world.online_users().len();
+    // Restricted players are invisible to others, in counts too.
+    let players = inv
+        .world
+        .online_users()
+        .iter()
+        .filter(|u| !u.hidden)
+        .count();
     Box::pin(async move { format!("{players} player(s) online.") })
 }
 
