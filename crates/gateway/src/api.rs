@@ -25,7 +25,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 
 /// Everyone online whom players can see: the bot and restricted players are left out
 /// (this API answers anyone, and restricted players are invisible to others).
-fn visible_online(state: &AppState) -> Vec<peace_actors::directory::OnlineUser> {
+pub(crate) fn visible_online(state: &AppState) -> Vec<peace_actors::directory::OnlineUser> {
     let mut users = state.world.online_users();
     users.retain(|u| !u.hidden);
     users
