@@ -196,6 +196,12 @@ async fn forged_tokens(server: &TestServer, real: &str) -> Failures {
         t[at] = rng.random_range(b'0'..=b'z');
         tokens.push(String::from_utf8(t).unwrap());
     }
+    // Replays: the token of a session that logged out, many times over.
+    let mut eve = server.player("Eve").await;
+    // The client's LOGOUT in its first second is a startup quirk and ignored.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    eve.send([c::Logout {}.into()]).await;
+    tokens.extend(std::iter::repeat_n(eve.token.clone(), 20));
     for (i, token) in tokens.iter().enumerate() {
         if token == real {
             continue;
