@@ -17,6 +17,8 @@ use peace_db::Backend;
 use peace_db::testing::ScratchDatabase;
 
 pub const PASSWORD: &str = "correct horse battery";
+/// The bot's name, as seeded by the first migration.
+pub const BOT_NAME: &str = "Peace";
 
 pub struct TestServer {
     pub server: Option<Server>,
@@ -69,10 +71,21 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_prepared(tweak, |_| async {}).await
+    }
+
+    /// Like [`TestServer::start_with`], but `prepare` gets the migrated database before
+    /// the actors start (to add channels, which are loaded at start).
+    pub async fn start_prepared<F, Fut>(tweak: impl FnOnce(&mut Config), prepare: F) -> Self
+    where
+        F: FnOnce(peace_db::Database) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Self::test_config();
         config.database.url = format!("sqlite://{}/peace.db", dir.path().display());
         tweak(&mut config);
+        prepare(peace::open_database(&config).await.unwrap()).await;
         Self::launch(config, Storage::Dir(dir)).await
     }
 
@@ -132,6 +145,18 @@ impl TestServer {
 
     pub fn world(&self) -> &peace_actors::World {
         &self.server.as_ref().unwrap().world
+    }
+
+    /// Registers `name`, gives the account `privileges` in the database, and logs it in
+    /// (so the session starts with them, as after a promotion and a fresh login).
+    pub async fn player_with(&self, name: &str, privileges: peace_db::Privileges) -> TestClient {
+        let email = format!("{}@example.com", name.to_lowercase());
+        let response = self.register(name, &email, PASSWORD, false).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        let db = self.world().db();
+        let user = db.user_by_name(name).await.unwrap().unwrap();
+        db.set_privileges(user.id, privileges).await.unwrap();
+        self.login(name, PASSWORD).await
     }
 }
 
@@ -323,6 +348,31 @@ impl TestClient {
         };
         self.send([client::SendPrivateMessage { message }.into()])
             .await;
+    }
+
+    /// Waits until this client has joined `channel`.
+    pub async fn joined(&mut self, channel: &str) {
+        self.wait_for(
+            &format!("joined {channel}"),
+            |p| matches!(p, ServerPacket::ChannelJoinSuccess(j) if j.name == channel),
+        )
+        .await;
+    }
+
+    /// Sends `command` to the bot by private message and returns the bot's answer.
+    pub async fn ask_bot(&mut self, command: &str) -> String {
+        self.tell(BOT_NAME, command).await;
+        let me = self.name.clone();
+        match self
+            .wait_for(&format!("the bot's answer to {command:?}"), |p| {
+                matches!(p, ServerPacket::SendMessage(m)
+                    if m.message.sender == BOT_NAME && m.message.recipient == me)
+            })
+            .await
+        {
+            ServerPacket::SendMessage(m) => m.message.text,
+            _ => unreachable!(),
+        }
     }
 
     /// Waits for a chat message with this text (from anyone) and returns it.

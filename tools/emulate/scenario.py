@@ -10,8 +10,10 @@ walks through presence, public and private chat, #lobby, a status change, a bot 
 and a logout. A fourth account then joins for spectating (two spectators, replay frames
 relayed byte for byte, #spectator chat, leaving, the room closing) and multiplayer (the
 lobby, creating and joining a passworded match, settings, ready, start, load, score
-frames, skip, completion, host transfer, disposal). Prints one line per checked step and
-then `N passed, M failed`; exits 1 at the first failure. The whole run is bounded (80 s
+frames, skip, completion, host transfer, disposal). Last, an administrator made with
+`peace user add --admin` moderates through the bot (silence, unsilence, alerts, kick,
+ban). Prints one line per checked step and then `N passed, M failed`; exits 1 at the
+first failure. The whole run is bounded (80 s
 at most; it normally takes about 5 s) and the server is always stopped.
 """
 
@@ -66,9 +68,13 @@ class Server:
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = Path(self.dir.name) / "server.log"
 
+    @property
+    def config_path(self) -> Path:
+        return Path(self.dir.name) / "peace.toml"
+
     def start(self) -> None:
         root = Path(self.dir.name)
-        config = root / "peace.toml"
+        config = self.config_path
         config.write_text(
             "[node]\n"
             'name = "emulate"\n'
@@ -819,6 +825,109 @@ def scenario(run: Runner, server: Server) -> None:
                lambda v: v == state["id"])
     run.step(f"{guest.username} leaves too: {lobby.username} in the lobby gets DISPOSE_MATCH",
              last_leaves)
+
+    # -- moderation through the bot ----------------------------------------------------
+    staff = OsuClient(server.port, f"Emu Staff{tag}", "staff password 55555")
+    online = [alice, bob, dan, staff]  # marks_of() sees the staff member too
+
+    def safe(c: OsuClient) -> str:
+        """How commands name a player: spaces written as underscores."""
+        return c.username.replace(" ", "_")
+
+    def make_staff():
+        out = subprocess.run(
+            [str(server.binary), "--config", str(server.config_path), "user", "add",
+             staff.username, "--password", staff.password, "--admin"],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=run.budget(20))
+        check(out.returncode == 0, f"peace user add --admin exited {out.returncode}: "
+                                   f"{out.stderr.decode(errors='replace')[-500:]}")
+        r = staff.login()
+        check(r.user_id is not None and r.user_id > 0,
+              f"the administrator's login failed: {r.packets!r}")
+        return f"user id {staff.user_id}"
+    run.step("an administrator made with `peace user add --admin` while the server runs "
+             "logs in", make_staff)
+
+    def ask_bot(command: str, answer: str) -> str:
+        m = staff.mark()
+        staff.send(osu.private_message("Peace", command))
+        got = wait(staff, f"the bot's answer {answer!r} to {command!r}", lambda: [
+            x for x in staff.messages(m) if x.sender == "Peace" and answer in x.content],
+            mark=m)
+        return got[0].content
+
+    def notified(c: OsuClient, text: str, mark: int):
+        return expect(c, f"NOTIFICATION {text!r}", P.BanchoAnnounce, mark,
+                      lambda v: text in v)
+
+    def silence():
+        m = marks_of()
+        answer = ask_bot(f"!silence {safe(bob)} 1m emulated", "Silenced")
+        expect(bob, "SILENCE_END > 0", P.BanchoSilenceInfo, m[id(bob)], lambda v: v > 0)
+        expect(alice, f"USER_SILENCED {bob.user_id}", P.BanchoUserSilenced, m[id(alice)],
+               lambda v: v == bob.user_id)
+        m = marks_of()
+        bob.send(osu.public_message("#osu", "am I muted?"))
+        notified(bob, "You are silenced", m[id(bob)])
+        stay_quiet(alice, "a silenced player's message", lambda got: [
+            x for x in got if x.packet is P.BanchoMessage
+            and x.value.content == "am I muted?"], m[id(alice)])
+        return answer
+    run.step(f"!silence {safe(bob)}: SILENCE_END to him, USER_SILENCED to the others, his "
+             f"chat is refused", silence)
+
+    def unsilence():
+        m = marks_of()
+        answer = ask_bot(f"!unsilence {safe(bob)}", "may talk again")
+        expect(bob, "SILENCE_END 0", P.BanchoSilenceInfo, m[id(bob)], lambda v: v == 0)
+        bob.send(osu.public_message("#osu", "I am back"))
+        bob.poll()
+        wait(alice, "the unsilenced player's message", lambda: [
+            x for x in alice.messages(m[id(alice)]) if x.content == "I am back"],
+            mark=m[id(alice)])
+        return answer
+    run.step(f"!unsilence {safe(bob)}: SILENCE_END 0, and he is heard again", unsilence)
+
+    def alerts():
+        m = marks_of()
+        ask_bot("!alert emulated maintenance", "Alert sent")
+        for c in online:
+            notified(c, "emulated maintenance", m[id(c)])
+        m = marks_of()
+        ask_bot(f"!alertuser {safe(dan)} only for you", f"Alerted {dan.username}")
+        notified(dan, "only for you", m[id(dan)])
+        stay_quiet(alice, "someone else's alert", lambda got: [
+            x for x in got if x.packet is P.BanchoAnnounce and "only for you" in x.value],
+            m[id(alice)])
+        return "NOTIFICATION to all four; then to one"
+    run.step("!alert reaches everyone online, !alertuser only its target", alerts)
+
+    def kick():
+        m = marks_of()
+        old = dan.token
+        ask_bot(f"!kick {safe(dan)} emulated kick", f"Kicked {dan.username}")
+        notified(dan, "emulated kick", m[id(dan)])
+        reply = expect(dan, "USER_ID -1", P.BanchoLoginReply, m[id(dan)], lambda v: v == -1)
+        expect(alice, f"USER_LOGOUT of {dan.username}", P.BanchoUserQuit, m[id(alice)],
+               lambda v: v.info.id == dan.user_id)
+        after = dan.poll(old)
+        check(any(x.packet is P.BanchoRestart for x in after),
+              f"the kicked token still works: {after!r}")
+        return f"NOTIFICATION, USER_ID {reply[0].value}, then RESTART"
+    run.step(f"!kick {safe(dan)}: told why, USER_ID -1, the others get USER_LOGOUT, the "
+             f"token is dead", kick)
+
+    def ban():
+        m = marks_of()
+        ask_bot(f"!ban {safe(bob)} emulated ban", f"{bob.username} is banned")
+        notified(bob, "emulated ban", m[id(bob)])
+        expect(bob, "USER_ID -3", P.BanchoLoginReply, m[id(bob)], lambda v: v == -3)
+        bob.token = None
+        r = bob.login()
+        check(r.token == "no" and r.user_id == -3,
+              f"a banned login got cho-token {r.token!r}, USER_ID {r.user_id}")
+        return "USER_ID -3 in the session, and at the next login"
+    run.step(f"!ban {safe(bob)}: USER_ID -3 at once and at his next login", ban)
 
 
 def main() -> int:

@@ -193,7 +193,7 @@ impl Actor for ChannelActor {
                 },
                 reply,
             ) => {
-                if !privileges.contains(st.read_privileges()) {
+                if !privileges.meets(st.read_privileges()) {
                     let _ = reply.send(ChannelReply::Denied);
                     return Ok(());
                 }
@@ -302,7 +302,7 @@ impl ChannelRuntime {
             tracing::debug!(channel = %st.definition.name, user = from_id, "message from a non-member dropped");
             return;
         }
-        if !privileges.contains(Privileges(st.definition.write_privileges)) {
+        if !privileges.meets(Privileges(st.definition.write_privileges)) {
             let text = format!("You may not write in {}.", st.display_name);
             let _ = router.cast_user(
                 from_id,

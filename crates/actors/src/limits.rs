@@ -35,7 +35,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// `Err(retry_after)` while `key` has used up its events for this window.
     pub fn check(&self, key: &K) -> Result<(), Duration> {
-        let now = Instant::now();
+        self.check_at(key, Instant::now())
+    }
+
+    /// [`RateLimiter::check`] at a given moment (tests pass their own clock).
+    fn check_at(&self, key: &K, now: Instant) -> Result<(), Duration> {
         match self.counts().get(key) {
             Some(&(start, count)) if count >= self.max && now < start + self.window => {
                 Err(start + self.window - now)
@@ -46,7 +50,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Counts one event for `key`; `false` if it went over the limit.
     pub fn hit(&self, key: &K) -> bool {
-        let now = Instant::now();
+        self.hit_at(key, Instant::now())
+    }
+
+    /// [`RateLimiter::hit`] at a given moment.
+    fn hit_at(&self, key: &K, now: Instant) -> bool {
         let mut counts = self.counts();
         if counts.len() >= MAX_TRACKED_KEYS && !counts.contains_key(key) {
             let window = self.window;
@@ -125,11 +133,33 @@ mod tests {
 
     #[test]
     fn windows_expire() {
-        let limiter = RateLimiter::new(1, Duration::from_millis(1));
-        assert!(limiter.hit(&1));
-        assert!(!limiter.hit(&1));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(limiter.check(&1).is_ok());
-        assert!(limiter.hit(&1));
+        let window = Duration::from_secs(60);
+        let limiter = RateLimiter::new(1, window);
+        let start = Instant::now();
+        assert!(limiter.hit_at(&1, start));
+        assert!(!limiter.hit_at(&1, start));
+        let almost = start + window - Duration::from_secs(1);
+        assert_eq!(limiter.check_at(&1, almost), Err(Duration::from_secs(1)));
+        assert!(limiter.check_at(&1, start + window).is_ok());
+        assert!(limiter.hit_at(&1, start + window), "a new window starts");
+    }
+
+    #[test]
+    fn the_table_of_keys_stays_bounded() {
+        let window = Duration::from_secs(60);
+        let limiter = RateLimiter::new(1, window);
+        let start = Instant::now();
+        for key in 0..MAX_TRACKED_KEYS {
+            limiter.hit_at(&key, start);
+        }
+        // A new key after the windows ended: the expired ones are dropped first.
+        limiter.hit_at(&usize::MAX, start + window);
+        assert_eq!(limiter.counts().len(), 1);
+        // Still within the windows: the table is cleared rather than grown.
+        for key in 0..MAX_TRACKED_KEYS {
+            limiter.hit_at(&key, start + window);
+        }
+        limiter.hit_at(&(usize::MAX - 1), start + window);
+        assert!(limiter.counts().len() <= MAX_TRACKED_KEYS);
     }
 }

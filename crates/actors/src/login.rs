@@ -230,7 +230,7 @@ impl World {
         }
         .into());
         for def in self.channel_definitions() {
-            if !state.privileges.contains(Privileges(def.read_privileges)) {
+            if !state.privileges.meets(Privileges(def.read_privileges)) {
                 continue;
             }
             let members = match self

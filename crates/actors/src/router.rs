@@ -70,7 +70,8 @@ pub enum Audience {
     Everyone,
     /// Everyone but this user (their own presence change, say).
     AllBut(i32),
-    /// Those holding these privileges (the readers of a channel).
+    /// Those whose privileges meet these (the readers of a channel; see
+    /// `Privileges::meets`).
     WithPrivileges(Privileges),
 }
 
@@ -79,7 +80,7 @@ impl Audience {
         match self {
             Audience::Everyone => true,
             Audience::AllBut(id) => *id != user_id,
-            Audience::WithPrivileges(required) => privileges.contains(*required),
+            Audience::WithPrivileges(required) => privileges.meets(*required),
         }
     }
 }

@@ -737,6 +737,7 @@ impl World {
         let online = self.router().users().get(user_id).is_some();
         let cast = UserCast::Kick {
             reason: reason.to_owned(),
+            farewell: crate::user::Farewell::Disconnect,
         };
         online && self.router().cast_user(user_id, cast).is_ok()
     }

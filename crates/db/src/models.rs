@@ -45,6 +45,13 @@ impl Privileges {
         self.contains(Self::RESTRICTED)
     }
 
+    /// Whether these privileges meet a channel's `requirement`: any one of its bits is
+    /// enough, and an empty requirement is met by everyone. ("Any" rather than "all", so
+    /// that `MODERATOR | ADMIN | DEVELOPER` makes a channel for the whole staff.)
+    pub const fn meets(self, requirement: Self) -> bool {
+        requirement.0 == 0 || self.0 & requirement.0 != 0
+    }
+
     pub const fn is_staff(self) -> bool {
         self.0 & (Self::MODERATOR.0 | Self::ADMIN.0 | Self::DEVELOPER.0) != 0
     }
@@ -136,7 +143,8 @@ pub struct Relationships {
     pub blocked: Vec<i32>,
 }
 
-/// A channel definition.
+/// A channel definition. `read_privileges` and `write_privileges` are requirements in the
+/// sense of [`Privileges::meets`]: any one of their bits admits a user, 0 admits everyone.
 #[derive(
     Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
 )]

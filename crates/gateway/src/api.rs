@@ -18,16 +18,22 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let body = json!({
         "status": if database.is_ok() { "ok" } else { "degraded" },
         "database": if database.is_ok() { "ok" } else { "unavailable" },
-        "online": state.world.online_users().len(),
+        "online": visible_online(&state).len(),
     });
     (status, Json(body))
 }
 
-/// Everyone online (the bot excluded).
+/// Everyone online whom players can see: the bot and restricted players are left out
+/// (this API answers anyone, and restricted players are invisible to others).
+pub(crate) fn visible_online(state: &AppState) -> Vec<peace_actors::directory::OnlineUser> {
+    let mut users = state.world.online_users();
+    users.retain(|u| !u.hidden);
+    users
+}
+
+/// Everyone online (the bot and restricted players excluded).
 pub async fn online_users(State(state): State<AppState>) -> Json<Value> {
-    let users: Vec<Value> = state
-        .world
-        .online_users()
+    let users: Vec<Value> = visible_online(&state)
         .into_iter()
         .map(|u| json!({ "id": u.id, "name": &*u.name, "online_since": u.login_time }))
         .collect();

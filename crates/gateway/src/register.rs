@@ -5,35 +5,27 @@
 //! as `400 {"form_error": {"user": {field: [messages]}}}`, which the client shows under
 //! each field.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
-use peace_actors::accounts::{self, FieldErrors, RegisterError, Registration};
+use peace_actors::accounts::{self, FieldErrors, RegisterError, SignUpForm};
 use peace_db::Privileges;
 
 use crate::{ApiError, AppState};
 
-/// Longest form field read; anything longer fails validation anyway.
-const MAX_FIELD_BYTES: usize = 1024;
-
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let connect = request.extensions().get::<ConnectInfo<SocketAddr>>();
     let ip = crate::client_ip(&state.config, request.headers(), connect);
-    let fields = match read_form(request).await {
-        Ok(fields) => fields,
+    let SignUpForm {
+        registration: reg,
+        check_only,
+    } = match read_form(request).await {
+        Ok(fields) => SignUpForm::from_fields(fields),
         Err(e) => return e.into_response(),
     };
-    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
-    let reg = Registration {
-        username: field("user[username]"),
-        email: field("user[user_email]"),
-        password: field("user[password]"),
-    };
-    let check_only = field("check") != "0";
     let world = &state.world;
     // Only valid forms count against the address's registration limit: a player fixing
     // a typo should not use up their quota.
@@ -67,15 +59,15 @@ fn form_errors(errors: &FieldErrors, status: StatusCode) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Reads the form as multipart or urlencoded, whichever the content type says.
-async fn read_form(request: Request) -> Result<HashMap<String, String>, ApiError> {
+/// Reads the form's fields as multipart or urlencoded, whichever the content type says.
+async fn read_form(request: Request) -> Result<Vec<(String, String)>, ApiError> {
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let bad = |status, e: String| ApiError::Rejected(status, format!("unreadable form: {e}"));
-    let mut fields = HashMap::new();
+    let mut fields = Vec::new();
     if is_multipart {
         let mut form = Multipart::from_request(request, &())
             .await
@@ -92,15 +84,13 @@ async fn read_form(request: Request) -> Result<HashMap<String, String>, ApiError
                 .text()
                 .await
                 .map_err(|e| bad(e.status(), e.body_text()))?;
-            fields.insert(name, value.chars().take(MAX_FIELD_BYTES).collect());
+            fields.push((name, value));
         }
     } else {
-        let Form(form) = Form::<HashMap<String, String>>::from_request(request, &())
+        let Form(form) = Form::<Vec<(String, String)>>::from_request(request, &())
             .await
             .map_err(|e| bad(e.status(), e.body_text()))?;
-        for (name, value) in form {
-            fields.insert(name, value.chars().take(MAX_FIELD_BYTES).collect());
-        }
+        fields = form;
     }
     Ok(fields)
 }

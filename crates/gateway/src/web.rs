@@ -14,7 +14,7 @@ use crate::{ApiError, AppState};
 pub async fn index(State(state): State<AppState>) -> impl IntoResponse {
     format!(
         "Peace osu! server ({} online). Point your client at it with -devserver {}.\n",
-        state.world.online_users().len(),
+        crate::api::visible_online(&state).len(),
         if state.config.domain.is_empty() {
             "<domain>"
         } else {

@@ -62,10 +62,16 @@ impl TokenSigner {
             user_id: user_id.parse().ok()?,
             session_id: session_id.parse().ok()?,
         };
-        let signature = hex::decode(signature).ok()?;
-        if signature.len() * 2 != SIGNATURE_HEX_LEN {
+        // Only the form `sign` writes: a token has one spelling, so no second string
+        // (an upper-case signature) stands for the same session.
+        if signature.len() != SIGNATURE_HEX_LEN
+            || !signature
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return None;
         }
+        let signature = hex::decode(signature).ok()?;
         // verify_truncated_left compares in constant time.
         self.mac(body).verify_truncated_left(&signature).ok()?;
         Some(claims)
@@ -88,6 +94,12 @@ mod tests {
         assert_eq!(TokenSigner::new(b"other").verify(&token), None);
         let forged = token.replacen("42.", "43.", 1);
         assert_eq!(signer.verify(&forged), None);
+        let (body, signature) = token.rsplit_once('.').expect("three parts");
+        let shouted = format!("{body}.{}", signature.to_ascii_uppercase());
+        if shouted != token {
+            assert_eq!(signer.verify(&shouted), None, "one spelling per token");
+        }
+        assert_eq!(signer.verify(&format!("+{token}")), None);
         for garbage in ["", "no", "1.2", "1.2.zz", "a.b.c", &"9".repeat(500)] {
             assert_eq!(signer.verify(garbage), None, "{garbage}");
         }

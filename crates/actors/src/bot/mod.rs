@@ -3,6 +3,7 @@
 //! router addresses it like any other user; it simply has no client to queue bytes for.
 
 mod commands;
+mod moderation;
 
 use peace_db::Privileges;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -13,7 +14,8 @@ use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
 use crate::user::{UserCall, UserCast, UserMsg, UserReply};
 
-pub use commands::{Access, COMMANDS, Command, Invocation, parse_duration};
+pub use commands::{Access, COMMANDS, Command, Invocation, MAX_COMMAND_LEN};
+pub use moderation::{MAX_SILENCE, parse_duration};
 
 /// The bot actor.
 #[derive(Debug)]

@@ -7,6 +7,7 @@
 //! Rule that keeps the system deadlock-free: a session may *call* channels (join/part),
 //! channels and other sessions only ever *cast* to sessions.
 
+mod farewell;
 mod multiplayer;
 mod packets;
 mod spectating;
@@ -28,6 +29,7 @@ use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
 use crate::spectate::SpectateCast;
 
+pub use farewell::Farewell;
 pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
 
 /// What a session can be told.
@@ -63,8 +65,8 @@ pub enum UserCast {
     RemovedFromMatch { match_id: i32 },
     /// Periodic: end the session if the client stopped polling.
     IdleCheck,
-    /// End the session; the reason is shown to the client.
-    Kick { reason: String },
+    /// End the session; the client's next poll gets the reason and the farewell.
+    Kick { reason: String, farewell: Farewell },
     /// Silence the player until `until` (unix seconds; 0 lifts a silence).
     Silence { until: i64, reason: String },
     /// A channel restarted (its node was lost, or it failed) without its members: a
@@ -249,22 +251,34 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
     }
     if router.sessions().remove_extra(user_id, session_id) {
         tracing::info!(user = user_id, "extra tournament session ended");
-    } else if router.sessions().remove(user_id, session_id)
-        | router.users().remove_session(user_id, session_id).is_some()
-    {
+    } else if let Some(hidden) = ended_here(router, user_id, session_id) {
         tracing::info!(user = user_id, "session ended");
         let _ = router.spectate().cast(&user_id, SpectateCast::HostLeft);
-        let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
-        router.broadcast_users(
-            UserCast::Enqueue(logout.to_bytes()),
-            crate::Audience::Everyone,
-        );
+        // Nobody saw a restricted player come online, so nobody hears them leave.
+        if !hidden {
+            let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
+            router.broadcast_users(
+                UserCast::Enqueue(logout.to_bytes()),
+                crate::Audience::Everyone,
+            );
+        }
         let db = world.db().clone();
         tokio::spawn(async move {
             if let Err(e) = db.touch_last_seen(user_id).await {
                 tracing::warn!(user = user_id, "could not record last seen: {e}");
             }
         });
+    }
+}
+
+/// Forgets a session that ended here: in this node's table and in the directory.
+/// `Some(hidden)` if it was the user's current session (whether others could see them).
+fn ended_here(router: &crate::Router, user_id: i32, session_id: u64) -> Option<bool> {
+    let local = router.sessions().remove(user_id, session_id);
+    let entry = router.users().remove_session(user_id, session_id);
+    match entry {
+        Some(entry) => Some(entry.hidden),
+        None => local.then_some(false),
     }
 }
 
@@ -335,8 +349,13 @@ impl Session {
                 }
             }
             UserCast::NodeLost { node } => self.check_rooms_after_loss(&node).await,
-            UserCast::Kick { reason } => {
-                tracing::info!(user = st.id, %reason, "session kicked");
+            UserCast::Kick { reason, farewell } => {
+                tracing::info!(user = st.id, %reason, ?farewell, "session ended by the server");
+                // Only the farewell is kept for the next poll, not what was still queued:
+                // the session is over, and a few bytes per ended session keep the table
+                // of retired sessions small.
+                let packets = farewell.packets(&reason).into();
+                self.world.remember_retired(st.id, st.session_id, packets);
                 myself.stop(Some(reason));
             }
         }

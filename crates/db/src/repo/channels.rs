@@ -17,4 +17,16 @@ impl Database {
                 .await
         })
     }
+
+    /// Adds a persistent channel; it opens at the next start. A taken name is
+    /// [`DbError::Conflict`].
+    pub async fn create_channel(&self, channel: &Channel) -> Result<(), DbError> {
+        run!(self, |conn| async {
+            diesel::insert_into(channels::table)
+                .values(channel)
+                .execute(conn)
+                .await
+        })
+        .map(drop)
+    }
 }

@@ -1,0 +1,354 @@
+//! The staff's commands: silence, restrict, ban, kick and alerts.
+//!
+//! Each takes effect at once: in the database, and in the player's session when they are
+//! online (a silence is applied to the running session; a privilege change ends it so
+//! that the client logs in again under the new privileges). Each action that changed
+//! something is written to the audit log: who, whom, what, when and why.
+//!
+//! Rules: the sender's privileges are read from the database again, not taken from their
+//! session, so a demotion applies at once; nobody moderates themselves; only an
+//! administrator moderates other staff.
+
+use std::time::Duration;
+
+use peace_bancho::server::Notification;
+use peace_db::{DbError, Privileges, User};
+
+use super::commands::{Invocation, Reply};
+use crate::user::{Farewell, UserCast, packet_bytes};
+
+/// The longest silence a command gives.
+pub const MAX_SILENCE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `30s`, `10m`, `2h`, `7d` (a bare number is minutes), at most [`MAX_SILENCE`].
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "m"),
+    };
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit.to_ascii_lowercase().as_str() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| Duration::from_secs(secs).min(MAX_SILENCE))
+}
+
+fn database_error(e: &DbError) -> String {
+    tracing::warn!("moderation command failed: {e}");
+    "The database did not answer; nothing was changed. Please try again.".to_owned()
+}
+
+/// The words from `from` on, as one text (a reason or a message).
+fn rest_from(args: &[String], from: usize) -> String {
+    args.get(from..).map(|r| r.join(" ")).unwrap_or_default()
+}
+
+/// The sender's account, if it is still staff and not banned.
+async fn staff(inv: &Invocation, action: &str) -> Result<User, String> {
+    match inv.world.db().user_by_id(inv.sender_id).await {
+        Ok(Some(user))
+            if user.privileges().is_staff() && user.privileges().contains(Privileges::NORMAL) =>
+        {
+            Ok(user)
+        }
+        Ok(_) => Err(format!("!{action} is for the staff.")),
+        Err(e) => Err(database_error(&e)),
+    }
+}
+
+/// The player named by the first argument (spaces in names are written as `_`).
+async fn target(inv: &Invocation, usage: &str) -> Result<User, String> {
+    let Some(name) = inv.args.first() else {
+        return Err(format!("Usage: {usage}"));
+    };
+    match inv.world.db().user_by_name(name).await {
+        Ok(Some(user)) if user.id != crate::BOT_ID => Ok(user),
+        Ok(_) => Err(format!("There is no player named {name}.")),
+        Err(e) => Err(database_error(&e)),
+    }
+}
+
+/// The player an action is aimed at, if the sender may take it against them.
+async fn target_for(inv: &Invocation, action: &str, usage: &str) -> Result<User, String> {
+    let sender = staff(inv, action).await?;
+    let target = target(inv, usage).await?;
+    if target.id == sender.id {
+        return Err(format!("You cannot {action} yourself."));
+    }
+    if target.privileges().is_staff() && !sender.privileges().contains(Privileges::ADMIN) {
+        return Err(format!("Only an administrator can {action} staff."));
+    }
+    Ok(target)
+}
+
+/// Writes the audit log. The action already took effect, so a failed write is logged
+/// loudly rather than reported as a failed action.
+async fn audit(inv: &Invocation, target: Option<i32>, action: &str, reason: &str) {
+    let db = inv.world.db();
+    match db.audit(inv.sender_id, target, action, reason).await {
+        Ok(()) => tracing::info!(actor = inv.sender_id, ?target, action, reason, "moderation"),
+        Err(e) => tracing::error!(
+            actor = inv.sender_id,
+            ?target,
+            action,
+            reason,
+            "moderation done but the audit log write failed: {e}"
+        ),
+    }
+}
+
+/// Ends `target`'s session, if they are online; the client is told `reason`.
+fn end_session(inv: &Invocation, target: i32, reason: String, farewell: Farewell) -> bool {
+    let kick = UserCast::Kick { reason, farewell };
+    inv.world.router().cast_user(target, kick).is_ok()
+}
+
+pub(super) fn silence(inv: Invocation) -> Reply {
+    Box::pin(async move {
+        const USAGE: &str = "!silence <name> <duration: 30s|10m|2h|7d> <reason>";
+        let duration = inv.args.get(1).and_then(|d| parse_duration(d));
+        let reason = rest_from(&inv.args, 2);
+        let (Some(duration), false) = (duration, reason.is_empty()) else {
+            return format!("Usage: {USAGE}");
+        };
+        let target = match target_for(&inv, "silence", USAGE).await {
+            Ok(target) => target,
+            Err(answer) => return answer,
+        };
+        let until = peace_db::unix_now() + duration.as_secs() as i64;
+        if let Err(e) = inv.world.db().set_silence_end(target.id, until).await {
+            return database_error(&e);
+        }
+        let cast = UserCast::Silence {
+            until,
+            reason: reason.clone(),
+        };
+        let _ = inv.world.router().cast_user(target.id, cast);
+        audit(&inv, Some(target.id), "silence", &reason).await;
+        format!("Silenced {} for {}s.", target.name, duration.as_secs())
+    })
+}
+
+pub(super) fn unsilence(inv: Invocation) -> Reply {
+    Box::pin(async move {
+        let target = match target_for(&inv, "unsilence", "!unsilence <name>").await {
+            Ok(target) => target,
+            Err(answer) => return answer,
+        };
+        if target.silence_end <= peace_db::unix_now() {
+            return format!("{} is not silenced.", target.name);
+        }
+        if let Err(e) = inv.world.db().set_silence_end(target.id, 0).await {
+            return database_error(&e);
+        }
+        let cast = UserCast::Silence {
+            until: 0,
+            reason: String::new(),
+        };
+        let _ = inv.world.router().cast_user(target.id, cast);
+        audit(&inv, Some(target.id), "unsilence", &rest_from(&inv.args, 1)).await;
+        format!("{} may talk again.", target.name)
+    })
+}
+
+/// A change of a player's privileges, and how their session learns of it.
+struct PrivilegeChange {
+    action: &'static str,
+    usage: &'static str,
+    /// Whether the command needs a reason.
+    needs_reason: bool,
+    change: fn(Privileges) -> Privileges,
+    /// What the player is shown as their session ends.
+    notice: fn(&str) -> String,
+    farewell: Farewell,
+    /// "X {done}." / "X {unchanged}."
+    done: &'static str,
+    unchanged: &'static str,
+}
+
+/// Privilege changes read the row, change bits and write it back. Commands run on tasks
+/// of their own, so without this two staff acting on one player at once (a restriction
+/// and a ban, say) could each write back a row without the other's bit. One change at a
+/// time per node; the cluster will need the database to do the bit arithmetic instead.
+static PRIVILEGE_CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Stores the new privileges and ends the player's session (the client logs in again
+/// under them, or learns it is banned).
+async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
+    let reason = rest_from(&inv.args, 1);
+    if rule.needs_reason && reason.is_empty() {
+        return format!("Usage: {}", rule.usage);
+    }
+    let _one_at_a_time = PRIVILEGE_CHANGES.lock().await;
+    let target = match target_for(&inv, rule.action, rule.usage).await {
+        Ok(target) => target,
+        Err(answer) => return answer,
+    };
+    let privileges = (rule.change)(target.privileges());
+    if privileges == target.privileges() {
+        return format!("{} {}.", target.name, rule.unchanged);
+    }
+    if let Err(e) = inv.world.db().set_privileges(target.id, privileges).await {
+        return database_error(&e);
+    }
+    end_session(&inv, target.id, (rule.notice)(&reason), rule.farewell);
+    audit(&inv, Some(target.id), rule.action, &reason).await;
+    format!("{} {}.", target.name, rule.done)
+}
+
+pub(super) fn restrict(inv: Invocation) -> Reply {
+    Box::pin(change_privileges(
+        inv,
+        PrivilegeChange {
+            action: "restrict",
+            usage: "!restrict <name> <reason>",
+            needs_reason: true,
+            change: |p| p.union(Privileges::RESTRICTED),
+            notice: |reason| format!("Your account has been restricted: {reason}"),
+            farewell: Farewell::Reconnect,
+            done: "is restricted",
+            unchanged: "is already restricted",
+        },
+    ))
+}
+
+pub(super) fn unrestrict(inv: Invocation) -> Reply {
+    Box::pin(change_privileges(
+        inv,
+        PrivilegeChange {
+            action: "unrestrict",
+            usage: "!unrestrict <name> [reason]",
+            needs_reason: false,
+            change: |p| p.without(Privileges::RESTRICTED),
+            notice: |_| "Your account is no longer restricted.".to_owned(),
+            farewell: Farewell::Reconnect,
+            done: "is no longer restricted",
+            unchanged: "is not restricted",
+        },
+    ))
+}
+
+pub(super) fn ban(inv: Invocation) -> Reply {
+    Box::pin(change_privileges(
+        inv,
+        PrivilegeChange {
+            action: "ban",
+            usage: "!ban <name> <reason>",
+            needs_reason: true,
+            change: |p| p.without(Privileges::NORMAL),
+            notice: |reason| format!("Your account has been banned: {reason}"),
+            farewell: Farewell::Banned,
+            done: "is banned",
+            unchanged: "is already banned",
+        },
+    ))
+}
+
+pub(super) fn unban(inv: Invocation) -> Reply {
+    Box::pin(change_privileges(
+        inv,
+        PrivilegeChange {
+            action: "unban",
+            usage: "!unban <name> [reason]",
+            needs_reason: false,
+            change: |p| p.union(Privileges::NORMAL),
+            // A banned player cannot be online; this is for completeness only.
+            notice: |_| "Your account is no longer banned.".to_owned(),
+            farewell: Farewell::Reconnect,
+            done: "is no longer banned",
+            unchanged: "is not banned",
+        },
+    ))
+}
+
+pub(super) fn kick(inv: Invocation) -> Reply {
+    Box::pin(async move {
+        let target = match target_for(&inv, "kick", "!kick <name> [reason]").await {
+            Ok(target) => target,
+            Err(answer) => return answer,
+        };
+        let reason = rest_from(&inv.args, 1);
+        let notice = if reason.is_empty() {
+            "You have been disconnected by the staff.".to_owned()
+        } else {
+            format!("You have been disconnected by the staff: {reason}")
+        };
+        if !end_session(&inv, target.id, notice, Farewell::Disconnect) {
+            return format!("{} is not online.", target.name);
+        }
+        audit(&inv, Some(target.id), "kick", &reason).await;
+        format!("Kicked {}.", target.name)
+    })
+}
+
+pub(super) fn alert(inv: Invocation) -> Reply {
+    Box::pin(async move {
+        let message = inv.args.join(" ");
+        if message.is_empty() {
+            return "Usage: !alert <message>".to_owned();
+        }
+        if let Err(answer) = staff(&inv, "alert").await {
+            return answer;
+        }
+        let packet = packet_bytes(Notification {
+            text: message.clone(),
+        });
+        inv.world
+            .router()
+            .broadcast_users(UserCast::Enqueue(packet), crate::Audience::Everyone);
+        audit(&inv, None, "alert", &message).await;
+        "Alert sent.".to_owned()
+    })
+}
+
+pub(super) fn alert_user(inv: Invocation) -> Reply {
+    Box::pin(async move {
+        const USAGE: &str = "!alertuser <name> <message>";
+        let message = rest_from(&inv.args, 1);
+        if message.is_empty() {
+            return format!("Usage: {USAGE}");
+        }
+        // A notification harms nobody: staff may alert anyone, themselves and staff too.
+        if let Err(answer) = staff(&inv, "alertuser").await {
+            return answer;
+        }
+        let target = match target(&inv, USAGE).await {
+            Ok(target) => target,
+            Err(answer) => return answer,
+        };
+        let packet = packet_bytes(Notification {
+            text: message.clone(),
+        });
+        if inv
+            .world
+            .router()
+            .cast_user(target.id, UserCast::Enqueue(packet))
+            .is_err()
+        {
+            return format!("{} is not online.", target.name);
+        }
+        audit(&inv, Some(target.id), "alertuser", &message).await;
+        format!("Alerted {}.", target.name)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("5"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("99999999d"), Some(MAX_SILENCE));
+        for bad in ["", "0m", "m", "10y", "-5m", "18446744073709551615d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}
