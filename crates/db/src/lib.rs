@@ -1,5 +1,6 @@
-//! Peace's persistent data: accounts, statistics, relationships, channels, offline mail
-//! and login records.
+//! Peace's persistent data: accounts, statistics, relationships, channels, offline mail,
+//! login records, multiplayer games, the moderation log and the session records from
+//! which another node rebuilds a session whose node died.
 //!
 //! [`Database`] is a cloneable handle over a connection pool to SQLite, PostgreSQL or
 //! MySQL/MariaDB, chosen by the URL's scheme ([`Backend::of_url`]); every repository

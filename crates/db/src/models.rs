@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{audit_log, channels, logins, mail, match_games, match_scores, stats, users};
+use crate::schema::{
+    audit_log, channels, logins, mail, match_games, match_scores, sessions, stats, users,
+};
 
 /// Account privileges, stored as an integer bit set in `users.privileges` and compared
 /// against `channels.read_privileges`/`write_privileges`.
@@ -249,4 +251,152 @@ pub(crate) struct AuditInsert<'a> {
     pub action: &'a str,
     pub reason: &'a str,
     pub created_at: i64,
+}
+
+/// The most bytes of channel keys a [`SessionRecord`] stores, commas included: the width
+/// of `sessions.channels`. Keys are ASCII in practice; counting bytes, not characters,
+/// keeps the text within the column on every backend whatever it holds.
+pub const MAX_SESSION_CHANNELS_LEN: usize = 1024;
+
+/// What another node needs to rebuild a player's main session when the node that held
+/// it died: one record per user, written at login and deleted when the session ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: i32,
+    /// The session's random id (the client's token names it).
+    pub session_id: u64,
+    /// Hours from UTC, as the client reported at login.
+    pub utc_offset: i16,
+    pub block_non_friend_dms: bool,
+    /// Keys of the channels the session is in (`#osu`, `#lobby`). Stored comma-separated
+    /// and cut to [`MAX_SESSION_CHANNELS_LEN`] by dropping whole keys from the end.
+    pub channels: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last sign of life; records not refreshed for long are pruned.
+    pub refreshed_at: i64,
+}
+
+/// A `sessions` row as the database holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub user_id: i32,
+    pub session_id: i64,
+    pub utc_offset: i16,
+    pub block_non_friend_dms: bool,
+    pub channels: String,
+    pub created_at: i64,
+    pub refreshed_at: i64,
+}
+
+impl SessionRow {
+    pub(crate) fn from_record(record: &SessionRecord) -> Self {
+        Self {
+            user_id: record.user_id,
+            session_id: session_id_to_column(record.session_id),
+            utc_offset: record.utc_offset,
+            block_non_friend_dms: record.block_non_friend_dms,
+            channels: join_session_channels(&record.channels),
+            created_at: record.created_at,
+            refreshed_at: record.refreshed_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> SessionRecord {
+        SessionRecord {
+            user_id: self.user_id,
+            // The inverse of `session_id_to_column`.
+            session_id: self.session_id as u64,
+            utc_offset: self.utc_offset,
+            block_non_friend_dms: self.block_non_friend_dms,
+            channels: self
+                .channels
+                .split(',')
+                .filter(|key| !key.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            created_at: self.created_at,
+            refreshed_at: self.refreshed_at,
+        }
+    }
+}
+
+/// No backend has an unsigned 64-bit column type in common, so a session id is stored
+/// bit for bit in a signed BIGINT: ids above `i64::MAX` become negative and come back
+/// unchanged.
+pub(crate) fn session_id_to_column(session_id: u64) -> i64 {
+    session_id as i64
+}
+
+/// Channel keys comma-separated, keeping as many keys from the front as fit in
+/// [`MAX_SESSION_CHANNELS_LEN`] bytes. Whole keys are dropped rather than the text cut,
+/// because half a key would name another channel (or none) when the session is rebuilt.
+/// Empty keys are left out: they would read back as no key at all.
+pub(crate) fn join_session_channels(channels: &[String]) -> String {
+    let mut joined = String::new();
+    for key in channels.iter().filter(|key| !key.is_empty()) {
+        let separator = usize::from(!joined.is_empty());
+        if joined.len() + separator + key.len() > MAX_SESSION_CHANNELS_LEN {
+            break;
+        }
+        if separator == 1 {
+            joined.push(',');
+        }
+        joined.push_str(key);
+    }
+    joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn session_channels_are_joined_with_commas_and_split_back() {
+        assert_eq!(
+            join_session_channels(&keys(&["#osu", "#lobby"])),
+            "#osu,#lobby"
+        );
+        assert_eq!(join_session_channels(&[]), "");
+        assert_eq!(join_session_channels(&keys(&["", "#osu", ""])), "#osu");
+        let row = SessionRow {
+            user_id: 2,
+            session_id: -1,
+            utc_offset: 0,
+            block_non_friend_dms: false,
+            channels: String::new(),
+            created_at: 0,
+            refreshed_at: 0,
+        };
+        let record = row.into_record();
+        assert!(record.channels.is_empty());
+        assert_eq!(record.session_id, u64::MAX);
+    }
+
+    #[test]
+    fn session_channels_are_cut_by_whole_keys() {
+        // 204 four-byte keys and their commas make 1019 bytes; a five-byte key after them
+        // would make 1025, so it and everything after it are dropped, even a key short
+        // enough to fit: the kept keys are always a prefix of the list.
+        let mut names: Vec<String> = (0..204).map(|i| format!("#{i:03}")).collect();
+        names.push("#abcd".into());
+        names.push("#a".into());
+        let joined = join_session_channels(&names);
+        assert_eq!(joined.len(), 204 * 5 - 1);
+        assert!(joined.ends_with("#203"));
+
+        // Exactly the maximum is kept.
+        let exact = vec!["#".repeat(MAX_SESSION_CHANNELS_LEN)];
+        assert_eq!(
+            join_session_channels(&exact).len(),
+            MAX_SESSION_CHANNELS_LEN
+        );
+        let over = vec!["#".repeat(MAX_SESSION_CHANNELS_LEN + 1)];
+        assert_eq!(join_session_channels(&over), "");
+    }
 }

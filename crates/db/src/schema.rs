@@ -120,9 +120,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (user_id) {
+        user_id -> Integer,
+        session_id -> BigInt,
+        utc_offset -> SmallInt,
+        block_non_friend_dms -> Bool,
+        channels -> Text,
+        created_at -> BigInt,
+        refreshed_at -> BigInt,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
 diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     stats,
@@ -133,4 +146,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     match_games,
     match_scores,
     audit_log,
+    sessions,
 );

@@ -10,7 +10,7 @@ use common::{fresh, new_user};
 use peace_db::testing::{ScratchDatabase, configured_backends};
 use peace_db::{
     Backend, CopyError, CopyOptions, Database, MatchScore, NewLogin, NewMatchGame, Privileges,
-    Relationship, Stats,
+    Relationship, SessionRecord, Stats,
 };
 
 /// More players than one small batch, with every table filled.
@@ -119,6 +119,25 @@ async fn populate(db: &Database) {
         .await
         .unwrap();
     db.audit(first, None, "alert", "maintenance").await.unwrap();
+    // Session records of most players (more than one small batch), with ids on both
+    // sides of i64::MAX, so that the copy keeps every bit.
+    for (n, &id) in ids.iter().enumerate().skip(2) {
+        db.save_session_record(&SessionRecord {
+            user_id: id,
+            session_id: (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            utc_offset: n as i16 - 12,
+            block_non_friend_dms: n % 2 == 0,
+            channels: if n % 4 == 0 {
+                Vec::new()
+            } else {
+                vec!["#osu".into(), format!("#mp_{n}")]
+            },
+            created_at: 1_700_000_000 + n as i64,
+            refreshed_at: 1_700_000_100 + n as i64,
+        })
+        .await
+        .unwrap();
+    }
 }
 
 /// Every table's rows, sorted (backends may order text keys by different collations).
@@ -145,6 +164,15 @@ async fn assert_same(source: &Database, target: &Database) {
         source.row_counts().await.unwrap(),
         target.row_counts().await.unwrap()
     );
+}
+
+/// The id of the player `populate` registered `n`-th (counting from zero).
+async fn player_id(db: &Database, n: usize) -> i32 {
+    db.user_by_name(&format!("Player {n}"))
+        .await
+        .unwrap()
+        .unwrap()
+        .id
 }
 
 /// After a copy the database must go on handing out ids past the copied ones.
@@ -194,6 +222,29 @@ async fn assert_usable_after_copy(db: &Database) {
     assert_eq!(game, 4, "{backend}");
     db.audit(user.id, None, "alert", "after").await.unwrap();
     assert_eq!(db.audit_log(1).await.unwrap()[0].id, 3, "{backend}");
+    let moved = db
+        .session_record(player_id(db, 5).await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.session_id, 5u64.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    assert_eq!(moved.channels, ["#osu", "#mp_5"], "{backend}");
+    assert!(
+        db.delete_session_record(moved.user_id, moved.session_id)
+            .await
+            .unwrap()
+    );
+    db.save_session_record(&SessionRecord {
+        user_id: user.id,
+        session_id: u64::MAX,
+        utc_offset: 0,
+        block_non_friend_dms: false,
+        channels: vec!["#osu".into()],
+        created_at: 1,
+        refreshed_at: 1,
+    })
+    .await
+    .unwrap();
     db.record_login(&NewLogin {
         user_id: user.id,
         ip: "::1".into(),
@@ -282,7 +333,7 @@ async fn an_unmigrated_source_or_the_same_database_is_refused() {
     let (target, _t) = fresh(Backend::Sqlite).await.unwrap();
     assert!(matches!(
         source.copy_to(&target, &CopyOptions::default()).await,
-        Err(CopyError::SourceNotMigrated(3))
+        Err(CopyError::SourceNotMigrated(4))
     ));
     assert!(matches!(
         target

@@ -7,7 +7,9 @@
 mod common;
 
 use common::new_user;
-use peace_db::{Database, DbError, Privileges, Relationship, Stats};
+use peace_db::{
+    Database, DbError, MAX_SESSION_CHANNELS_LEN, Privileges, Relationship, SessionRecord, Stats,
+};
 
 on_every_backend!(
     migrations_seed_the_bot_and_default_channels,
@@ -16,6 +18,7 @@ on_every_backend!(
     match_games_are_recorded_with_their_scores,
     moderation_actions_are_audited,
     racing_registrations_of_one_name_make_one_account,
+    session_records_belong_to_one_session_at_a_time,
 );
 
 async fn migrations_seed_the_bot_and_default_channels(db: Database) {
@@ -269,4 +272,151 @@ async fn racing_registrations_of_one_name_make_one_account(db: Database) {
     }
     assert_eq!(created, 1, "{}", db.backend());
     assert_eq!(db.user_count().await.unwrap(), 2);
+}
+
+fn keys(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+async fn session_records_belong_to_one_session_at_a_time(db: Database) {
+    let backend = db.backend();
+    let a = db.create_user(&new_user("alice", "a@x.y")).await.unwrap();
+    let b = db.create_user(&new_user("bob", "b@x.y")).await.unwrap();
+    assert_eq!(db.session_record(a.id).await.unwrap(), None);
+
+    // An id above i64::MAX is stored as a negative BIGINT and must come back unchanged.
+    let first = SessionRecord {
+        user_id: a.id,
+        session_id: u64::MAX - 41,
+        utc_offset: -5,
+        block_non_friend_dms: true,
+        channels: keys(&["#osu", "#lobby"]),
+        created_at: 100,
+        refreshed_at: 100,
+    };
+    db.save_session_record(&first).await.unwrap();
+    assert_eq!(
+        db.session_record(a.id).await.unwrap().as_ref(),
+        Some(&first),
+        "{backend}"
+    );
+
+    // A new login replaces the record.
+    let second = SessionRecord {
+        session_id: 7,
+        utc_offset: 9,
+        block_non_friend_dms: false,
+        channels: Vec::new(),
+        created_at: 200,
+        refreshed_at: 200,
+        ..first.clone()
+    };
+    db.save_session_record(&second).await.unwrap();
+    assert_eq!(
+        db.session_record(a.id).await.unwrap().as_ref(),
+        Some(&second)
+    );
+
+    // The replaced session, still shutting down somewhere, changes nothing.
+    let before = peace_db::unix_now();
+    db.refresh_session_record(a.id, first.session_id)
+        .await
+        .unwrap();
+    db.set_session_channels(a.id, first.session_id, &keys(&["#help"]))
+        .await
+        .unwrap();
+    assert!(
+        !db.delete_session_record(a.id, first.session_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.session_record(a.id).await.unwrap().as_ref(),
+        Some(&second),
+        "{backend}"
+    );
+
+    // The current session refreshes its record and changes its channels.
+    db.refresh_session_record(a.id, second.session_id)
+        .await
+        .unwrap();
+    let refreshed = db.session_record(a.id).await.unwrap().unwrap();
+    assert!(refreshed.refreshed_at >= before, "{backend}");
+    assert_eq!(
+        SessionRecord {
+            refreshed_at: second.refreshed_at,
+            ..refreshed
+        },
+        second
+    );
+    db.set_session_channels(a.id, second.session_id, &keys(&["#osu", "#announce"]))
+        .await
+        .unwrap();
+    let moved = db.session_record(a.id).await.unwrap().unwrap();
+    assert_eq!(moved.channels, ["#osu", "#announce"]);
+    assert!(moved.refreshed_at >= before);
+    assert_eq!(moved.created_at, second.created_at);
+
+    // More keys than the column holds: whole keys are dropped from the end, and what is
+    // left fits the column on every backend (PostgreSQL and MySQL would refuse more).
+    let many: Vec<String> = (0..300).map(|i| format!("#channel_{i:03}")).collect();
+    db.set_session_channels(a.id, second.session_id, &many)
+        .await
+        .unwrap();
+    let capped = db.session_record(a.id).await.unwrap().unwrap().channels;
+    let kept = capped.len();
+    assert!(kept > 0 && kept < many.len(), "{backend}: {kept}");
+    assert_eq!(capped[..], many[..kept]);
+    let stored_len = capped.iter().map(String::len).sum::<usize>() + kept - 1;
+    assert!(stored_len <= MAX_SESSION_CHANNELS_LEN);
+    assert!(stored_len + 1 + many[kept].len() > MAX_SESSION_CHANNELS_LEN);
+    // The same cut applies to a whole record being saved.
+    db.save_session_record(&SessionRecord {
+        channels: many.clone(),
+        ..second.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        db.session_record(a.id).await.unwrap().unwrap().channels,
+        capped
+    );
+
+    // Pruning takes records last refreshed before the bound, and only those.
+    let stale = SessionRecord {
+        user_id: b.id,
+        session_id: 1u64 << 63,
+        refreshed_at: 150,
+        ..first.clone()
+    };
+    db.save_session_record(&stale).await.unwrap();
+    db.refresh_session_record(a.id, second.session_id)
+        .await
+        .unwrap();
+    assert_eq!(db.prune_session_records(150).await.unwrap(), 0, "{backend}");
+    assert_eq!(db.prune_session_records(151).await.unwrap(), 1, "{backend}");
+    assert_eq!(db.session_record(b.id).await.unwrap(), None);
+    assert!(db.session_record(a.id).await.unwrap().is_some());
+
+    // The session that owns the record deletes it, once.
+    assert!(
+        db.delete_session_record(a.id, second.session_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.delete_session_record(a.id, second.session_id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(db.session_record(a.id).await.unwrap(), None);
+    // Without a record, refreshing or moving channels is a no-op, not an error.
+    db.refresh_session_record(a.id, second.session_id)
+        .await
+        .unwrap();
+    db.set_session_channels(a.id, second.session_id, &keys(&["#osu"]))
+        .await
+        .unwrap();
+    assert_eq!(db.session_record(a.id).await.unwrap(), None);
+    assert_eq!(db.prune_session_records(i64::MAX).await.unwrap(), 0);
 }

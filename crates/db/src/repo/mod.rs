@@ -7,6 +7,7 @@ pub mod logins;
 pub mod mail;
 pub mod match_games;
 pub mod relationships;
+pub mod sessions;
 pub mod stats;
 pub mod users;
 
