@@ -18,13 +18,32 @@ pub const COOKIE: &str = "test-cookie";
 /// The admin token of every test node.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
-/// A free port on 127.0.0.1 (bound, read, released: another process could take it in
-/// between, which on a test machine does not happen in practice).
+/// A free port on 127.0.0.1 for a node to bind. Ports are handed out from a counter
+/// (so that tests running at once in this process never get the same one, which asking
+/// the kernel for port 0 and releasing it does not guarantee) below the kernel's range of
+/// ephemeral ports (so that no outgoing connection holds one), and checked free.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Start somewhere in 20000..30000 that depends on the process, so that two test
+    // processes on one machine are unlikely to overlap.
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 10_000) as u16,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = if port >= 32_000 {
+            20_000 + port % 12_000
+        } else {
+            port
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub struct Node {

@@ -135,9 +135,13 @@ impl World {
             client_hashes: req.hashes.raw.clone(),
             created_at: peace_db::unix_now(),
         };
-        if let Err(e) = db.record_login(&login).await {
-            tracing::warn!(user = user.id, "could not record login: {e}");
-        }
+        // The login history is not worth a player's wait: written on its own task.
+        let history = db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = history.record_login(&login).await {
+                tracing::warn!(user = login.user_id, "could not record login: {e}");
+            }
+        });
 
         let session_id = rand::random::<u64>();
         let mut state = UserState::new(&user, session_id, req.utc_offset, stats, rank);
@@ -170,6 +174,18 @@ impl World {
             node: "".into(),
         };
         let me = user.id;
+        // Written before the session starts (it then keeps the record up to date with
+        // its channels) and before the client has its token (so no logout comes first).
+        if !extra
+            && let Err(e) = db
+                .save_session_record(&crate::user::record::record_of(&state))
+                .await
+        {
+            tracing::warn!(
+                user = me,
+                "session record not saved (no rebuild if its node dies): {e}"
+            );
+        }
         let request = SpawnRequest::Session {
             state: Box::new(state),
             entry: Box::new(entry),

@@ -31,6 +31,9 @@ pub enum SpawnRequest {
         state: Box<UserState>,
         entry: Box<OnlineUser>,
     },
+    /// Session `session_id` of `user_id` again, from its database record: its node was
+    /// lost and its client polls on.
+    Rebuild { user_id: i32, session_id: u64 },
     /// The spectator room of `host_id`, unless it is open already.
     SpectatorRoom { host_id: i32 },
     /// A match with this id, unless the id is taken.
@@ -46,6 +49,7 @@ impl SpawnRequest {
     pub fn key(&self) -> EntityKey {
         match self {
             SpawnRequest::Session { state, .. } => EntityKey::User(state.id),
+            SpawnRequest::Rebuild { user_id, .. } => EntityKey::User(*user_id),
             SpawnRequest::SpectatorRoom { host_id } => EntityKey::Spectate(*host_id),
             SpawnRequest::Match { match_id, .. } => EntityKey::Match(i32::from(*match_id)),
         }
@@ -128,6 +132,10 @@ impl World {
                 }
                 return SpawnReply::Started;
             }
+            SpawnRequest::Rebuild {
+                user_id,
+                session_id,
+            } => return self.rebuild_session(user_id, session_id).await,
             SpawnRequest::SpectatorRoom { host_id } => self.open_spectator_room(host_id).await,
             SpawnRequest::Match {
                 match_id,
@@ -182,6 +190,107 @@ impl World {
         };
         self.router().users().insert(entry);
         Ok(replaced)
+    }
+
+    /// Starts a lost session again from its record (under the spawning lock). Refused
+    /// when there is no current record for exactly this session, or the account may no
+    /// longer log in: then the client is told to log in again, as before.
+    async fn rebuild_session(&self, user_id: i32, session_id: u64) -> SpawnReply {
+        if self
+            .router()
+            .sessions()
+            .session(user_id, session_id)
+            .is_some()
+        {
+            return SpawnReply::Started;
+        }
+        let refuse = |why: &str| SpawnReply::Refused(why.to_owned());
+        let db = self.db();
+        let record = match db.session_record(user_id).await {
+            Ok(Some(r)) if r.session_id == session_id => r,
+            Ok(_) => return refuse("no record of this session"),
+            Err(e) => return refuse(&e.to_string()),
+        };
+        if peace_db::unix_now() - record.refreshed_at > crate::user::record::RECORD_TTL_SECS {
+            return refuse("the session record is stale");
+        }
+        let user = match db.user_by_id(user_id).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return refuse("no such account"),
+            Err(e) => return refuse(&e.to_string()),
+        };
+        let privileges = user.privileges();
+        if !privileges.contains(peace_db::Privileges::NORMAL)
+            || privileges.contains(peace_db::Privileges::BOT)
+        {
+            return refuse("the account may not log in");
+        }
+        let (stats, relationships) =
+            match (db.stats(user_id, 0).await, db.relationships(user_id).await) {
+                (Ok(s), Ok(r)) => (s, r),
+                (Err(e), _) | (_, Err(e)) => return refuse(&e.to_string()),
+            };
+        let rank = db.global_rank(0, stats.pp).await.unwrap_or(0);
+        let utc_offset = i8::try_from(record.utc_offset).unwrap_or(0);
+        let mut state = UserState::new(&user, session_id, utc_offset, stats, rank);
+        state.friends = relationships.friends.iter().copied().collect();
+        state.blocked = relationships.blocked.iter().copied().collect();
+        state.block_non_friend_dms = record.block_non_friend_dms;
+        let channels: Vec<String> = record
+            .channels
+            .iter()
+            .filter(|c| self.channel_definitions().iter().any(|d| &d.name == *c))
+            .cloned()
+            .collect();
+        let restricted = privileges.is_restricted();
+        let (presence, stats) = (state.presence_packet(), state.stats_packet());
+        let supervisor = match self.live_supervisor() {
+            Ok(s) => s,
+            Err(e) => return refuse(&e.to_string()),
+        };
+        // Online again everywhere before the session rejoins its channels: a node that
+        // learns only now that the old node died must see the session back on this node,
+        // or it would take it for one of the dead node's and drop it from its channels.
+        self.router().users().insert(OnlineUser {
+            id: user_id,
+            name: user.name.as_str().into(),
+            session_id,
+            privileges,
+            presence: presence.clone(),
+            stats: stats.clone(),
+            login_time: peace_db::unix_now(),
+            hidden: restricted,
+            node: self.node_name().into(),
+        });
+        let args = (self.clone(), state, Start::Rebuilt(channels));
+        let actor = match Actor::spawn_linked(None, UserSession, args, supervisor).await {
+            Ok((actor, _)) => actor,
+            Err(e) => {
+                self.router().users().remove_session(user_id, session_id);
+                return refuse(&e.to_string());
+            }
+        };
+        self.router().sessions().insert(LocalSession {
+            user_id,
+            session_id,
+            privileges,
+            actor,
+        });
+        if !restricted {
+            let mut both = presence.to_vec();
+            both.extend_from_slice(&stats);
+            let cast = crate::user::UserCast::PresenceUpdate {
+                from: user_id,
+                packets: both.into(),
+            };
+            self.router()
+                .broadcast_users(cast, crate::Audience::AllBut(user_id));
+        }
+        tracing::info!(
+            user = user_id,
+            "session rebuilt from its record after its node was lost"
+        );
+        SpawnReply::Started
     }
 
     /// A newer login replaced `old`: keep its last packets for its client's next poll.

@@ -39,6 +39,8 @@ const RETIRED_TTL_SECS: i64 = 60;
 const MAX_RETIRED: usize = 10_000;
 /// Most packets handled from one poll; the rest of the body is dropped (and logged).
 pub const MAX_PACKETS_PER_POLL: usize = 512;
+/// How often the sweeper deletes stale session records.
+const RECORD_PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Match ids tried before creating a match gives up (ids are 16-bit on the wire).
 const MATCH_ID_ATTEMPTS: usize = 64;
 
@@ -541,13 +543,15 @@ impl World {
     }
 
     /// Every quarter of the idle time-out: ask this node's sessions to check themselves,
-    /// and forget expired replaced sessions.
+    /// and forget expired replaced sessions; every [`RECORD_PRUNE_EVERY`], delete the
+    /// records of sessions that are long gone (their node died and nobody came back).
     fn spawn_sweeper(&self) {
         let world = self.clone();
         let period = (self.config().idle_timeout / 4).max(Duration::from_millis(250));
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_prune = tokio::time::Instant::now();
             loop {
                 tick.tick().await;
                 world
@@ -555,6 +559,15 @@ impl World {
                     .broadcast_here(&UserCast::IdleCheck, &Audience::AllBut(BOT_ID));
                 let now = peace_db::unix_now();
                 world.retired().retain(|_, (_, expires)| *expires > now);
+                if last_prune.elapsed() >= RECORD_PRUNE_EVERY {
+                    last_prune = tokio::time::Instant::now();
+                    let before = now - crate::user::record::RECORD_TTL_SECS;
+                    match world.db().prune_session_records(before).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(records = n, "stale session records deleted"),
+                        Err(e) => tracing::warn!("could not prune session records: {e}"),
+                    }
+                }
             }
         });
         self.inner
@@ -650,23 +663,7 @@ impl World {
 
     /// A poll for a session of this node.
     pub(crate) async fn poll_here(&self, user_id: i32, session_id: u64, body: &[u8]) -> Bytes {
-        let mut packets = Vec::new();
-        for (i, decoded) in peace_bancho::decode_client_packets(body)
-            .into_iter()
-            .enumerate()
-        {
-            match decoded {
-                _ if i >= MAX_PACKETS_PER_POLL => {
-                    tracing::warn!(
-                        user = user_id,
-                        "more than {MAX_PACKETS_PER_POLL} packets in one poll; rest dropped"
-                    );
-                    break;
-                }
-                Ok(packet) => packets.push(packet),
-                Err(e) => tracing::info!(user = user_id, "undecodable packet skipped: {e}"),
-            }
-        }
+        let packets = decode_poll(user_id, body);
         let call = UserCall::Poll { packets };
         let timeout = self.config().call_timeout;
         match self
@@ -675,10 +672,36 @@ impl World {
             .await
         {
             Ok(UserReply::Packets(bytes)) => bytes,
-            Err(RouteError::NotFound(_)) => match self.retired().remove(&(user_id, session_id)) {
-                Some((bytes, _)) => bytes,
-                None => restart_reply(),
-            },
+            // A session that is not there, or is ending right now (a logout a moment
+            // ago): its last words if any, else a rebuild from its record, else restart.
+            Err(RouteError::NotFound(_) | RouteError::Stopped(_)) => {
+                if let Some((bytes, _)) = self.retired().remove(&(user_id, session_id)) {
+                    return bytes;
+                }
+                // No node holds the session: if its node was lost, it comes back from
+                // its record and the client plays on; otherwise the client logs in again.
+                let rebuild = SpawnRequest::Rebuild {
+                    user_id,
+                    session_id,
+                };
+                match self.spawn(rebuild).await {
+                    SpawnReply::Started => {
+                        // The rebuilt session handles this poll's packets.
+                        let call = UserCall::Poll {
+                            packets: decode_poll(user_id, body),
+                        };
+                        match self
+                            .router()
+                            .call_session(user_id, session_id, call, timeout)
+                            .await
+                        {
+                            Ok(UserReply::Packets(bytes)) => bytes,
+                            Err(_) => restart_reply(),
+                        }
+                    }
+                    _ => restart_reply(),
+                }
+            }
             Err(e) => {
                 tracing::warn!(user = user_id, "poll failed: {e}");
                 Bytes::new()
@@ -771,6 +794,29 @@ impl World {
             router.stop(Some("shutdown".into()));
         }
     }
+}
+
+/// The client packets of a poll body; undecodable ones are skipped (and logged), and at
+/// most [`MAX_PACKETS_PER_POLL`] are kept.
+fn decode_poll(user_id: i32, body: &[u8]) -> Vec<peace_bancho::ClientPacket> {
+    let mut packets = Vec::new();
+    for (i, decoded) in peace_bancho::decode_client_packets(body)
+        .into_iter()
+        .enumerate()
+    {
+        match decoded {
+            _ if i >= MAX_PACKETS_PER_POLL => {
+                tracing::warn!(
+                    user = user_id,
+                    "more than {MAX_PACKETS_PER_POLL} packets in one poll; rest dropped"
+                );
+                break;
+            }
+            Ok(packet) => packets.push(packet),
+            Err(e) => tracing::info!(user = user_id, "undecodable packet skipped: {e}"),
+        }
+    }
+    packets
 }
 
 /// Which shard a key is in (for the API).

@@ -4,14 +4,22 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ractor_cluster::NodeEventSubscription;
 use ractor_cluster::node::NodeServerSessionInformation;
+
+/// Connections closed before authenticating, in a row, after which a wrong cookie is
+/// the likely cause. (One alone is usually the losing half of two nodes connecting to
+/// each other at once, which ractor_cluster closes.)
+const REFUSALS_BEFORE_WARNING: usize = 3;
 
 #[derive(Debug, Default)]
 pub struct ConnectionLog {
     /// Peer addresses of sessions that authenticated.
     authenticated: Mutex<HashSet<String>>,
+    /// Connections closed before authenticating since the last one that authenticated.
+    refusals: AtomicUsize,
 }
 
 impl ConnectionLog {
@@ -32,6 +40,7 @@ impl NodeEventSubscription for ConnectionLog {
             .map(|n| n.name.clone())
             .unwrap_or_default();
         tracing::info!(peer = %ses.peer_addr, %name, "cluster connection authenticated");
+        self.refusals.store(0, Ordering::Relaxed);
         self.authenticated().insert(ses.peer_addr);
     }
 
@@ -46,10 +55,17 @@ impl NodeEventSubscription for ConnectionLog {
             // a peer that is really gone is reported by the membership as down.
             tracing::info!(peer = %ses.peer_addr, %name, "cluster connection closed");
         } else {
-            tracing::warn!(
-                peer = %ses.peer_addr,
-                "cluster connection refused before authentication: wrong cookie, or not a Peace node"
-            );
+            let refusals = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
+            if refusals >= REFUSALS_BEFORE_WARNING && refusals % 20 == REFUSALS_BEFORE_WARNING % 20
+            {
+                tracing::warn!(
+                    peer = %ses.peer_addr,
+                    refusals,
+                    "cluster connections refused before authentication: wrong cookie, or not a Peace node"
+                );
+            } else {
+                tracing::debug!(peer = %ses.peer_addr, "cluster connection closed before authentication");
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 mod farewell;
 mod multiplayer;
 mod packets;
+pub mod record;
 mod spectating;
 
 pub(crate) use packets::bot_message;
@@ -108,15 +109,20 @@ pub struct Session {
     /// Exported to another node: it stops without ending the session.
     moved: bool,
     start: Start,
+    /// What the session's database record holds (a player's own session only).
+    record: Option<record::RecordSync>,
 }
 
 /// How a session actor starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
     /// A login: the player joins the auto-join channels.
     Login,
-    /// The session moved here (or was rebuilt): it is in its channels already.
+    /// The session moved here: it is in its channels already.
     Restored,
+    /// The session is rebuilt from its database record after its node was lost: it
+    /// joins these channels again, without the client noticing.
+    Rebuilt(Vec<String>),
 }
 
 impl Actor for UserSession {
@@ -129,11 +135,15 @@ impl Actor for UserSession {
         _myself: ActorRef<Self::Msg>,
         (world, state, start): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
+        // The bot and a tournament client's extra sessions have no record.
+        let record = (!state.extra_session && state.id != crate::BOT_ID)
+            .then(|| record::RecordSync::new(&state));
         Ok(Session {
             world,
             state,
             moved: false,
             start,
+            record,
         })
     }
 
@@ -142,9 +152,18 @@ impl Actor for UserSession {
         _myself: ActorRef<Self::Msg>,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if s.start == Start::Login && !s.state.extra_session {
-            s.join_auto_channels().await;
+        match std::mem::replace(&mut s.start, Start::Restored) {
+            Start::Login if !s.state.extra_session => s.join_auto_channels().await,
+            Start::Rebuilt(channels) => {
+                for name in channels {
+                    s.state.channels.insert(name.clone());
+                    s.rejoin_channel(name).await;
+                }
+                s.notify("The server you were on went down; you were moved to another.");
+            }
+            _ => {}
         }
+        s.sync_record();
         Ok(())
     }
 
@@ -159,18 +178,22 @@ impl Actor for UserSession {
                 s.state.last_poll_ms = crate::unix_millis();
                 for packet in packets {
                     if s.handle_packet(packet, &myself).await == packets::Flow::Stop {
-                        myself.stop(Some("logout".into()));
+                        s.end(&myself, "logout").await;
                         break;
                     }
                 }
                 let _ = reply.send(UserReply::Packets(s.state.drain()));
+                s.sync_record();
             }
             EntityMsg::Call(UserCall::Retire { reason }, reply) => {
                 s.state.enqueue_packet(Notification { text: reason });
                 let _ = reply.send(UserReply::Packets(s.state.drain()));
                 myself.stop(Some("replaced by a newer login".into()));
             }
-            EntityMsg::Cast(cast) => s.handle_cast(cast, &myself).await,
+            EntityMsg::Cast(cast) => {
+                s.handle_cast(cast, &myself).await;
+                s.sync_record();
+            }
             EntityMsg::Export(reply) => {
                 s.moved = true;
                 s.state.moves = s.state.moves.saturating_add(1);
@@ -267,6 +290,11 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
             if let Err(e) = db.touch_last_seen(user_id).await {
                 tracing::warn!(user = user_id, "could not record last seen: {e}");
             }
+            // The session is over: it must not be rebuilt (a token replayed after a
+            // logout gets a restart, not a session).
+            if let Err(e) = db.delete_session_record(user_id, session_id).await {
+                tracing::warn!(user = user_id, "could not delete the session record: {e}");
+            }
         });
     }
 }
@@ -283,6 +311,25 @@ fn ended_here(router: &crate::Router, user_id: i32, session_id: u64) -> Option<b
 }
 
 impl Session {
+    /// Ends the session for good: its database record goes first, so that no poll can
+    /// rebuild it (a token replayed after a logout or a kick gets a restart), then the
+    /// actor stops and `post_stop` does the rest.
+    async fn end(&mut self, myself: &ActorRef<UserMsg>, reason: &str) {
+        if self.record.take().is_some()
+            && let Err(e) = self
+                .world
+                .db()
+                .delete_session_record(self.state.id, self.state.session_id)
+                .await
+        {
+            tracing::warn!(
+                user = self.state.id,
+                "could not delete the session record: {e}"
+            );
+        }
+        myself.stop(Some(reason.to_owned()));
+    }
+
     /// The player as others see them (what the directory holds).
     fn directory_entry(&self) -> crate::directory::OnlineUser {
         let st = &self.state;
@@ -335,7 +382,7 @@ impl Session {
                 let idle_ms = crate::unix_millis() - st.last_poll_ms;
                 if idle_ms > self.world.config().idle_timeout.as_millis() as i64 {
                     tracing::info!(user = st.id, idle_ms, "session timed out");
-                    myself.stop(Some("idle time-out".into()));
+                    self.end(myself, "idle time-out").await;
                 }
             }
             UserCast::Silence { until, reason } => self.silence(until, &reason),
@@ -356,7 +403,7 @@ impl Session {
                 // of retired sessions small.
                 let packets = farewell.packets(&reason).into();
                 self.world.remember_retired(st.id, st.session_id, packets);
-                myself.stop(Some(reason));
+                self.end(myself, &reason).await;
             }
         }
     }

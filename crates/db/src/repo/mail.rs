@@ -32,6 +32,18 @@ impl Database {
     pub async fn take_mail(&self, to_id: i32) -> Result<Vec<Mail>, DbError> {
         // Read and mark in one transaction: messages handed out are the ones marked.
         run!(self, |conn| conn.transaction(async move |conn| {
+            // The first statement writes (nothing changes): on SQLite a transaction that
+            // has read cannot start writing while another connection writes (it fails at
+            // once instead of waiting), and on PostgreSQL and MySQL this locks the
+            // user's undelivered rows, so two logins at once cannot both hand them out.
+            diesel::update(
+                mail::table
+                    .filter(mail::to_id.eq(to_id))
+                    .filter(mail::delivered.eq(false)),
+            )
+            .set(mail::delivered.eq(false))
+            .execute(conn)
+            .await?;
             let rows: Vec<(i32, i32, String, String, i64)> = mail::table
                 .inner_join(users::table.on(users::id.eq(mail::from_id)))
                 .filter(mail::to_id.eq(to_id))
