@@ -191,9 +191,9 @@ impl World {
                 for s in snapshots {
                     self.restore(s).await;
                 }
-                let held = placement.thaw(shards, false);
+                let held = placement.thaw(shards);
                 for envelope in held {
-                    crate::cluster::inbound::deliver_cast(self, envelope);
+                    crate::cluster::inbound::deliver(self, envelope);
                 }
                 Err(format!("{to} did not import: {other:?}"))
             }
@@ -254,7 +254,22 @@ impl World {
     ) -> Result<(), String> {
         let _guard = self.spawn_lock().await;
         let placement = self.router().placement();
-        placement.freeze(shards);
+        // From now on what arrives for the shards is held here, and so are this node's
+        // own messages for them, behind a flush marker through the old owner (it comes
+        // back after everything this node sent there before).
+        let net = self.router().net().clone();
+        let me = self.node_name().to_owned();
+        placement.begin_import(shards, || {
+            for &shard in shards {
+                let marker = Body::Flush {
+                    shard,
+                    origin: me.clone(),
+                };
+                if let Err(e) = net.send(from, marker) {
+                    tracing::warn!(peer = %from, "flush marker not sent: {e}");
+                }
+            }
+        });
         let mut started = 0u64;
         for bytes in snapshots {
             match snapshot::decode(bytes) {
@@ -275,7 +290,7 @@ impl World {
             tokio::time::sleep(HANDOFF_TIMEOUT).await;
             let frozen = shards
                 .iter()
-                .any(|s| world.router().placement().locate_shard(*s) == Location::Frozen);
+                .any(|s| world.router().placement().locate_shard_inbound(*s) == Location::Frozen);
             if frozen {
                 tracing::warn!(peer = %from, "no hand-over arrived; serving the moved shards");
                 world.finish_import(&from, &shards, Vec::new());
@@ -284,21 +299,60 @@ impl World {
         Ok(())
     }
 
-    /// Step 5: delivers what the old owner held, then what this node held, and serves
-    /// the shards.
+    /// Step 5: delivers what the old owner held, then what arrived here meanwhile, and
+    /// serves the shards; this node's own messages wait for its flush marker.
     pub(crate) fn finish_import(&self, from: &str, shards: &[Shard], held: Vec<Envelope>) {
         let router = self.router();
-        add(&self.migrations().held_messages, held.len() as u64);
-        for envelope in held {
-            router.deliver_held(self, envelope);
-        }
-        while let Some(more) = router.placement().thaw_if_drained(shards) {
-            add(&self.migrations().held_messages, more.len() as u64);
-            for envelope in more {
-                router.deliver_held(self, envelope);
+        let mut own_markers = Vec::new();
+        let mut deliver = |envelopes: Vec<Envelope>| {
+            add(&self.migrations().held_messages, envelopes.len() as u64);
+            for envelope in envelopes {
+                match &envelope.body {
+                    // This node's own marker: everything it sent the old owner is in.
+                    Body::Flush { shard, origin } if origin == self.node_name() => {
+                        own_markers.push(*shard)
+                    }
+                    Body::Flush { shard, origin } => {
+                        let ack = Body::FlushAck { shard: *shard };
+                        if let Err(e) = router.net().send(origin, ack) {
+                            tracing::debug!(node = %origin, "flush acknowledgement not sent: {e}");
+                        }
+                    }
+                    _ => router.deliver_held(self, envelope),
+                }
             }
+        };
+        deliver(held);
+        while let Some(more) = router.placement().finish_import(shards) {
+            deliver(more);
+        }
+        for shard in own_markers {
+            self.end_flush(shard);
         }
         tracing::debug!(peer = %from, shards = shards.len(), "moved shards served here");
+    }
+
+    /// The wait for this node's flush marker for `shard` is over: its messages held
+    /// meanwhile go where the shard is now, in order.
+    pub(crate) fn end_flush(&self, shard: Shard) {
+        let router = self.router();
+        router.placement().end_flush(shard, |own, owner| {
+            for envelope in own {
+                if owner == self.node_name() {
+                    router.deliver_held(self, envelope);
+                } else if let Err(e) = router.net().send(owner, envelope.body) {
+                    tracing::warn!(node = %owner, "held message not sent: {e}");
+                }
+            }
+        });
+    }
+
+    /// Ends flush waits that lasted too long (a marker lost with its node).
+    pub(crate) fn expire_flushes(&self) {
+        for shard in self.router().placement().overdue_flushes() {
+            tracing::warn!(shard, "flush marker never came back; going direct");
+            self.end_flush(shard);
+        }
     }
 
     /// Starts an entity from its snapshot on this node, whatever the placement says (the

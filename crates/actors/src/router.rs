@@ -92,6 +92,13 @@ pub(crate) struct Origin {
     pub hops: u8,
 }
 
+impl Origin {
+    /// Whether the message was made on node `me` (not received from a peer).
+    fn is_local(&self, me: &str) -> bool {
+        self.hops == 0 && self.from == me
+    }
+}
+
 /// A message on its way: typed until it has to cross a node, or already bytes.
 pub(crate) trait IntoPayload {
     fn into_payload(self) -> Result<Vec<u8>, WireError>;
@@ -319,8 +326,15 @@ where
 
     /// Tells every entity of this kind on this node (those moving get it once moved).
     pub(crate) fn broadcast_here(&self, msg: &C) {
+        let origin = self.router.local_origin();
+        self.broadcast_here_from(msg, &origin);
+    }
+
+    /// [`Self::broadcast_here`] for a broadcast from `origin`.
+    pub(crate) fn broadcast_here_from(&self, msg: &C, origin: &Origin) {
         let actors = self.table.read().clone();
-        let frozen: Vec<EntityKey> = self.router.placement().route_all(|locate| {
+        let local = origin.is_local(self.router.net().me());
+        let frozen: Vec<EntityKey> = self.router.placement().route_all(local, |locate| {
             let mut frozen = Vec::new();
             for (key, actor) in &actors {
                 let entity = (self.table.key)(key);
@@ -335,7 +349,7 @@ where
             }
             frozen
         });
-        self.router.hold_for_each(frozen, None, msg);
+        self.router.hold_for_each(frozen, None, msg, origin);
     }
 }
 
@@ -407,7 +421,6 @@ struct Inner {
 /// How a cast goes on once its key is located.
 enum CastStep<M> {
     Done(Result<(), RouteError>),
-    Send(String, M),
     Hold(M),
 }
 
@@ -532,7 +545,9 @@ impl Router {
         }
     }
 
-    /// Routes a cast for `entity`; `here` delivers it locally.
+    /// Routes a cast for `entity`; `here` delivers it locally. A send to another node
+    /// happens under the placement lock too, so that it cannot fall behind a flush marker
+    /// this node sends when a shard moves (see `Placement`).
     fn cast_to<M: IntoPayload>(
         &self,
         entity: EntityKey,
@@ -541,22 +556,30 @@ impl Router {
         origin: &Origin,
         here: impl FnOnce(M) -> Result<(), RouteError>,
     ) -> Result<(), RouteError> {
-        let step = self.placement().route(&entity, |location| match location {
-            Location::Here => CastStep::Done(here(msg)),
-            Location::There(node) => CastStep::Send(node, msg),
-            Location::Frozen => CastStep::Hold(msg),
-            Location::Unplaced => CastStep::Done(Err(RouteError::NotPlaced)),
-        });
+        let local = origin.is_local(self.net().me());
+        let step = self
+            .placement()
+            .route(&entity, local, |location| match location {
+                Location::Here => CastStep::Done(here(msg)),
+                Location::There(node) => {
+                    let sent = msg
+                        .into_payload()
+                        .map_err(RouteError::from)
+                        .and_then(|payload| {
+                            let body = Body::Cast {
+                                key: entity.clone(),
+                                session,
+                                payload,
+                            };
+                            self.send_on(&node, origin, body)
+                        });
+                    CastStep::Done(sent)
+                }
+                Location::Frozen => CastStep::Hold(msg),
+                Location::Unplaced => CastStep::Done(Err(RouteError::NotPlaced)),
+            });
         match step {
             CastStep::Done(result) => result,
-            CastStep::Send(node, msg) => {
-                let body = Body::Cast {
-                    key: entity,
-                    session,
-                    payload: msg.into_payload()?,
-                };
-                self.send_on(&node, origin, body)
-            }
             CastStep::Hold(msg) => {
                 let envelope = Envelope {
                     from: origin.from.clone(),
@@ -567,18 +590,18 @@ impl Router {
                         payload: msg.into_payload()?,
                     },
                 };
-                self.hold(envelope)
+                self.hold(envelope, local)
             }
         }
     }
 
-    /// Holds a cast for a frozen shard, or routes it again if the shard thawed since.
-    fn hold(&self, envelope: Envelope) -> Result<(), RouteError> {
+    /// Holds a cast for a moving shard, or routes it again if the shard moved since.
+    fn hold(&self, envelope: Envelope, local: bool) -> Result<(), RouteError> {
         let Body::Cast { key, .. } = &envelope.body else {
             return Ok(());
         };
         let key = key.clone();
-        match self.placement().hold(shard_of(&key), envelope) {
+        match self.placement().hold(shard_of(&key), envelope, local) {
             Hold::Kept => Ok(()),
             Hold::Full => {
                 self.net().dropped();
@@ -589,25 +612,32 @@ impl Router {
         }
     }
 
-    /// Holds `msg` for each of `keys` (local entities whose shard is moving).
-    fn hold_for_each<M: Serialize>(&self, keys: Vec<EntityKey>, session: Option<u64>, msg: &M) {
+    /// Holds `msg` from `origin` for each of `keys` (entities whose shard is moving).
+    fn hold_for_each<M: Serialize>(
+        &self,
+        keys: Vec<EntityKey>,
+        session: Option<u64>,
+        msg: &M,
+        origin: &Origin,
+    ) {
         if keys.is_empty() {
             return;
         }
         let Ok(payload) = envelope::encode_payload(msg) else {
             return;
         };
+        let local = origin.is_local(self.net().me());
         for key in keys {
             let envelope = Envelope {
-                from: self.net().me().to_owned(),
-                hops: 0,
+                from: origin.from.clone(),
+                hops: origin.hops,
                 body: Body::Cast {
                     key,
                     session,
                     payload: payload.clone(),
                 },
             };
-            let _ = self.hold(envelope);
+            let _ = self.hold(envelope, local);
         }
     }
 
@@ -691,12 +721,15 @@ impl Router {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut msg = msg;
         loop {
-            let step = self.placement().route(&entity, |location| match location {
-                Location::Here => CallStep::Wait(here(msg)),
-                Location::There(node) => CallStep::Ask(node, msg),
-                Location::Frozen => CallStep::Frozen(msg),
-                Location::Unplaced => CallStep::Fail(RouteError::NotPlaced),
-            });
+            let local = origin.is_local(self.net().me());
+            let step = self
+                .placement()
+                .route(&entity, local, |location| match location {
+                    Location::Here => CallStep::Wait(here(msg)),
+                    Location::There(node) => CallStep::Ask(node, msg),
+                    Location::Frozen => CallStep::Frozen(msg),
+                    Location::Unplaced => CallStep::Fail(RouteError::NotPlaced),
+                });
             match step {
                 CallStep::Wait(receiver) => {
                     return match tokio::time::timeout_at(deadline, receiver?).await {
@@ -828,7 +861,9 @@ impl Router {
         origin: &Origin,
     ) {
         let sessions = &self.inner.sessions;
-        let (remote, frozen) = self.placement().route_all(|locate| {
+        let local = origin.is_local(self.net().me());
+        let payload = std::cell::OnceCell::new();
+        let frozen = self.placement().route_all(local, |locate| {
             let mut remote: BTreeMap<String, Vec<i32>> = BTreeMap::new();
             let mut frozen = Vec::new();
             for user_id in user_ids {
@@ -842,25 +877,23 @@ impl Router {
                     Location::Unplaced => {}
                 }
             }
-            (remote, frozen)
-        });
-        self.hold_for_each(frozen, None, &msg);
-        if remote.is_empty() {
-            return;
-        }
-        let payload = match envelope::encode_payload(&msg) {
-            Ok(p) => p,
-            Err(e) => return tracing::error!("fan-out not encodable: {e}"),
-        };
-        for (node, user_ids) in remote {
-            let body = Body::CastUsers {
-                user_ids,
-                payload: payload.clone(),
-            };
-            if let Err(e) = self.send_on(&node, origin, body) {
-                tracing::debug!(%node, "fan-out not sent: {e}");
+            // Sent under the placement lock, like every cast (see `cast_to`).
+            for (node, user_ids) in remote {
+                let Some(payload) = payload
+                    .get_or_init(|| envelope::encode_payload(&msg).ok())
+                    .clone()
+                else {
+                    tracing::error!("fan-out not encodable");
+                    break;
+                };
+                let body = Body::CastUsers { user_ids, payload };
+                if let Err(e) = self.send_on(&node, origin, body) {
+                    tracing::debug!(%node, "fan-out not sent: {e}");
+                }
             }
-        }
+            frozen
+        });
+        self.hold_for_each(frozen, None, &msg, origin);
     }
 
     /// Tells every online user in `audience`, on every node.
@@ -877,8 +910,15 @@ impl Router {
 
     /// Tells every session of this node in `audience` (those moving get it once moved).
     pub fn broadcast_here(&self, msg: &UserCast, audience: &Audience) {
+        let origin = self.local_origin();
+        self.broadcast_here_from(msg, audience, &origin);
+    }
+
+    /// [`Self::broadcast_here`] for a broadcast from `origin`.
+    pub(crate) fn broadcast_here_from(&self, msg: &UserCast, audience: &Audience, origin: &Origin) {
         let sessions = self.inner.sessions.main_sessions();
-        let frozen = self.placement().route_all(|locate| {
+        let local = origin.is_local(self.net().me());
+        let frozen = self.placement().route_all(local, |locate| {
             let mut frozen = Vec::new();
             for s in sessions
                 .iter()
@@ -895,7 +935,7 @@ impl Router {
             }
             frozen
         });
-        self.hold_for_each(frozen, None, msg);
+        self.hold_for_each(frozen, None, msg, origin);
     }
 
     pub(crate) fn channels_table(&self) -> &Channels {

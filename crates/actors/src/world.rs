@@ -186,7 +186,7 @@ impl World {
             if world
                 .router()
                 .placement()
-                .install(ShardTable::deal(origin, &me))
+                .install(ShardTable::deal(origin, &me), |_| Vec::new())
                 .is_some()
             {
                 world.settle().await;
@@ -380,7 +380,27 @@ impl World {
     /// Installs a shard table and, if it changed anything here, settles the node to it.
     /// (The coordinator's tables arrive here; tests install their own.)
     pub fn install_table(&self, table: ShardTable) {
-        if self.router().placement().install(table).is_some() {
+        // For shards that moved between two other nodes, this node holds its messages
+        // and sends each old owner a flush marker (see `Placement`).
+        let net = self.router().net().clone();
+        let me = self.node_name().to_owned();
+        let flush =
+            |moved: &std::collections::BTreeMap<String, Vec<crate::cluster::shard::Shard>>| {
+                let mut unsent = Vec::new();
+                for (old, shards) in moved {
+                    for &shard in shards {
+                        let marker = crate::cluster::envelope::Body::Flush {
+                            shard,
+                            origin: me.clone(),
+                        };
+                        if net.send(old, marker).is_err() {
+                            unsent.push(shard);
+                        }
+                    }
+                }
+                unsent
+            };
+        if self.router().placement().install(table, flush).is_some() {
             let world = self.clone();
             tokio::spawn(async move { world.settle().await });
         }

@@ -194,7 +194,14 @@ async fn a_session_moves_while_messages_arrive_and_its_client_polls() {
         .expect("the client got everything")
         .unwrap();
     assert!(sent > 1_000, "the sender kept sending: {sent}");
-    assert_eq!(seen, (0..sent).collect::<Vec<_>>(), "once each, in order");
+    if let Some(i) = (0..sent).find(|&i| seen.get(i) != Some(&i)) {
+        let around: Vec<_> = seen[i.saturating_sub(3)..(i + 5).min(seen.len())].to_vec();
+        panic!(
+            "once each, in order: first difference at {i} of {sent} ({} seen): {around:?}",
+            seen.len()
+        );
+    }
+    assert_eq!(seen.len(), sent, "nothing more");
     let held_a = a.node_status().migrations.held_messages;
     let held_b = b.node_status().migrations.held_messages;
     assert!(

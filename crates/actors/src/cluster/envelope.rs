@@ -146,6 +146,11 @@ pub enum Body {
     },
     /// A new shard table from the coordinator.
     Table(ShardTable),
+    /// A flush marker: `origin` sent everything it had for `shard` before this; it goes
+    /// through the shard's old owner to the new one (see `Placement`).
+    Flush { shard: Shard, origin: String },
+    /// The new owner got the flush marker of the receiving node for `shard`.
+    FlushAck { shard: Shard },
 }
 
 /// A message to a node that is answered.

@@ -3,6 +3,7 @@
 //! node itself.
 
 use super::envelope::{self, Answer, Body, Envelope, Refusal, Request, RequestBody};
+use super::placement::{Hold, Location};
 use crate::router::{Origin, RouteError};
 use crate::user::{UserCall, UserCast};
 use crate::{EntityKey, World};
@@ -17,6 +18,7 @@ pub(crate) fn deliver(world: &World, envelope: Envelope) {
     };
     match envelope.body {
         Body::Cast { .. } => deliver_cast(world, envelope),
+        Body::Flush { .. } => flush(world, envelope),
         Body::CastUsers { user_ids, payload } => {
             match envelope::decode_payload::<UserCast>(&payload) {
                 Ok(msg) => router.cast_users_from(user_ids, msg, &origin),
@@ -25,12 +27,12 @@ pub(crate) fn deliver(world: &World, envelope: Envelope) {
         }
         Body::Broadcast { audience, payload } => {
             match envelope::decode_payload::<UserCast>(&payload) {
-                Ok(msg) => router.broadcast_here(&msg, &audience),
+                Ok(msg) => router.broadcast_here_from(&msg, &audience, &origin),
                 Err(e) => net.undecodable(&origin.from, &e),
             }
         }
         Body::BroadcastKind { kind, payload } => {
-            if let Err(e) = broadcast_kind(world, &kind, &payload) {
+            if let Err(e) = broadcast_kind(world, &kind, &payload, &origin) {
                 net.undecodable(&origin.from, &e);
             }
         }
@@ -42,6 +44,37 @@ pub(crate) fn deliver(world: &World, envelope: Envelope) {
         }
         Body::Table(table) => world.install_table(table),
         Body::Handoff { shards, held } => world.finish_import(&origin.from, &shards, held),
+        Body::FlushAck { shard } => world.end_flush(shard),
+    }
+}
+
+/// A flush marker (see `Placement`): held or forwarded like the messages it follows;
+/// on the shard's owner, answered (or, if it is the owner's own, the end of its wait).
+pub(crate) fn flush(world: &World, envelope: Envelope) {
+    let Body::Flush { shard, origin } = &envelope.body else {
+        return;
+    };
+    let (shard, origin) = (*shard, origin.clone());
+    let router = world.router();
+    match router.placement().locate_shard_inbound(shard) {
+        Location::Here => {
+            if origin == world.node_name() {
+                world.end_flush(shard);
+            } else if let Err(e) = router.net().send(&origin, Body::FlushAck { shard }) {
+                tracing::debug!(node = %origin, "flush acknowledgement not sent: {e}");
+            }
+        }
+        Location::Frozen => {
+            if let Hold::Thawed(again) = router.placement().hold(shard, envelope, false) {
+                flush(world, *again);
+            }
+        }
+        Location::There(node) => {
+            if let Err(e) = router.net().forward(&node, envelope) {
+                tracing::debug!(%node, "flush marker not forwarded: {e}");
+            }
+        }
+        Location::Unplaced => {}
     }
 }
 
@@ -74,21 +107,26 @@ pub(crate) fn deliver_cast(world: &World, envelope: Envelope) {
     }
 }
 
-fn broadcast_kind(world: &World, kind: &str, payload: &[u8]) -> Result<(), envelope::WireError> {
+fn broadcast_kind(
+    world: &World,
+    kind: &str,
+    payload: &[u8],
+    origin: &Origin,
+) -> Result<(), envelope::WireError> {
     let router = world.router();
     match kind {
         "channel" => router
             .channels()
-            .broadcast_here(&envelope::decode_payload(payload)?),
+            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
         "spectate" => router
             .spectate()
-            .broadcast_here(&envelope::decode_payload(payload)?),
+            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
         "match" => router
             .matches()
-            .broadcast_here(&envelope::decode_payload(payload)?),
+            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
         "lobby" => router
             .lobby()
-            .broadcast_here(&envelope::decode_payload(payload)?),
+            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
         other => tracing::warn!(kind = other, "broadcast to an unknown kind dropped"),
     }
     Ok(())

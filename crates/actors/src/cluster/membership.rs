@@ -159,6 +159,7 @@ impl MembershipState {
     }
 
     async fn tick(&mut self) {
+        self.world.expire_flushes();
         self.discover_routers();
         self.heartbeat().await;
         self.reconnect().await;
