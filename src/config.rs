@@ -312,3 +312,44 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_cluster_toml_is_the_defaults() {
+        // The file documents every key with its default value: keep it true.
+        let shipped: Config = toml::from_str(include_str!("../cluster.toml")).unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{:?}", Config::default()));
+        shipped.validate().unwrap();
+    }
+
+    #[test]
+    fn a_cluster_node_needs_a_cookie_and_a_shared_secret() {
+        let mut config = Config::default();
+        config.cluster.listen = "127.0.0.1:9001".into();
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cookie")
+        );
+        config.cluster.cookie = "c".into();
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("secret")
+        );
+        config.sessions.secret = "s".into();
+        config.validate().unwrap();
+        config.node.roles = vec!["nothing".into()];
+        assert!(config.validate().is_err());
+        config.node.roles = vec!["gateway".into()];
+        config.node.name = "bad name!".into();
+        assert!(config.validate().is_err());
+    }
+}
