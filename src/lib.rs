@@ -39,6 +39,10 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
 impl Server {
     /// Opens the database, starts the actors and listens on `config.http.addr`.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
+        // Process-global and idempotent: servers started side by side (tests) share it.
+        if !peace_metrics::install() {
+            tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
         let db = open_database(config).await?;
         let world = World::start(config.world_config(), db).await?;
         let listener = TcpListener::bind(&config.http.addr)

@@ -164,6 +164,7 @@ impl Actor for ChannelActor {
         msg: Self::Msg,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("channel");
         let st = &mut rt.state;
         match msg {
             EntityMsg::Call(
@@ -248,7 +249,11 @@ impl ChannelRuntime {
     fn schedule_info(&mut self, myself: &ActorRef<ChannelMsg>) {
         if !self.state.info_pending && !self.state.instance {
             self.state.info_pending = true;
-            myself.send_after(INFO_COALESCE, || EntityMsg::Cast(ChannelCast::AnnounceInfo));
+            myself.send_after(INFO_COALESCE, || {
+                // Runs when the timer fires, as the message enters the mailbox.
+                peace_metrics::mailbox_sent("channel");
+                EntityMsg::Cast(ChannelCast::AnnounceInfo)
+            });
         }
     }
 
@@ -270,7 +275,9 @@ impl ChannelRuntime {
     }
 
     fn relay(&mut self, from_id: i32, from_name: String, privileges: Privileges, text: String) {
+        let started = std::time::Instant::now();
         let st = &self.state;
+        let _span = tracing::debug_span!("channel.relay", channel = %st.definition.name).entered();
         let router = self.world.router();
         let is_bot = privileges.contains(Privileges::BOT);
         if !is_bot && !st.members.contains_key(&from_id) {
@@ -295,9 +302,17 @@ impl ChannelRuntime {
             },
         })
         .to_bytes();
+        let mut reached = 0;
         for &member in st.members.keys().filter(|&&m| m != from_id) {
-            let _ = router.cast_user(member, UserCast::Enqueue(packet.clone()));
+            reached += usize::from(
+                router
+                    .cast_user(member, UserCast::Enqueue(packet.clone()))
+                    .is_ok(),
+            );
         }
+        // Every member's session now has the message in its mailbox; each appends it to
+        // its queue when it runs next (docs/benchmarks.md discusses what this measures).
+        peace_metrics::channel_fanout(started.elapsed(), reached);
         if is_command {
             let channel = st.definition.name.clone();
             let cast = UserCast::ChannelCommand {

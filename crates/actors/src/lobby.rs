@@ -76,6 +76,7 @@ impl Actor for LobbyActor {
         msg: Self::Msg,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("lobby");
         // The lobby has no calls (`LobbyCall` is empty), so every message is a cast.
         let EntityMsg::Cast(cast) = msg;
         let st = &mut rt.state;

@@ -322,6 +322,9 @@ impl World {
         let reason = "You have logged in from another location.".to_owned();
         let call = UserCall::Retire { reason };
         let timeout = self.config().call_timeout;
+        // Addressed to the old actor itself, not through the router (which already
+        // points at the new session), so counted here.
+        peace_metrics::mailbox_sent("user");
         match old
             .actor
             .call(

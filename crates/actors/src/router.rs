@@ -36,6 +36,8 @@ type ActorMap<K, C, Q, R> = HashMap<K, ActorRef<EntityMsg<C, Q, R>>>;
 pub struct Table<K, C, Q, R> {
     actors: RwLock<ActorMap<K, C, Q, R>>,
     key: fn(&K) -> EntityKey,
+    /// The kind's label in metrics (`channel`, `match`).
+    kind: &'static str,
 }
 
 impl<K, C, Q, R> Table<K, C, Q, R>
@@ -45,10 +47,11 @@ where
     Q: Send + 'static,
     R: Send + 'static,
 {
-    fn new(key: fn(&K) -> EntityKey) -> Self {
+    fn new(key: fn(&K) -> EntityKey, kind: &'static str) -> Self {
         Self {
             actors: RwLock::default(),
             key,
+            kind,
         }
     }
 
@@ -105,8 +108,7 @@ where
     }
 
     pub fn cast(&self, key: &K, msg: C) -> Result<(), RouteError> {
-        self.get(key)?
-            .cast(EntityMsg::Cast(msg))
+        counted_cast(&self.get(key)?, self.kind, msg)
             .map_err(|_| RouteError::Stopped((self.key)(key)))
     }
 
@@ -119,7 +121,7 @@ where
     pub fn broadcast(&self, msg: C) {
         let actors: Vec<_> = self.read().values().cloned().collect();
         for actor in actors {
-            let _ = actor.cast(EntityMsg::Cast(msg.clone()));
+            let _ = counted_cast(&actor, self.kind, msg.clone());
         }
     }
 }
@@ -144,9 +146,9 @@ impl Default for Router {
         Self {
             inner: Arc::new(Tables {
                 users: Directory::default(),
-                channels: Table::new(|name| EntityKey::Channel(name.clone())),
-                spectate: Table::new(|host| EntityKey::Spectate(*host)),
-                matches: Table::new(|id| EntityKey::Match(*id)),
+                channels: Table::new(|name| EntityKey::Channel(name.clone()), "channel"),
+                spectate: Table::new(|host| EntityKey::Spectate(*host), "spectate"),
+                matches: Table::new(|id| EntityKey::Match(*id), "match"),
                 lobby: OnceLock::new(),
             }),
         }
@@ -197,7 +199,7 @@ impl Router {
         let _ = self.inner.lobby.set(lobby);
     }
 
-    pub(crate) fn lobby_actor(&self) -> Option<ActorId> {
+    pub fn lobby_actor(&self) -> Option<ActorId> {
         self.inner.lobby.get().map(|l| l.get_id())
     }
 
@@ -208,9 +210,7 @@ impl Router {
             .lobby
             .get()
             .ok_or(RouteError::NotFound(EntityKey::Lobby))?;
-        lobby
-            .cast(EntityMsg::Cast(msg))
-            .map_err(|_| RouteError::Stopped(EntityKey::Lobby))
+        counted_cast(lobby, "lobby", msg).map_err(|_| RouteError::Stopped(EntityKey::Lobby))
     }
 
     pub fn cast_user(&self, user_id: i32, msg: UserCast) -> Result<(), RouteError> {
@@ -219,9 +219,7 @@ impl Router {
             .users()
             .get(user_id)
             .ok_or_else(|| RouteError::NotFound(key.clone()))?;
-        user.actor
-            .cast(EntityMsg::Cast(msg))
-            .map_err(|_| RouteError::Stopped(key))
+        counted_cast(&user.actor, "user", msg).map_err(|_| RouteError::Stopped(key))
     }
 
     /// Tells one session of a user (a tournament account may have several).
@@ -236,9 +234,7 @@ impl Router {
             .users()
             .session(user_id, session_id)
             .ok_or_else(|| RouteError::NotFound(key.clone()))?;
-        user.actor
-            .cast(EntityMsg::Cast(msg))
-            .map_err(|_| RouteError::Stopped(key))
+        counted_cast(&user.actor, "user", msg).map_err(|_| RouteError::Stopped(key))
     }
 
     /// Asks a user's session, but only if it is still session `session_id`.
@@ -266,9 +262,25 @@ impl Router {
     pub fn broadcast_users_where(&self, msg: UserCast, keep: impl Fn(&OnlineUser) -> bool) {
         for actor in self.users().actors_where(keep) {
             // A session that stopped meanwhile has nothing left to be told.
-            let _ = actor.cast(EntityMsg::Cast(msg.clone()));
+            let _ = counted_cast(&actor, "user", msg.clone());
         }
     }
+}
+
+/// Casts `msg`, counting it in the mailbox backlog of `kind` (before sending, so that the
+/// handler's decrement never comes first; taken back if the actor is gone).
+fn counted_cast<C, Q, R>(
+    actor: &ActorRef<EntityMsg<C, Q, R>>,
+    kind: &'static str,
+    msg: C,
+) -> Result<(), ractor::MessagingErr<EntityMsg<C, Q, R>>>
+where
+    EntityMsg<C, Q, R>: ractor::Message,
+{
+    peace_metrics::mailbox_sent(kind);
+    actor
+        .cast(EntityMsg::Cast(msg))
+        .inspect_err(|_| peace_metrics::mailbox_handled(kind))
 }
 
 /// One request/response with a time-out; the only way anything awaits an entity.
@@ -282,12 +294,19 @@ where
     EntityMsg<C, Q, R>: ractor::Message,
     R: Send + 'static,
 {
+    // Counted like a cast (see `counted_cast`).
+    peace_metrics::mailbox_sent(key.kind());
     match actor
         .call(|reply| EntityMsg::Call(msg, reply), Some(timeout))
         .await
     {
         Ok(ractor::rpc::CallResult::Success(reply)) => Ok(reply),
         Ok(ractor::rpc::CallResult::Timeout) => Err(RouteError::Timeout(key, timeout)),
-        Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(RouteError::Stopped(key)),
+        Ok(ractor::rpc::CallResult::SenderError) => Err(RouteError::Stopped(key)),
+        Err(_) => {
+            // Not delivered: it never entered a mailbox.
+            peace_metrics::mailbox_handled(key.kind());
+            Err(RouteError::Stopped(key))
+        }
     }
 }

@@ -13,6 +13,7 @@ use peace_bancho::server::{Notification, Restart};
 use peace_db::{Database, DbError};
 use ractor::{Actor, ActorCell, ActorRef};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::auth::{PasswordVerifier, SessionToken, TokenSigner};
 use crate::bot::BotActor;
@@ -420,6 +421,7 @@ impl World {
         match self
             .router()
             .call_session(user_id, session_id, call, timeout)
+            .instrument(tracing::debug_span!("poll", user = user_id))
             .await
         {
             Ok(UserReply::Packets(bytes)) => bytes,

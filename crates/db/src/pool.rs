@@ -158,6 +158,7 @@ impl Database {
 /// Runs `$body` (an expression producing a future of `QueryResult<T>`) with `$conn` bound to
 /// a pooled connection of whichever backend the database uses, under the query time-out.
 /// This is the only place that matches on the backend; repositories are written once.
+/// Every operation's time (and failure) goes to `peace_metrics::db_query`.
 macro_rules! run {
     ($db:expr, |$conn:ident| $body:expr) => {{
         let db: &$crate::Database = $db;
@@ -173,10 +174,13 @@ macro_rules! run {
                 }
             }
         };
-        match tokio::time::timeout(db.query_timeout, work).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(db.query_timeout, work).await {
             Ok(result) => result,
             Err(_) => Err($crate::DbError::Timeout),
-        }
+        };
+        peace_metrics::db_query(started.elapsed(), result.is_ok());
+        result
     }};
 }
 pub(crate) use run;

@@ -20,11 +20,13 @@ pub async fn handle(
     match headers.get("osu-token").map(|t| t.to_str().unwrap_or("")) {
         Some(token) => {
             let reply = state.world.poll(token, &body).await;
+            peace_metrics::poll(body.len(), reply.len());
             bancho_response(None, reply)
         }
         None => {
             let ip = client_ip(&state.config, &headers, connect.as_ref().map(|c| &c.0));
             let reply = state.world.login(&body, ip).await;
+            peace_metrics::login(reply.token.is_some(), body.len(), reply.body.len());
             // The client gives up without retrying when a login reply lacks cho-token,
             // so a failure says `no` rather than leaving the header out.
             let token = reply.token.unwrap_or_else(|| "no".to_owned());

@@ -5,6 +5,7 @@
 //! * `/web/*`: the osu! web endpoints a client calls around login.
 //! * `POST /users`: in-game registration.
 //! * `/api/v1/*`: the JSON API for operators.
+//! * `GET /metrics`: Prometheus metrics for operators.
 //!
 //! osu! sends Bancho traffic to `c.`/`ce.`/`c4.`/`c5.`/`c6.<domain>` and web traffic to
 //! `osu.<domain>`. The paths of the two never overlap, so every route is served on every
@@ -15,6 +16,7 @@
 mod api;
 mod bancho;
 mod error;
+mod metrics;
 mod register;
 mod serve;
 mod web;
@@ -63,8 +65,12 @@ pub fn app(state: AppState) -> Router {
         .route("/web/osu-getfriends.php", get(web::friends))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/users/online", get(api::online_users))
+        .route("/metrics", get(metrics::render))
         .fallback(web::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // One span per request (method, path); debug level, so it costs a level check
+        // unless asked for with RUST_LOG.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -165,6 +165,7 @@ impl Actor for MatchActor {
         msg: Self::Msg,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("match");
         match msg {
             EntityMsg::Call(
                 MatchCall::Join {
@@ -696,6 +697,8 @@ impl MatchRuntime {
             generation,
         });
         self.myself.send_after(Duration::from_secs(1), move || {
+            // Runs when the timer fires, as the tick enters the mailbox.
+            peace_metrics::mailbox_sent("match");
             EntityMsg::Cast(MatchCast::Tick { generation })
         });
     }
@@ -734,6 +737,8 @@ impl MatchRuntime {
             self.say(format!("{what} in {remaining} second(s)."));
         }
         self.myself.send_after(Duration::from_secs(1), move || {
+            // Runs when the timer fires, as the tick enters the mailbox.
+            peace_metrics::mailbox_sent("match");
             EntityMsg::Cast(MatchCast::Tick { generation })
         });
     }

@@ -20,6 +20,7 @@ use peace_bancho::server::{ChannelKick, Notification, SendMessage, UserDmBlocked
 use peace_db::Privileges;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::World;
 use crate::channel::ChannelCast;
@@ -127,11 +128,16 @@ impl Actor for UserSession {
         msg: Self::Msg,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("user");
         match msg {
             EntityMsg::Call(UserCall::Poll { packets }, reply) => {
                 s.state.last_poll_ms = crate::unix_millis();
                 for packet in packets {
-                    if s.handle_packet(packet, &myself).await == packets::Flow::Stop {
+                    let name = packet.id().name();
+                    peace_metrics::client_packet(name);
+                    let span = tracing::debug_span!("packet", user = s.state.id, packet = name);
+                    let flow = s.handle_packet(packet, &myself).instrument(span).await;
+                    if flow == packets::Flow::Stop {
                         myself.stop(Some("logout".into()));
                         break;
                     }
