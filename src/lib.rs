@@ -51,7 +51,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let app = peace_gateway::app(peace_gateway::AppState {
             world: world.clone(),
-            config: config.gateway_config(),
+            config: std::sync::Arc::new(config.gateway_config()),
         });
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let limits = config.serve_limits();

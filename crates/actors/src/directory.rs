@@ -96,6 +96,16 @@ impl Directory {
         }
     }
 
+    /// Only the actor of session `session_id` of the user: what a poll needs, without
+    /// copying the rest of the entry.
+    pub fn session_actor(&self, user_id: i32, session_id: u64) -> Option<ActorRef<UserMsg>> {
+        let t = self.read();
+        match t.by_id.get(&user_id) {
+            Some(u) if u.session_id == session_id => Some(u.actor.clone()),
+            _ => t.extra.get(&(user_id, session_id)).map(|u| u.actor.clone()),
+        }
+    }
+
     /// Adds an extra session of a tournament account; false when it already holds
     /// [`MAX_TOURNAMENT_SESSIONS`].
     pub fn insert_extra(&self, user: OnlineUser) -> bool {

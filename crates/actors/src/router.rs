@@ -246,11 +246,11 @@ impl Router {
         timeout: Duration,
     ) -> Result<UserReply, RouteError> {
         let key = EntityKey::User(user_id);
-        let user = self
+        let actor = self
             .users()
-            .session(user_id, session_id)
+            .session_actor(user_id, session_id)
             .ok_or_else(|| RouteError::NotFound(key.clone()))?;
-        call(&user.actor, key, msg, timeout).await
+        call(&actor, key, msg, timeout).await
     }
 
     /// Tells every online user the same thing.

@@ -400,10 +400,11 @@ impl World {
             return restart_reply();
         };
         let mut packets = Vec::new();
-        for (i, decoded) in peace_bancho::decode_client_packets(body)
-            .into_iter()
-            .enumerate()
-        {
+        // Frames are decoded as they are split off, without collecting them first: this
+        // runs on every poll.
+        let decoded = peace_bancho::Frames::new(body)
+            .map(|frame| frame.and_then(|f| peace_bancho::ClientPacket::decode(f.id, f.payload)));
+        for (i, decoded) in decoded.enumerate() {
             match decoded {
                 _ if i >= MAX_PACKETS_PER_POLL => {
                     tracing::warn!(

@@ -34,14 +34,22 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn start() -> anyhow::Result<Baseline> {
+        Self::start_on("127.0.0.1:0")
+    }
+
+    /// Starts the baseline on `addr` (loopback), e.g. to profile it alone.
+    pub fn start_on(addr: &str) -> anyhow::Result<Baseline> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("baseline")
             .enable_all()
             .build()?;
         // Bound here (std, not tokio) so that the address is known before the thread runs.
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").context("binding the baseline server")?;
+        let listener = std::net::TcpListener::bind(addr).context("binding the baseline server")?;
+        anyhow::ensure!(
+            listener.local_addr()?.ip().is_loopback(),
+            "the baseline only listens on loopback addresses"
+        );
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -26,6 +26,8 @@ pub struct Accounts {
     pub prefix: String,
     pub password: String,
     password_md5: String,
+    /// [`Accounts::ensure`] does nothing: the accounts exist already.
+    pub no_register: bool,
 }
 
 impl Accounts {
@@ -43,6 +45,7 @@ impl Accounts {
             prefix: prefix.to_owned(),
             password: password.to_owned(),
             password_md5: hex::encode(Md5::digest(password.as_bytes())),
+            no_register: false,
         })
     }
 
@@ -70,6 +73,9 @@ impl Accounts {
         count: usize,
         concurrency: usize,
     ) -> anyhow::Result<usize> {
+        if self.no_register {
+            return Ok(0);
+        }
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..concurrency.clamp(1, count.max(1)) {

@@ -48,6 +48,10 @@ pub struct Common {
     /// PID of the server, to report its resident memory.
     #[arg(long, global = true)]
     pub server_pid: Option<u32>,
+    /// Do not register accounts: they exist already (or the server takes any login, as
+    /// the baseline does).
+    #[arg(long, global = true)]
+    pub no_register: bool,
     /// Keep the sessions online at the end instead of logging them out.
     #[arg(long, global = true)]
     pub keep_online: bool,
@@ -63,7 +67,9 @@ impl Common {
     }
 
     pub fn accounts(&self) -> anyhow::Result<client::Accounts> {
-        client::Accounts::new(&self.prefix, &self.password)
+        let mut accounts = client::Accounts::new(&self.prefix, &self.password)?;
+        accounts.no_register = self.no_register;
+        Ok(accounts)
     }
 }
 
@@ -96,6 +102,16 @@ enum Scenario {
     Match(scenario::multiplayer::MatchArgs),
     /// Log in through one node, poll through another: the cost of a cross-node poll.
     Cluster(scenario::cluster::ClusterArgs),
+    /// Serve only the stateless baseline for a while (to profile it, or to point another
+    /// load tool at it).
+    Baseline {
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18481")]
+        listen: String,
+        /// Seconds to serve before exiting.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -113,6 +129,14 @@ fn main() -> anyhow::Result<()> {
             Scenario::Spectate(args) => scenario::spectate::run(common, args).await,
             Scenario::Match(args) => scenario::multiplayer::run(common, args).await,
             Scenario::Cluster(args) => scenario::cluster::run(common, args).await,
+            Scenario::Baseline { listen, seconds } => {
+                let baseline = baseline::Baseline::start_on(listen)?;
+                eprintln!("baseline serving on {} for {seconds} s", baseline.url);
+                tokio::time::sleep(Duration::from_secs(*seconds)).await;
+                let mut report = report::Report::new("baseline");
+                report.text("url", baseline.url.clone());
+                Ok(report)
+            }
         }
     })?;
     report.print();

@@ -56,37 +56,45 @@ impl Latency {
 /// The result of one scenario, in insertion order.
 #[derive(Debug)]
 pub struct Report {
-    fields: Map<String, Value>,
+    /// In the order the scenario added them (a JSON object's keys would be sorted).
+    fields: Vec<(String, Value)>,
 }
 
 impl Report {
     pub fn new(scenario: &str) -> Self {
-        let mut fields = Map::new();
-        fields.insert("scenario".into(), json!(scenario));
-        Self { fields }
+        let mut report = Self { fields: Vec::new() };
+        report.set("scenario", json!(scenario));
+        report
+    }
+
+    fn set(&mut self, key: &str, value: Value) {
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value,
+            None => self.fields.push((key.to_owned(), value)),
+        }
     }
 
     pub fn num(&mut self, key: &str, value: f64) {
         // Rounded to what is meaningful on a noisy machine.
         let rounded = (value * 1000.0).round() / 1000.0;
-        self.fields.insert(key.into(), json!(rounded));
+        self.set(key, json!(rounded));
     }
 
     pub fn int(&mut self, key: &str, value: u64) {
-        self.fields.insert(key.into(), json!(value));
+        self.set(key, json!(value));
     }
 
     pub fn text(&mut self, key: &str, value: impl Into<String>) {
-        self.fields.insert(key.into(), json!(value.into()));
+        self.set(key, json!(value.into()));
     }
 
     pub fn flag(&mut self, key: &str, value: bool) {
-        self.fields.insert(key.into(), json!(value));
+        self.set(key, json!(value));
     }
 
     /// Prints the table, then the JSON line (always last).
     pub fn print(&self) {
-        let width = self.fields.keys().map(String::len).max().unwrap_or(0);
+        let width = self.fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         println!("{:-<1$}", "", width + 24);
         for (key, value) in &self.fields {
             let value = match value {
@@ -96,6 +104,8 @@ impl Report {
             println!("{key:<width$}  {value}");
         }
         println!("{:-<1$}", "", width + 24);
-        println!("{}", Value::Object(self.fields.clone()));
+        let object: Map<String, Value> = self.fields.iter().cloned().collect();
+        // serde_json's map sorts keys; the line is for machines, so that is fine.
+        println!("{}", Value::Object(object));
     }
 }

@@ -17,7 +17,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Gauge, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -65,6 +66,44 @@ const LATENCY_BUCKETS: &[f64] = &[
 const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Handles of the metrics recorded on every request, registered once: looking a metric
+/// up by name hashes its key and takes a lock, which showed up in the poll profile
+/// (docs/benchmarks.md).
+struct Hot {
+    polls: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    logins_ok: Counter,
+    logins_failed: Counter,
+    /// Mailbox backlog by kind, in [`ACTOR_KINDS`] order.
+    backlog: Vec<Gauge>,
+}
+
+static HOT: OnceLock<Hot> = OnceLock::new();
+
+fn hot() -> &'static Hot {
+    HOT.get_or_init(|| {
+        // Registered after the recorder, or the handles would be no-ops.
+        recorder();
+        Hot {
+            polls: counter!(POLLS),
+            bytes_in: counter!(BYTES_IN),
+            bytes_out: counter!(BYTES_OUT),
+            logins_ok: counter!(LOGINS, "outcome" => "ok"),
+            logins_failed: counter!(LOGINS, "outcome" => "failed"),
+            backlog: ACTOR_KINDS
+                .iter()
+                .map(|kind| gauge!(MAILBOX_BACKLOG, "kind" => *kind))
+                .collect(),
+        }
+    })
+}
+
+fn backlog(kind: &'static str) -> Option<&'static Gauge> {
+    let i = ACTOR_KINDS.iter().position(|k| *k == kind)?;
+    hot().backlog.get(i)
+}
 
 /// Installs the process-global recorder unless one is installed already; idempotent.
 /// Returns false when another recorder (not ours) holds the global slot, in which case
@@ -176,41 +215,63 @@ pub fn set_actors(kind: &'static str, count: usize) {
 
 /// A message was sent to an actor of `kind` (one of [`ACTOR_KINDS`]).
 pub fn mailbox_sent(kind: &'static str) {
-    recorder();
-    gauge!(MAILBOX_BACKLOG, "kind" => kind).increment(1.0);
+    if let Some(g) = backlog(kind) {
+        g.increment(1.0);
+    }
 }
 
 /// An actor of `kind` took a message out of its mailbox.
 pub fn mailbox_handled(kind: &'static str) {
-    recorder();
-    gauge!(MAILBOX_BACKLOG, "kind" => kind).decrement(1.0);
+    if let Some(g) = backlog(kind) {
+        g.decrement(1.0);
+    }
 }
 
 /// One poll was answered; `bytes_in`/`bytes_out` are the body sizes.
 pub fn poll(bytes_in: usize, bytes_out: usize) {
-    recorder();
-    counter!(POLLS).increment(1);
-    bancho_bytes(bytes_in, bytes_out);
+    let hot = hot();
+    hot.polls.increment(1);
+    bancho_bytes(hot, bytes_in, bytes_out);
 }
 
 /// One login was answered.
 pub fn login(ok: bool, bytes_in: usize, bytes_out: usize) {
-    recorder();
-    let outcome = if ok { "ok" } else { "failed" };
-    counter!(LOGINS, "outcome" => outcome).increment(1);
-    bancho_bytes(bytes_in, bytes_out);
+    let hot = hot();
+    if ok {
+        hot.logins_ok.increment(1);
+    } else {
+        hot.logins_failed.increment(1);
+    }
+    bancho_bytes(hot, bytes_in, bytes_out);
 }
 
-fn bancho_bytes(bytes_in: usize, bytes_out: usize) {
-    counter!(BYTES_IN).increment(bytes_in as u64);
-    counter!(BYTES_OUT).increment(bytes_out as u64);
+fn bancho_bytes(hot: &Hot, bytes_in: usize, bytes_out: usize) {
+    hot.bytes_in.increment(bytes_in as u64);
+    hot.bytes_out.increment(bytes_out as u64);
 }
 
-/// A client packet named `name` (the protocol table's name) was handled.
-pub fn client_packet(name: &'static str) {
-    recorder();
-    counter!(CLIENT_PACKETS, "packet" => name).increment(1);
+/// A client packet with `id`, named `name` (the protocol table's name), was handled.
+pub fn client_packet(id: u16, name: &'static str) {
+    match PACKET_COUNTERS.get(usize::from(id)) {
+        Some(slot) => slot
+            .get_or_init(|| {
+                recorder();
+                counter!(CLIENT_PACKETS, "packet" => name)
+            })
+            .increment(1),
+        None => {
+            recorder();
+            counter!(CLIENT_PACKETS, "packet" => name).increment(1);
+        }
+    }
 }
+
+/// Client packet ids are below this (protocol 19 ends at 109); counters of these are
+/// kept by id so that counting a packet needs no lookup.
+const CACHED_PACKET_IDS: usize = 128;
+
+static PACKET_COUNTERS: [OnceLock<Counter>; CACHED_PACKET_IDS] =
+    [const { OnceLock::new() }; CACHED_PACKET_IDS];
 
 /// A database operation took `elapsed`; `ok` is false if it failed or timed out.
 pub fn db_query(elapsed: Duration, ok: bool) {

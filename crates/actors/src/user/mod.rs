@@ -134,9 +134,17 @@ impl Actor for UserSession {
                 s.state.last_poll_ms = crate::unix_millis();
                 for packet in packets {
                     let name = packet.id().name();
-                    peace_metrics::client_packet(name);
+                    peace_metrics::client_packet(packet.id() as u16, name);
+                    // Idle clients send a bare PING with every poll: nothing to do, and
+                    // the hottest path of the server (docs/benchmarks.md).
+                    if matches!(packet, ClientPacket::Ping(_)) {
+                        continue;
+                    }
                     let span = tracing::debug_span!("packet", user = s.state.id, packet = name);
-                    let flow = s.handle_packet(packet, &myself).instrument(span).await;
+                    // Boxed: the packet handlers' futures are large, and ractor moves
+                    // this handler's future on every message; a pointer keeps that copy
+                    // small for the messages that do not get here (docs/benchmarks.md).
+                    let flow = Box::pin(s.handle_packet(packet, &myself).instrument(span)).await;
                     if flow == packets::Flow::Stop {
                         myself.stop(Some("logout".into()));
                         break;
@@ -256,13 +264,18 @@ impl Session {
                     st.enqueue_packet(ChannelKick { name: display });
                 }
             }
-            UserCast::JoinChannel { name, display } => self.join_channel_as(name, display).await,
+            // Boxed like `handle_packet` (see `handle`): rare, with large futures.
+            UserCast::JoinChannel { name, display } => {
+                Box::pin(self.join_channel_as(name, display)).await;
+            }
             UserCast::SpectatingEnded { host_id } => {
                 if st.spectating == Some(host_id) {
                     st.spectating = None;
                 }
             }
-            UserCast::RemovedFromMatch { match_id } => self.removed_from_match(match_id).await,
+            UserCast::RemovedFromMatch { match_id } => {
+                Box::pin(self.removed_from_match(match_id)).await;
+            }
             UserCast::ChannelCommand { .. } => {}
             UserCast::IdleCheck => {
                 let idle_ms = crate::unix_millis() - st.last_poll_ms;

@@ -58,6 +58,17 @@ impl Logins {
     fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
+
+    fn merge(&mut self, other: Logins) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latency.merge(&other.latency);
+        self.sessions.extend(other.sessions);
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
 }
 
 /// Logs in accounts `0..users`: once each when `duration` is `None`, else round-robin
@@ -103,14 +114,7 @@ async fn logins(
     }
     let mut total = Logins::default();
     while let Some(done) = workers.join_next().await {
-        let part = done??;
-        total.ok += part.ok;
-        total.errors += part.errors;
-        total.latency.merge(&part.latency);
-        total.sessions.extend(part.sessions);
-        if total.first_error.is_none() {
-            total.first_error = part.first_error;
-        }
+        total.merge(done??);
     }
     total.elapsed = started.elapsed();
     Ok(total)
@@ -152,34 +156,38 @@ pub async fn run(common: &Common, args: &LoginArgs) -> anyhow::Result<Report> {
     add(&mut report, "cold", &cold);
     report.num("cold_vs_bcrypt", cold.rate() / bcrypt);
 
-    let warm = logins(
-        &target,
-        &accounts,
-        users,
-        args.concurrency,
-        Some(common.duration()),
-    )
-    .await?;
+    // Warm logins and the baseline's take turns, slice by slice (INTERLEAVED_SLICES).
+    let baseline = match common.no_baseline {
+        true => None,
+        false => {
+            let baseline = Baseline::start()?;
+            let base_target = Target::parse(&baseline.url).await?;
+            Some((baseline, base_target))
+        }
+    };
+    let slices = if baseline.is_some() {
+        super::INTERLEAVED_SLICES
+    } else {
+        1
+    };
+    let slice = Some(common.duration() / slices);
+    let (mut warm, mut base) = (Logins::default(), Logins::default());
+    let c = args.concurrency;
+    for _ in 0..slices {
+        warm.merge(logins(&target, &accounts, users, c, slice).await?);
+        if let Some((_, base_target)) = &baseline {
+            base.merge(logins(base_target, &accounts, users, c, slice).await?);
+        }
+    }
     add(&mut report, "warm", &warm);
-
-    if !common.no_baseline {
-        let baseline = Baseline::start()?;
-        let base_target = Target::parse(&baseline.url).await?;
-        let base = logins(
-            &base_target,
-            &accounts,
-            users,
-            args.concurrency,
-            Some(common.duration()),
-        )
-        .await?;
-        drop(baseline);
+    if baseline.is_some() {
         add(&mut report, "baseline", &base);
         report.num(
             "warm_vs_baseline",
             warm.rate() / base.rate().max(f64::EPSILON),
         );
     }
+    drop(baseline);
     report.flag(
         "target_warm_met",
         warm.errors == 0 && warm.rate() >= WARM_TARGET_PER_SEC,

@@ -35,7 +35,25 @@ impl ClosedLoop {
     pub fn rate(&self) -> f64 {
         self.polls as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
+
+    /// Adds another measured slice.
+    pub fn merge(&mut self, other: ClosedLoop) {
+        self.polls += other.polls;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latency.merge(&other.latency);
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
 }
+
+/// Slices a comparison with the baseline is cut into. The machine is shared and its
+/// speed drifts by tens of percent within a minute; alternating short slices of server
+/// and baseline exposes both to the same drift.
+pub const INTERLEAVED_SLICES: u32 = 5;
+/// Warm-up of every slice after the first (connections and caches are warm already).
+pub const SLICE_WARMUP: Duration = Duration::from_millis(300);
 
 /// Polls `sessions` over `connections` connections, each connection going round its
 /// share of the sessions with no pause, for `warmup` (not counted) then `duration`.
@@ -89,19 +107,11 @@ pub async fn closed_loop(
             Ok::<_, anyhow::Error>(result)
         });
     }
-    let mut total = ClosedLoop {
-        elapsed: duration,
-        ..ClosedLoop::default()
-    };
+    let mut total = ClosedLoop::default();
     while let Some(done) = workers.join_next().await {
-        let part = done??;
-        total.polls += part.polls;
-        total.errors += part.errors;
-        total.latency.merge(&part.latency);
-        if total.first_error.is_none() {
-            total.first_error = part.first_error;
-        }
+        total.merge(done??);
     }
+    total.elapsed = duration;
     Ok(total)
 }
 

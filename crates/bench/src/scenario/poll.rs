@@ -47,38 +47,47 @@ pub async fn run(common: &Common, args: &PollArgs) -> anyhow::Result<Report> {
         .login_all(&target, 0..n, common.setup_connections)
         .await?;
     super::drain_all(&target, &sessions, common.connections).await?;
-    let server = super::closed_loop(
-        &target,
-        &sessions,
-        common.connections,
-        common.warmup(),
-        common.duration(),
-    )
-    .await?;
-    add(&mut report, "server", &server);
-    if !common.keep_online {
-        super::logout_all(&target, &sessions, common.setup_connections).await;
-    }
-
-    if !common.no_baseline {
+    let baseline = if common.no_baseline {
+        None
+    } else {
         let baseline = Baseline::start()?;
         let base_target = Target::parse(&baseline.url).await?;
         let base_sessions = accounts
             .login_all(&base_target, 0..n, common.setup_connections)
             .await?;
-        let base = super::closed_loop(
-            &base_target,
-            &base_sessions,
-            common.connections,
-            common.warmup(),
-            common.duration(),
-        )
-        .await?;
-        drop(baseline);
+        Some((baseline, base_target, base_sessions))
+    };
+
+    // Server and baseline take turns, slice by slice (see INTERLEAVED_SLICES).
+    let slices = if baseline.is_some() {
+        super::INTERLEAVED_SLICES
+    } else {
+        1
+    };
+    let slice = common.duration() / slices;
+    let (mut server, mut base) = (ClosedLoop::default(), ClosedLoop::default());
+    for i in 0..slices {
+        let warmup = if i == 0 {
+            common.warmup()
+        } else {
+            super::SLICE_WARMUP
+        };
+        let c = common.connections;
+        server.merge(super::closed_loop(&target, &sessions, c, warmup, slice).await?);
+        if let Some((_, base_target, base_sessions)) = &baseline {
+            base.merge(super::closed_loop(base_target, base_sessions, c, warmup, slice).await?);
+        }
+    }
+    add(&mut report, "server", &server);
+    if baseline.is_some() {
         add(&mut report, "baseline", &base);
         let ratio = server.rate() / base.rate().max(f64::EPSILON);
         report.num("server_vs_baseline", ratio);
         report.flag("target_met", server.errors == 0 && ratio >= TARGET_RATIO);
+    }
+    drop(baseline);
+    if !common.keep_online {
+        super::logout_all(&target, &sessions, common.setup_connections).await;
     }
     Ok(report)
 }
