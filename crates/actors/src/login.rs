@@ -133,9 +133,15 @@ impl World {
             client_hashes: req.hashes.raw.clone(),
             created_at: peace_db::unix_now(),
         };
-        if let Err(e) = db.record_login(&login).await {
-            tracing::warn!(user = user.id, "could not record login: {e}");
-        }
+        // The login record is an audit trail the reply does not depend on: written beside
+        // the login instead of before it, it keeps the one SQLite write out of the
+        // login's critical path (docs/benchmarks.md).
+        let (audit, user_id) = (db.clone(), user.id);
+        tokio::spawn(async move {
+            if let Err(e) = audit.record_login(&login).await {
+                tracing::warn!(user = user_id, "could not record login: {e}");
+            }
+        });
 
         let session_id = rand::random::<u64>();
         let mut state = UserState::new(&user, session_id, req.utc_offset, stats, rank);

@@ -6,7 +6,9 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -96,6 +98,10 @@ impl Database {
                 .map_err(|e| DbError::Unavailable(format!("creating {}: {e}", dir.display())))?;
         }
         let mut manager_config = ManagerConfig::<SqliteConn>::default();
+        // The default runs a test query before every checkout, through the blocking pool:
+        // a second round trip per operation. A SQLite file connection does not go stale,
+        // so the check buys nothing here (docs/benchmarks.md).
+        manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(|path| {
             let path = path.to_owned();
             Box::pin(async move {

@@ -1,8 +1,9 @@
 //! `match`: P players (16, a full room) create and join one match, ready up, start, and
-//! then each sends U score updates, one per poll every interval, as clients do while
-//! playing. Every player records when the others' updates reached it. The score frame's
-//! time field carries the update's number and its slot byte (rewritten by the server to
-//! the sender's slot) says whose it was.
+//! then each sends U score updates, one every interval, as clients do while playing,
+//! polling in between. Every player records when the others' updates reached it (so the
+//! figures include up to one POLL_EVERY of waiting for the receiver's next poll). The
+//! score frame's time field carries the update's number and its slot byte (rewritten by
+//! the server to the sender's slot) says whose it was.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,8 @@ use crate::report::Report;
 const MAX_PLAYERS: usize = 16;
 /// How long players keep polling for stragglers after their last update.
 const TAIL: Duration = Duration::from_secs(5);
+/// How often a player polls between its own score updates.
+const POLL_EVERY: Duration = Duration::from_millis(10);
 /// Pause that lets the server apply the ready states before the host starts.
 const SETTLE: Duration = Duration::from_millis(300);
 
@@ -135,8 +138,10 @@ pub async fn run(common: &Common, args: &MatchArgs) -> anyhow::Result<Report> {
     for ((mut conn, session), slot) in conns.into_iter().zip(sessions.clone()).zip(slots) {
         let deliveries = Arc::clone(&deliveries);
         players.spawn(async move {
-            let mut errors = 0u64;
-            let record = |body: &[u8], at: Instant| {
+            let (mut errors, mut duplicates) = (0u64, 0u64);
+            // Each (sender, update) counts once per receiver; repeats are reported apart.
+            let mut seen = std::collections::HashSet::new();
+            let mut record = |body: &[u8], at: Instant| {
                 for (id, payload) in client::frames(body) {
                     if id == ServerPacketId::MatchScoreUpdate as u16 && payload.len() >= 5 {
                         let n =
@@ -144,14 +149,32 @@ pub async fn run(common: &Common, args: &MatchArgs) -> anyhow::Result<Report> {
                         let from = usize::from(payload[4]);
                         if let Ok(n) = usize::try_from(n)
                             && from < MAX_PLAYERS
+                            && from != slot
                             && n < u
                         {
-                            deliveries.arrived(from * u + n, at);
+                            if seen.insert(from * u + n) {
+                                deliveries.arrived(from * u + n, at);
+                            } else {
+                                duplicates += 1;
+                            }
                         }
                     }
                 }
             };
+            // Players are spread over the interval, as real ones are, and poll every
+            // POLL_EVERY between their own updates, so that what is measured is the relay
+            // and not the wait for a player's next update.
+            let start = Instant::now() + interval.mul_f64(slot as f64 / MAX_PLAYERS as f64);
             for update in 0..u {
+                let due = start + interval * u32::try_from(update).unwrap_or(u32::MAX);
+                while Instant::now() + POLL_EVERY < due {
+                    tokio::time::sleep(POLL_EVERY).await;
+                    match client::poll(&mut conn, &session, client::ping()).await {
+                        Ok(reply) => record(&reply, Instant::now()),
+                        Err(_) => errors += 1,
+                    }
+                }
+                tokio::time::sleep_until(due.into()).await;
                 let body = client::encode(&[c::MatchScoreUpdate {
                     frame: peace_bancho::wire::Raw(score_frame(update)),
                 }
@@ -161,7 +184,6 @@ pub async fn run(common: &Common, args: &MatchArgs) -> anyhow::Result<Report> {
                     Ok(reply) => record(&reply, Instant::now()),
                     Err(_) => errors += 1,
                 }
-                tokio::time::sleep(interval).await;
             }
             let deadline = Instant::now() + TAIL;
             while deliveries.delivered() < expected && Instant::now() < deadline {
@@ -175,18 +197,21 @@ pub async fn run(common: &Common, args: &MatchArgs) -> anyhow::Result<Report> {
             if client::poll(&mut conn, &session, done).await.is_err() {
                 errors += 1;
             }
-            errors
+            (errors, duplicates)
         });
     }
-    let mut errors = 0;
+    let (mut errors, mut duplicates) = (0, 0);
     while let Some(done) = players.join_next().await {
-        errors += done?;
+        let (e, d) = done?;
+        errors += e;
+        duplicates += d;
     }
 
     report.int("match_id", u64::try_from(match_id).unwrap_or(0));
     report.int("expected_deliveries", expected);
     report.int("delivered", deliveries.delivered());
     report.flag("all_delivered", deliveries.delivered() >= expected);
+    report.int("duplicates", duplicates);
     report.int("errors", errors);
     deliveries.latency().fields("end_to_end", &mut report);
     if !common.keep_online {
