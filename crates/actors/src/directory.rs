@@ -183,6 +183,14 @@ impl Directory {
             .collect()
     }
 
+    /// Calls `f` for everyone others may see online, under the read lock and without
+    /// copying the entries (a login looks at everyone). `f` must not block or lock.
+    pub fn for_each_visible(&self, mut f: impl FnMut(&OnlineUser)) {
+        for u in self.read().by_id.values().filter(|u| !u.hidden) {
+            f(u);
+        }
+    }
+
     /// The actors of every online user for whom `keep` holds.
     pub fn actors_where(&self, keep: impl Fn(&OnlineUser) -> bool) -> Vec<ActorRef<UserMsg>> {
         self.read()

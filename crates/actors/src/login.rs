@@ -12,7 +12,7 @@ use ractor::Actor;
 use crate::World;
 use crate::channel::{ChannelCall, ChannelReply};
 use crate::directory::OnlineUser;
-use crate::user::{UserCall, UserCast, UserReply, UserSession, UserState};
+use crate::user::{UserCall, UserReply, UserSession, UserState};
 
 /// Full presence and stats of this many online players go into a login reply; beyond
 /// it only their ids (USER_PRESENCE_BUNDLE), and the client asks for what it shows.
@@ -156,6 +156,9 @@ impl World {
             && req.version.stream.eq_ignore_ascii_case("tourney")
             && self.router().users().get(user.id).is_some();
         let extra = state.extra_session;
+        // Before the others are listed into the reply: whoever logs in after this point
+        // reaches this session through the feed (at worst twice, which is harmless).
+        state.presence_cursor = self.presence().head();
         let restricted = user.privileges().is_restricted();
         let presence = state.presence_packet();
         let stats = state.stats_packet();
@@ -191,13 +194,7 @@ impl World {
             }
         }
         if !extra && !restricted {
-            let mut both = presence.to_vec();
-            both.extend_from_slice(&stats);
-            let cast = UserCast::PresenceUpdate {
-                from: me,
-                packets: both.into(),
-            };
-            self.router().broadcast_users_where(cast, |u| u.id != me);
+            self.presence().publish(me);
         }
 
         let mut body = reply_head;
@@ -282,21 +279,21 @@ impl World {
     /// Everyone else online: full presence and stats up to the limit, ids beyond it.
     fn append_others(&self, body: &mut Vec<u8>, me: i32) {
         let mut rest = Vec::new();
-        for (i, other) in self
-            .router()
-            .users()
-            .visible_snapshot()
-            .into_iter()
-            .filter(|u| u.id != me)
-            .enumerate()
-        {
-            if i < LOGIN_FULL_PRESENCE_LIMIT {
+        let mut full = 0;
+        // In place, not from a snapshot: copying every entry of a large directory for
+        // each login made a login storm quadratic in copies (docs/benchmarks.md).
+        self.router().users().for_each_visible(|other| {
+            if other.id == me {
+                return;
+            }
+            if full < LOGIN_FULL_PRESENCE_LIMIT {
+                full += 1;
                 body.extend_from_slice(&other.presence);
                 body.extend_from_slice(&other.stats);
             } else {
                 rest.push(other.id);
             }
-        }
+        });
         for chunk in rest.chunks(usize::from(u16::MAX)) {
             ServerPacket::from(s::UserPresenceBundle {
                 user_ids: chunk.to_vec(),

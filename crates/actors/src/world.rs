@@ -70,6 +70,7 @@ struct Inner {
     failed_logins_by_ip: RateLimiter<IpAddr>,
     failed_logins_by_account: RateLimiter<String>,
     registrations_by_ip: RateLimiter<IpAddr>,
+    presence: crate::presence::PresenceFeed,
     /// Serialises creating rooms and matches, so that two players cannot open the same
     /// spectator room twice or take the same match id. Held only while spawning.
     spawning: tokio::sync::Mutex<u16>,
@@ -125,6 +126,7 @@ impl World {
                 supervisor: OnceLock::new(),
                 retired: Mutex::default(),
                 tasks: Mutex::default(),
+                presence: Default::default(),
                 spawning: tokio::sync::Mutex::new(0),
             }),
         };
@@ -168,6 +170,11 @@ impl World {
 
     pub fn tokens(&self) -> &TokenSigner {
         &self.inner.tokens
+    }
+
+    /// Whose presence changed lately (see [`crate::presence`]).
+    pub fn presence(&self) -> &crate::presence::PresenceFeed {
+        &self.inner.presence
     }
 
     pub(crate) fn passwords(&self) -> &PasswordVerifier {

@@ -36,8 +36,6 @@ pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
 pub enum UserCast {
     /// Encoded packets to hand to the client as they are.
     Enqueue(Bytes),
-    /// Another player's presence/stats packets, subject to the RECEIVE_UPDATES filter.
-    PresenceUpdate { from: i32, packets: Bytes },
     /// A private message for this player; their block rules are applied here.
     PrivateMessage {
         from_id: i32,
@@ -150,6 +148,7 @@ impl Actor for UserSession {
                         break;
                     }
                 }
+                s.catch_up_presence();
                 let _ = reply.send(UserReply::Packets(s.state.drain()));
             }
             EntityMsg::Call(UserCall::Retire { reason }, reply) => {
@@ -228,8 +227,9 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
     } else if router.users().remove_session(user_id, session_id).is_some() {
         tracing::info!(user = user_id, "session ended");
         let _ = router.spectate().cast(&user_id, SpectateCast::HostLeft);
-        let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
-        router.broadcast_users(UserCast::Enqueue(logout.to_bytes()));
+        // Everyone hears of it through the feed: gone from the directory, the player's
+        // next change reads as USER_LOGOUT (see `catch_up_presence`).
+        world.presence().publish(user_id);
         let db = world.db().clone();
         tokio::spawn(async move {
             if let Err(e) = db.touch_last_seen(user_id).await {
@@ -240,15 +240,59 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
 }
 
 impl Session {
+    /// Queues the current presence and stats of everyone whose presence changed since
+    /// the last poll (see [`crate::presence`]), subject to the RECEIVE_UPDATES filter.
+    fn catch_up_presence(&mut self) {
+        let feed = self.world.presence();
+        if self.state.presence_cursor >= feed.head() {
+            return;
+        }
+        let mut changed = Vec::new();
+        let missed = feed.read_since(&mut self.state.presence_cursor, &mut changed);
+        let me = self.state.id;
+        let users = self.world.router().users();
+        if missed == crate::presence::Missed::TooMany {
+            // Too far behind to replay: tell the client who is online, as a login reply
+            // does beyond its limit; it asks for the presence of those it shows.
+            let mut online = Vec::new();
+            users.for_each_visible(|u| {
+                if u.id != me && self.state.wants_updates_from(u.id) {
+                    online.push(u.id);
+                }
+            });
+            for chunk in online.chunks(usize::from(u16::MAX)) {
+                self.state
+                    .enqueue_packet(peace_bancho::server::UserPresenceBundle {
+                        user_ids: chunk.to_vec(),
+                    });
+            }
+            return;
+        }
+        // The latest state of each player once, however often it changed.
+        changed.sort_unstable();
+        changed.dedup();
+        for id in changed {
+            if id == me || !self.state.wants_updates_from(id) {
+                continue;
+            }
+            match users.visible(id) {
+                Some(u) => {
+                    self.state.enqueue(&u.presence);
+                    self.state.enqueue(&u.stats);
+                }
+                // Logged out (or hidden since): the client drops them from its list.
+                None => self.state.enqueue_packet(UserLogout {
+                    user_id: id,
+                    reason: 0,
+                }),
+            }
+        }
+    }
+
     async fn handle_cast(&mut self, cast: UserCast, myself: &ActorRef<UserMsg>) {
         let st = &mut self.state;
         match cast {
             UserCast::Enqueue(bytes) => st.enqueue(&bytes),
-            UserCast::PresenceUpdate { from, packets } => {
-                if st.wants_updates_from(from) {
-                    st.enqueue(&packets);
-                }
-            }
             UserCast::PrivateMessage {
                 from_id,
                 from_name,

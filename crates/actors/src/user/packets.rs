@@ -192,20 +192,13 @@ impl Session {
             .router()
             .users()
             .update(self.state.id, presence.clone(), Some(stats.clone()));
-        let mut packets = presence.map(|p| p.to_vec()).unwrap_or_default();
-        packets.extend_from_slice(&stats);
-        let packets = bytes::Bytes::from(packets);
         self.state.enqueue(&stats);
         if self.state.privileges.is_restricted() {
             // Invisible to others: only the player's own client hears about it.
             return;
         }
-        let me = self.state.id;
-        self.world
-            .router()
-            .broadcast_users_where(UserCast::PresenceUpdate { from: me, packets }, |u| {
-                u.id != me
-            });
+        // Others pick the new packets up from the directory when they poll.
+        self.world.presence().publish(self.state.id);
     }
 
     pub(super) fn notify(&mut self, text: impl Into<String>) {

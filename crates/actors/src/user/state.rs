@@ -66,6 +66,8 @@ pub struct UserState {
     pub recent_messages: VecDeque<i64>,
     /// Encoded packets waiting for the client's next poll.
     pub queue: Vec<u8>,
+    /// How far this session has caught up with the node's presence feed.
+    pub presence_cursor: u64,
 }
 
 impl UserState {
@@ -106,6 +108,7 @@ impl UserState {
             extra_session: false,
             recent_messages: VecDeque::new(),
             queue: Vec::new(),
+            presence_cursor: 0,
         }
     }
 
