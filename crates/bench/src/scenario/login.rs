@@ -26,8 +26,6 @@ use crate::report::{Latency, Report};
 const WARM_TARGET_PER_SEC: f64 = 3000.0;
 /// Share of bcrypt's own rate cold logins must reach (target 4).
 const COLD_TARGET_RATIO: f64 = 0.8;
-/// How long bcrypt alone is measured.
-const BCRYPT_MEASURE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Args)]
 pub struct LoginArgs {
@@ -40,6 +38,9 @@ pub struct LoginArgs {
     /// The server's bcrypt cost (`[login] bcrypt_cost`), for the bcrypt-alone figure.
     #[arg(long, default_value_t = 12)]
     pub bcrypt_cost: u32,
+    /// Seconds bcrypt alone is measured for.
+    #[arg(long, default_value_t = 3.0)]
+    pub bcrypt_seconds: f64,
 }
 
 /// What one series of logins measured.
@@ -146,9 +147,11 @@ pub async fn run(common: &Common, args: &LoginArgs) -> anyhow::Result<Report> {
     report.flag("cold_guaranteed", created == users);
 
     // bcrypt alone first, while the server is idle, so the two do not share the cores.
-    let cost = args.bcrypt_cost;
-    let bcrypt =
-        tokio::task::spawn_blocking(move || probe::bcrypt_rate(cost, BCRYPT_MEASURE)).await??;
+    let (cost, measure) = (
+        args.bcrypt_cost,
+        Duration::from_secs_f64(args.bcrypt_seconds),
+    );
+    let bcrypt = tokio::task::spawn_blocking(move || probe::bcrypt_rate(cost, measure)).await??;
     report.int("bcrypt_cost", u64::from(cost));
     report.num("bcrypt_alone_per_sec", bcrypt);
 
