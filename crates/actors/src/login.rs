@@ -159,6 +159,8 @@ impl World {
         // Before the others are listed into the reply: whoever logs in after this point
         // reaches this session through the feed (at worst twice, which is harmless).
         state.presence_cursor = self.presence().head();
+        // The reply lists the channels with their counts; later changes come on polls.
+        state.channel_counts_cursor = self.channel_counts().newest();
         let restricted = user.privileges().is_restricted();
         let presence = state.presence_packet();
         let stats = state.stats_packet();

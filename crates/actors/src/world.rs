@@ -71,6 +71,7 @@ struct Inner {
     failed_logins_by_account: RateLimiter<String>,
     registrations_by_ip: RateLimiter<IpAddr>,
     presence: crate::presence::PresenceFeed,
+    channel_counts: crate::channel::MemberCounts,
     /// Serialises creating rooms and matches, so that two players cannot open the same
     /// spectator room twice or take the same match id. Held only while spawning.
     spawning: tokio::sync::Mutex<u16>,
@@ -127,6 +128,7 @@ impl World {
                 retired: Mutex::default(),
                 tasks: Mutex::default(),
                 presence: Default::default(),
+                channel_counts: Default::default(),
                 spawning: tokio::sync::Mutex::new(0),
             }),
         };
@@ -170,6 +172,11 @@ impl World {
 
     pub fn tokens(&self) -> &TokenSigner {
         &self.inner.tokens
+    }
+
+    /// The latest member count of every channel (see [`crate::channel::MemberCounts`]).
+    pub fn channel_counts(&self) -> &crate::channel::MemberCounts {
+        &self.inner.channel_counts
     }
 
     /// Whose presence changed lately (see [`crate::presence`]).

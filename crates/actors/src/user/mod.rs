@@ -149,6 +149,7 @@ impl Actor for UserSession {
                     }
                 }
                 s.catch_up_presence();
+                s.catch_up_channel_counts();
                 let _ = reply.send(UserReply::Packets(s.state.drain()));
             }
             EntityMsg::Call(UserCall::Retire { reason }, reply) => {
@@ -286,6 +287,20 @@ impl Session {
                     reason: 0,
                 }),
             }
+        }
+    }
+
+    /// Queues the member counts of channels that changed since the last poll.
+    fn catch_up_channel_counts(&mut self) {
+        let st = &mut self.state;
+        let mut packets = Vec::new();
+        self.world.channel_counts().read_since(
+            &mut st.channel_counts_cursor,
+            st.privileges,
+            |packet| packets.extend_from_slice(packet),
+        );
+        if !packets.is_empty() {
+            st.enqueue(&packets);
         }
     }
 

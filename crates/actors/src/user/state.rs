@@ -68,6 +68,8 @@ pub struct UserState {
     pub queue: Vec<u8>,
     /// How far this session has caught up with the node's presence feed.
     pub presence_cursor: u64,
+    /// The newest channel member count announcement this session has passed on.
+    pub channel_counts_cursor: u64,
 }
 
 impl UserState {
@@ -109,6 +111,7 @@ impl UserState {
             recent_messages: VecDeque::new(),
             queue: Vec::new(),
             presence_cursor: 0,
+            channel_counts_cursor: 0,
         }
     }
 
