@@ -191,6 +191,16 @@ impl Directory {
         }
     }
 
+    /// Calls `f` for each of `ids` with their entry if they are online and visible, or
+    /// `None`, under one read lock and without copying entries. `f` must not block or
+    /// lock.
+    pub fn lookup_visible(&self, ids: &[i32], mut f: impl FnMut(i32, Option<&OnlineUser>)) {
+        let t = self.read();
+        for &id in ids {
+            f(id, t.by_id.get(&id).filter(|u| !u.hidden));
+        }
+    }
+
     /// The actors of every online user for whom `keep` holds.
     pub fn actors_where(&self, keep: impl Fn(&OnlineUser) -> bool) -> Vec<ActorRef<UserMsg>> {
         self.read()

@@ -243,50 +243,62 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
 impl Session {
     /// Queues the current presence and stats of everyone whose presence changed since
     /// the last poll (see [`crate::presence`]), subject to the RECEIVE_UPDATES filter.
+    /// Like a login reply, it sends full packets for up to
+    /// [`crate::LOGIN_FULL_PRESENCE_LIMIT`] players and only the ids of the rest
+    /// (USER_PRESENCE_BUNDLE; the client asks for those it shows), so that one poll after
+    /// a login storm stays small.
     fn catch_up_presence(&mut self) {
         let feed = self.world.presence();
         if self.state.presence_cursor >= feed.head() {
             return;
         }
-        let mut changed = Vec::new();
-        let missed = feed.read_since(&mut self.state.presence_cursor, &mut changed);
-        let me = self.state.id;
-        let users = self.world.router().users();
-        if missed == crate::presence::Missed::TooMany {
-            // Too far behind to replay: tell the client who is online, as a login reply
-            // does beyond its limit; it asks for the presence of those it shows.
-            let mut online = Vec::new();
-            users.for_each_visible(|u| {
-                if u.id != me && self.state.wants_updates_from(u.id) {
-                    online.push(u.id);
-                }
-            });
-            for chunk in online.chunks(usize::from(u16::MAX)) {
-                self.state
-                    .enqueue_packet(peace_bancho::server::UserPresenceBundle {
-                        user_ids: chunk.to_vec(),
-                    });
-            }
+        if self.state.presence_filter == peace_bancho::presence_filter::NONE {
+            // The client wants nobody's updates: skip what happened, at no cost.
+            self.state.presence_cursor = feed.head();
             return;
         }
-        // The latest state of each player once, however often it changed.
-        changed.sort_unstable();
-        changed.dedup();
-        for id in changed {
-            if id == me || !self.state.wants_updates_from(id) {
-                continue;
-            }
-            match users.visible(id) {
-                Some(u) => {
-                    self.state.enqueue(&u.presence);
-                    self.state.enqueue(&u.stats);
+        let mut changed = Vec::new();
+        let missed = feed.read_since(&mut self.state.presence_cursor, &mut changed);
+        let st = &mut self.state;
+        let me = st.id;
+        let users = self.world.router().users();
+        let mut ids_only = Vec::new();
+        if missed == crate::presence::Missed::TooMany {
+            // Too far behind to replay: tell the client who is online, as a login reply
+            // does beyond its limit.
+            users.for_each_visible(|u| {
+                if u.id != me && st.wants_updates_from(u.id) {
+                    ids_only.push(u.id);
                 }
-                // Logged out (or hidden since): the client drops them from its list.
-                None => self.state.enqueue_packet(UserLogout {
-                    user_id: id,
-                    reason: 0,
-                }),
-            }
+            });
+        } else {
+            // The latest state of each player once, however often it changed.
+            changed.sort_unstable();
+            changed.dedup();
+            let mut full = 0;
+            users.lookup_visible(&changed, |id, user| {
+                if id == me || !st.wants_updates_from(id) {
+                    return;
+                }
+                match user {
+                    Some(u) if full < crate::LOGIN_FULL_PRESENCE_LIMIT => {
+                        full += 1;
+                        st.enqueue(&u.presence);
+                        st.enqueue(&u.stats);
+                    }
+                    Some(_) => ids_only.push(id),
+                    // Logged out (or hidden since): the client drops them from its list.
+                    None => st.enqueue_packet(UserLogout {
+                        user_id: id,
+                        reason: 0,
+                    }),
+                }
+            });
+        }
+        for chunk in ids_only.chunks(usize::from(u16::MAX)) {
+            st.enqueue_packet(peace_bancho::server::UserPresenceBundle {
+                user_ids: chunk.to_vec(),
+            });
         }
     }
 

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use clap::Args;
 
+use peace_bancho::client as c;
+
 use crate::Common;
 use crate::baseline::Baseline;
+use crate::client;
 use crate::http::Target;
 use crate::probe;
 use crate::report::Report;
@@ -34,6 +37,11 @@ pub struct IdleArgs {
     /// Each session polls once per this many milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub interval_ms: u64,
+    /// Whose presence updates the sessions ask for (RECEIVE_UPDATES): 0 nobody's,
+    /// 1 everyone's (the client's default), 2 friends'. With everyone's, N sessions that
+    /// log in together must each hear of the N others: O(N²) bytes, 40 GB at 100,000.
+    #[arg(long, default_value_t = 1)]
+    pub presence_filter: i32,
 }
 
 fn add(report: &mut Report, prefix: &str, r: &OpenLoop) {
@@ -56,6 +64,10 @@ pub async fn run(common: &Common, args: &IdleArgs) -> anyhow::Result<Report> {
     report.text("url", common.url.clone());
     report.int("sessions", n as u64);
     report.int("interval_ms", args.interval_ms);
+    report.int(
+        "presence_filter",
+        u64::try_from(args.presence_filter).unwrap_or(0),
+    );
     report.int("connections", common.connections as u64);
     report.num("duration_s", common.duration);
     report.num("offered_polls_per_sec", n as f64 / interval.as_secs_f64());
@@ -71,7 +83,14 @@ pub async fn run(common: &Common, args: &IdleArgs) -> anyhow::Result<Report> {
         .await?;
     report.num("login_phase_s", started.elapsed().as_secs_f64());
     // Twice: the first drain takes the presence of everyone who logged in later.
-    super::drain_all(&target, &sessions, common.connections).await?;
+    let filter = client::encode(&[
+        c::ReceiveUpdates {
+            filter: args.presence_filter,
+        }
+        .into(),
+        c::Ping {}.into(),
+    ]);
+    super::for_each_session(&target, &sessions, common.connections, filter).await?;
     super::drain_all(&target, &sessions, common.connections).await?;
     tokio::time::sleep(SETTLE).await;
     if let (Some(pid), Some(empty)) = (common.server_pid, rss_empty) {
