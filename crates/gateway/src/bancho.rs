@@ -2,12 +2,15 @@
 
 use std::net::SocketAddr;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::{AppState, client_ip};
+
+/// The header a client's session token comes in; a request without it is a login.
+pub(crate) const TOKEN_HEADER: HeaderName = HeaderName::from_static("osu-token");
 
 /// Handles a login (no `osu-token` header) or a poll (with one).
 ///
@@ -15,14 +18,14 @@ use crate::{AppState, client_ip};
 /// would copy them on every poll.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     // A clone of a parsed header value shares the request buffer; it does not allocate.
-    let token = request.headers().get("osu-token").cloned();
+    let token = request.headers().get(TOKEN_HEADER).cloned();
     let ip = token.is_none().then(|| {
         let connect = request.extensions().get::<ConnectInfo<SocketAddr>>();
         client_ip(&state.config, request.headers(), connect)
     });
-    let body = match Bytes::from_request(request, &()).await {
+    let body = match axum::body::to_bytes(request.into_body(), crate::MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
+        Err(e) => return unreadable_body(e),
     };
     match (token, ip) {
         (Some(token), _) => {
@@ -39,6 +42,20 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             let token = reply.token.unwrap_or_else(|| "no".to_owned());
             bancho_response(Some(token), reply.body)
         }
+    }
+}
+
+/// 413 for a body over the limit (as axum's extractors answer), 400 for one that broke
+/// off.
+fn unreadable_body(e: axum::Error) -> Response {
+    let too_large = e
+        .into_inner()
+        .downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some();
+    if too_large {
+        StatusCode::PAYLOAD_TOO_LARGE.into_response()
+    } else {
+        StatusCode::BAD_REQUEST.into_response()
     }
 }
 

@@ -19,6 +19,7 @@ mod error;
 mod metrics;
 mod register;
 mod serve;
+mod span;
 mod web;
 
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +30,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use peace_actors::World;
+use tower::Layer;
 
 pub use error::ApiError;
 pub use serve::{ServeLimits, serve};
@@ -57,7 +59,6 @@ pub struct AppState {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let routes = Router::new()
-        .route("/", post(bancho::handle).get(web::index))
         .route("/users", post(register::handle))
         .route("/web/bancho_connect.php", get(web::bancho_connect))
         .route("/web/osu-getseasonal.php", get(web::seasonal))
@@ -68,17 +69,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/users/online", get(api::online_users))
         .route("/metrics", get(metrics::render))
+        // The routes above read bodies through axum's extractors, which take their limit
+        // from this layer.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Added after the layer on purpose: the Bancho endpoint, which every poll hits,
+        // applies the same limit itself (`bancho.rs`), because a layered route clones its
+        // boxed service stack and the layer adds a request extension, on every request.
+        .route("/", post(bancho::handle).get(web::index))
         .fallback(web::not_found)
         .with_state(state);
-    // The middleware wraps the router once, instead of each route through
-    // `Router::layer`: a layered route clones its boxed service stack on every request,
-    // which cost about ten allocations per poll (docs/benchmarks.md).
-    let middleware = tower::ServiceBuilder::new()
-        // One span per request (method, path); debug level, so it costs a level check
-        // unless asked for with RUST_LOG.
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    Router::new().fallback_service(middleware.service(routes))
+    // The span wraps the router once rather than each route, for the same reason.
+    Router::new().fallback_service(span::RequestSpanLayer.layer(routes))
 }
 
 /// The client's address: the socket's peer, or the proxy's header when trusted.

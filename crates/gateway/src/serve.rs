@@ -80,9 +80,14 @@ pub async fn serve(
         let app = app.clone();
         let service = TowerToHyperService::new(tower::service_fn(
             move |mut request: hyper::Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
+                // Only logins, registration and the web endpoints look at the client's
+                // address. A poll (a request with a session token, what every client
+                // sends each second) goes without: the extension costs two allocations.
+                if !request.headers().contains_key(crate::bancho::TOKEN_HEADER) {
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                }
                 app.clone().oneshot(request)
             },
         ));
