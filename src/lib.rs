@@ -69,6 +69,10 @@ impl Server {
     /// joins the cluster, then serves.
     pub async fn start(config: &Config) -> anyhow::Result<Server> {
         config.validate()?;
+        // Process-global and idempotent: servers started side by side (tests) share it.
+        if !peace_metrics::install() {
+            tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
         let db = open_database(config).await?;
         if !config.database.migrate_on_start {
             // Queries written for the new schema would fail one by one on the old one;
@@ -100,7 +104,7 @@ impl Server {
                 let addr = listener.local_addr()?;
                 let app = peace_gateway::app(peace_gateway::AppState {
                     world: world.clone(),
-                    config: config.gateway_config(),
+                    config: std::sync::Arc::new(config.gateway_config()),
                 });
                 let limits = config.serve_limits();
                 let mut stopped = stopped;

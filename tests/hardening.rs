@@ -628,25 +628,30 @@ async fn stats_and_presence_requests_answer_at_most_the_cap() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_stops_polling_holds_at_most_the_queue_cap() {
-    let server = TestServer::start().await;
+    // Chat is what piles up for a client that stops polling (presence is coalesced: a
+    // client gets each player's latest state once); lift the spam limit to pile it fast.
+    let server = TestServer::start_with(|c| c.limits.messages_per_window = 1_000_000).await;
     let mut alice = server.player("Alice").await;
     let mut bob = server.player("Bob").await;
     let cap = peace_actors::user::MAX_QUEUE_BYTES;
-    // Every status change of Alice queues a USER_STATS packet of about 330 bytes for Bob,
-    // who does not poll: enough polls to queue well over the cap.
-    let action = c::ChangeAction {
-        action: 1,
-        info_text: "i".repeat(256),
-        beatmap_md5: "0".repeat(32),
-        mods: 0,
-        mode: 0,
-        beatmap_id: 1,
+    // Every private message of Alice queues a packet of about 280 bytes for Bob, who does
+    // not poll: enough polls to queue well over the cap.
+    let message = peace_bancho::Message {
+        text: "i".repeat(256),
+        recipient: "Bob".into(),
+        ..Default::default()
     };
     let per_poll = peace_actors::MAX_PACKETS_PER_POLL;
-    let polls = 2 * cap / (per_poll * 300) + 1;
+    let polls = 2 * cap / (per_poll * 270) + 1;
     for _ in 0..polls {
-        let packets: Vec<peace_bancho::ClientPacket> =
-            (0..per_poll).map(|_| action.clone().into()).collect();
+        let packets: Vec<peace_bancho::ClientPacket> = (0..per_poll)
+            .map(|_| {
+                c::SendPrivateMessage {
+                    message: message.clone(),
+                }
+                .into()
+            })
+            .collect();
         alice.send_raw(common::encode(&packets)).await;
     }
     // What Bob gets is within the cap, and whole packets only (the client would stop

@@ -8,6 +8,10 @@
 //! that comes up is sent a snapshot of this node's entries the same way, and a node that
 //! goes down has its entries purged by everyone.
 //!
+//! Every change of a visible player's entry, whichever node made it, is also published
+//! in this node's [`PresenceFeed`]: the sessions here catch up with it when their client
+//! polls, so a login costs one entry per node rather than a message to every session.
+//!
 //! The lock is a `std` RwLock, not a tokio one: every critical section is a short map
 //! operation with no `.await` inside, and readers (presence requests, logins) vastly
 //! outnumber writers.
@@ -21,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Net;
 use crate::cluster::envelope::Body;
+use crate::presence::PresenceFeed;
 
 /// Most entries a snapshot from one peer may hold.
 pub const MAX_SNAPSHOT_ENTRIES: usize = 1_000_000;
@@ -100,6 +105,7 @@ impl Tables {
 pub struct Directory {
     tables: Arc<RwLock<Tables>>,
     net: Net,
+    feed: Arc<PresenceFeed>,
 }
 
 impl Directory {
@@ -107,6 +113,20 @@ impl Directory {
         Self {
             tables: Arc::default(),
             net,
+            feed: Arc::default(),
+        }
+    }
+
+    /// Whose presence changed lately (see [`crate::presence`]).
+    pub fn feed(&self) -> &PresenceFeed {
+        &self.feed
+    }
+
+    /// Tells this node's sessions that `user`'s entry changed (came, went, or changed),
+    /// unless nobody may see them.
+    fn changed(&self, user: &OnlineUser) {
+        if !user.hidden {
+            self.feed.publish(user.id);
         }
     }
 
@@ -129,6 +149,7 @@ impl Directory {
     /// Adds a session hosted here, returning the entry it replaces.
     pub fn insert(&self, user: OnlineUser) -> Option<OnlineUser> {
         let mut t = self.write();
+        self.changed(&user);
         let old = t.insert(user.clone());
         self.publish(DirectoryEvent::Online(Box::new(user)));
         old
@@ -145,6 +166,9 @@ impl Directory {
             return None;
         }
         let user = t.remove(user_id);
+        if let Some(u) = &user {
+            self.changed(u);
+        }
         self.publish(DirectoryEvent::Offline {
             user_id,
             session_id,
@@ -156,6 +180,9 @@ impl Directory {
     pub fn update(&self, user_id: i32, presence: Option<Bytes>, stats: Option<Bytes>) {
         let mut t = self.write();
         t.update(user_id, presence.clone(), stats.clone());
+        if let Some(u) = t.by_id.get(&user_id) {
+            self.changed(u);
+        }
         self.publish(DirectoryEvent::Update {
             user_id,
             presence,
@@ -172,6 +199,7 @@ impl Directory {
                     node: node.into(),
                     ..*user
                 };
+                self.changed(&user);
                 t.insert(user);
             }
             DirectoryEvent::Offline {
@@ -181,8 +209,9 @@ impl Directory {
                 if t.by_id
                     .get(&user_id)
                     .is_some_and(|u| u.session_id == session_id && &*u.node == node)
+                    && let Some(u) = t.remove(user_id)
                 {
-                    t.remove(user_id);
+                    self.changed(&u);
                 }
             }
             DirectoryEvent::Update {
@@ -192,6 +221,9 @@ impl Directory {
             } => {
                 if t.by_id.get(&user_id).is_some_and(|u| &*u.node == node) {
                     t.update(user_id, presence, stats);
+                    if let Some(u) = t.by_id.get(&user_id) {
+                        self.changed(u);
+                    }
                 }
             }
             DirectoryEvent::Snapshot(users) => {
@@ -202,14 +234,18 @@ impl Directory {
                     .map(|u| u.id)
                     .collect();
                 for id in stale {
-                    t.remove(id);
+                    if let Some(u) = t.remove(id) {
+                        self.changed(&u);
+                    }
                 }
                 let node: Arc<str> = node.into();
                 for user in users.into_iter().take(MAX_SNAPSHOT_ENTRIES) {
-                    t.insert(OnlineUser {
+                    let user = OnlineUser {
                         node: node.clone(),
                         ..user
-                    });
+                    };
+                    self.changed(&user);
+                    t.insert(user);
                 }
             }
         }
@@ -242,7 +278,11 @@ impl Directory {
             .filter(|u| &*u.node == node)
             .map(|u| u.id)
             .collect();
-        gone.into_iter().filter_map(|id| t.remove(id)).collect()
+        let gone: Vec<OnlineUser> = gone.into_iter().filter_map(|id| t.remove(id)).collect();
+        for u in &gone {
+            self.changed(u);
+        }
+        gone
     }
 
     pub fn get(&self, user_id: i32) -> Option<OnlineUser> {
@@ -277,6 +317,24 @@ impl Directory {
     /// A snapshot of everyone online, for iteration without holding the lock.
     pub fn snapshot(&self) -> Vec<OnlineUser> {
         self.read().by_id.values().cloned().collect()
+    }
+
+    /// Calls `f` for everyone others may see online, under the read lock and without
+    /// copying the entries (a login looks at everyone). `f` must not block or lock.
+    pub fn for_each_visible(&self, mut f: impl FnMut(&OnlineUser)) {
+        for u in self.read().by_id.values().filter(|u| !u.hidden) {
+            f(u);
+        }
+    }
+
+    /// Calls `f` for each of `ids` with their entry if they are online and visible, or
+    /// `None`, under one read lock and without copying entries. `f` must not block or
+    /// lock.
+    pub fn lookup_visible(&self, ids: &[i32], mut f: impl FnMut(i32, Option<&OnlineUser>)) {
+        let t = self.read();
+        for &id in ids {
+            f(id, t.by_id.get(&id).filter(|u| !u.hidden));
+        }
     }
 
     /// A snapshot of everyone others may see online.

@@ -6,6 +6,7 @@
 //! * [`channel`]: the chat channel actor.
 //! * [`bot`]: the always-online bot and its commands.
 //! * [`router`] / [`directory`]: addressing by [`EntityKey`], the online-user table.
+//! * [`presence`]: the feed of presence changes sessions catch up with when polled.
 //! * [`auth`]: session tokens and password verification.
 //! * [`accounts`]: registration rules.
 //!
@@ -26,6 +27,7 @@ mod login;
 pub mod match_room;
 pub mod message;
 pub mod migrate;
+pub mod presence;
 pub mod router;
 pub mod sessions;
 pub mod snapshot;

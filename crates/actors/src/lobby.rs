@@ -73,6 +73,7 @@ impl Actor for LobbyActor {
         msg: Self::Msg,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("lobby");
         // The lobby has no calls (`LobbyCall` is empty): a cast, or its move.
         let cast = match msg {
             EntityMsg::Cast(cast) => cast,

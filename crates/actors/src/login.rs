@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
+use crate::World;
 use crate::channel::{ChannelCall, ChannelReply};
 use crate::directory::OnlineUser;
 use crate::spawn::{SpawnReply, SpawnRequest};
-use crate::user::{UserCast, UserState};
-use crate::{Audience, World};
+use crate::user::UserState;
 use bytes::Bytes;
 use peace_bancho::server as s;
 use peace_bancho::{LoginFailure, LoginRequest, PROTOCOL_VERSION, ServerPacket};
@@ -195,15 +195,8 @@ impl World {
             SpawnReply::TooManySessions => return Err(LoginError::TooManySessions),
             other => return Err(LoginError::NoSession(format!("{other:?}"))),
         }
-        if !extra && !restricted {
-            let mut both = presence.to_vec();
-            both.extend_from_slice(&stats);
-            let cast = UserCast::PresenceUpdate {
-                from: me,
-                packets: both.into(),
-            };
-            self.router().broadcast_users(cast, Audience::AllBut(me));
-        }
+        // Everyone learns of the login from the directory entry the session's node made
+        // (through each node's presence feed).
 
         let mut body = reply_head;
         if restricted {
@@ -287,21 +280,21 @@ impl World {
     /// Everyone else online: full presence and stats up to the limit, ids beyond it.
     fn append_others(&self, body: &mut Vec<u8>, me: i32) {
         let mut rest = Vec::new();
-        for (i, other) in self
-            .router()
-            .users()
-            .visible_snapshot()
-            .into_iter()
-            .filter(|u| u.id != me)
-            .enumerate()
-        {
-            if i < LOGIN_FULL_PRESENCE_LIMIT {
+        let mut full = 0;
+        // In place, not from a snapshot: copying every entry of a large directory for
+        // each login made a login storm quadratic in copies (docs/benchmarks.md).
+        self.router().users().for_each_visible(|other| {
+            if other.id == me {
+                return;
+            }
+            if full < LOGIN_FULL_PRESENCE_LIMIT {
+                full += 1;
                 body.extend_from_slice(&other.presence);
                 body.extend_from_slice(&other.stats);
             } else {
                 rest.push(other.id);
             }
-        }
+        });
         for chunk in rest.chunks(usize::from(u16::MAX)) {
             ServerPacket::from(s::UserPresenceBundle {
                 user_ids: chunk.to_vec(),

@@ -28,3 +28,39 @@ where
     R: Send + 'static,
 {
 }
+
+/// Puts `msg` in `actor`'s mailbox, counting it in the mailbox backlog of `kind`
+/// (`peace_metrics`): before sending, so that the handler's decrement never comes first,
+/// and taken back if the actor is gone. Every message to an entity actor goes through
+/// here (or [`call_counted`]); each actor counts what it handles.
+pub(crate) fn send_counted<C, Q, R>(
+    actor: &ractor::ActorRef<EntityMsg<C, Q, R>>,
+    kind: &'static str,
+    msg: EntityMsg<C, Q, R>,
+) -> Result<(), ractor::MessagingErr<EntityMsg<C, Q, R>>>
+where
+    EntityMsg<C, Q, R>: ractor::Message,
+{
+    peace_metrics::mailbox_sent(kind);
+    actor
+        .cast(msg)
+        .inspect_err(|_| peace_metrics::mailbox_handled(kind))
+}
+
+/// Asks `actor` (a call built by `make`), counted like [`send_counted`].
+pub(crate) async fn call_counted<C, Q, R, T>(
+    actor: &ractor::ActorRef<EntityMsg<C, Q, R>>,
+    kind: &'static str,
+    make: impl FnOnce(RpcReplyPort<T>) -> EntityMsg<C, Q, R>,
+    timeout: std::time::Duration,
+) -> Result<ractor::rpc::CallResult<T>, ractor::MessagingErr<EntityMsg<C, Q, R>>>
+where
+    EntityMsg<C, Q, R>: ractor::Message,
+    T: Send + 'static,
+{
+    peace_metrics::mailbox_sent(kind);
+    actor
+        .call(make, Some(timeout))
+        .await
+        .inspect_err(|_| peace_metrics::mailbox_handled(kind))
+}

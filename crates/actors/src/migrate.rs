@@ -180,6 +180,7 @@ impl World {
                 });
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 add(&counters.batches_out, 1);
+                peace_metrics::migration(true);
                 add(&counters.entities_out, count as u64);
                 add(&counters.total_ms, ms);
                 counters.last_ms.store(ms, Ordering::Relaxed);
@@ -188,6 +189,7 @@ impl World {
             }
             other => {
                 add(&counters.failed, 1);
+                peace_metrics::migration(false);
                 for s in snapshots {
                     self.restore(s).await;
                 }
@@ -216,24 +218,24 @@ impl World {
                         .sessions()
                         .remove(session.user_id, session.session_id);
                 }
-                exports.spawn(export_one(session.actor, timeout));
+                exports.spawn(export_one(session.actor, "user", timeout));
             }
         }
         for (key, actor) in router.channels_table().actors_in(&set) {
             router.channels().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, timeout));
+            exports.spawn(export_one(actor, "channel", timeout));
         }
         for (key, actor) in router.spectate_table().actors_in(&set) {
             router.spectate().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, timeout));
+            exports.spawn(export_one(actor, "spectate", timeout));
         }
         for (key, actor) in router.matches_table().actors_in(&set) {
             router.matches().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, timeout));
+            exports.spawn(export_one(actor, "match", timeout));
         }
         for (key, actor) in router.lobby_table().actors_in(&set) {
             router.lobby().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, timeout));
+            exports.spawn(export_one(actor, "lobby", timeout));
         }
         let mut snapshots = Vec::new();
         while let Some(done) = exports.join_next().await {
@@ -424,12 +426,13 @@ impl World {
 /// Asks one actor for its snapshot (it stops right after answering).
 async fn export_one<C, Q, R>(
     actor: ActorRef<EntityMsg<C, Q, R>>,
+    kind: &'static str,
     timeout: Duration,
 ) -> Option<Snapshot>
 where
     EntityMsg<C, Q, R>: ractor::Message,
 {
-    match actor.call(EntityMsg::Export, Some(timeout)).await {
+    match crate::message::call_counted(&actor, kind, EntityMsg::Export, timeout).await {
         Ok(ractor::rpc::CallResult::Success(snapshot)) => Some(snapshot),
         other => {
             tracing::error!("an entity did not export ({other:?}); it is stopped");

@@ -31,7 +31,7 @@ use crate::cluster::placement::Hold;
 use crate::cluster::shard::{Shard, shard_of};
 use crate::cluster::{EntityCounts, Location, Net, Placement};
 use crate::directory::Directory;
-use crate::message::EntityMsg;
+use crate::message::{EntityMsg, send_counted};
 use crate::sessions::Sessions;
 use crate::user::{UserCall, UserCast, UserReply};
 
@@ -224,9 +224,10 @@ where
 
     /// Puts `msg` in the entity's mailbox.
     fn deliver(&self, key: &K, msg: C) -> Result<(), RouteError> {
-        self.actor(key)
-            .ok_or_else(|| RouteError::NotFound((self.key)(key)))?
-            .cast(EntityMsg::Cast(msg))
+        let actor = self
+            .actor(key)
+            .ok_or_else(|| RouteError::NotFound((self.key)(key)))?;
+        send_counted(&actor, self.kind, EntityMsg::Cast(msg))
             .map_err(|_| RouteError::Stopped((self.key)(key)))
     }
 
@@ -240,13 +241,14 @@ where
         let actor = self
             .actor(key)
             .ok_or_else(|| RouteError::NotFound((self.key)(key)))?;
-        start_call(&actor, (self.key)(key), msg)
+        start_call(&actor, self.kind, (self.key)(key), msg)
     }
 }
 
 /// Puts a call in `actor`'s mailbox.
 fn start_call<C, Q, R>(
     actor: &ActorRef<EntityMsg<C, Q, R>>,
+    kind: &'static str,
     key: EntityKey,
     msg: Q,
 ) -> Result<OneshotReceiver<R>, RouteError>
@@ -254,8 +256,7 @@ where
     EntityMsg<C, Q, R>: ractor::Message,
 {
     let (tx, rx) = ractor::concurrency::oneshot();
-    actor
-        .cast(EntityMsg::Call(msg, tx.into()))
+    send_counted(actor, kind, EntityMsg::Call(msg, tx.into()))
         .map_err(|_| RouteError::Stopped(key))?;
     Ok(rx)
 }
@@ -343,7 +344,7 @@ where
                     // An entity of a shard that left is a stray about to stop.
                     Location::There(_) | Location::Unplaced => {}
                     Location::Here => {
-                        let _ = actor.cast(EntityMsg::Cast(msg.clone()));
+                        let _ = send_counted(actor, self.table.kind, EntityMsg::Cast(msg.clone()));
                     }
                 }
             }
@@ -842,7 +843,7 @@ impl Router {
                 None => sessions.main(user_id),
             };
             let target = target.ok_or_else(|| RouteError::NotFound(entity.clone()))?;
-            start_call(&target.actor, entity.clone(), m)
+            start_call(&target.actor, "user", entity.clone(), m)
         })
         .await
     }
@@ -927,7 +928,7 @@ impl Router {
                 let entity = EntityKey::User(s.user_id);
                 match locate(&entity) {
                     Location::Here => {
-                        let _ = s.actor.cast(EntityMsg::Cast(msg.clone()));
+                        let _ = send_counted(&s.actor, "user", EntityMsg::Cast(msg.clone()));
                     }
                     Location::Frozen => frozen.push(entity),
                     Location::There(_) | Location::Unplaced => {}

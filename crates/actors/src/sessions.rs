@@ -142,10 +142,8 @@ impl Sessions {
             None => self.main(user_id),
             Some(session_id) => self.session(user_id, session_id),
         };
-        target
-            .ok_or_else(|| RouteError::NotFound(key()))?
-            .actor
-            .cast(EntityMsg::Cast(msg))
+        let target = target.ok_or_else(|| RouteError::NotFound(key()))?;
+        crate::message::send_counted(&target.actor, "user", EntityMsg::Cast(msg))
             .map_err(|_| RouteError::Stopped(key()))
     }
 

@@ -189,6 +189,8 @@ pub mod v1 {
                 recent_messages: v.recent_messages,
                 queue: v.queue,
                 moves: 0,
+                presence_cursor: 0,
+                channel_counts_cursor: 0,
             }
         }
     }

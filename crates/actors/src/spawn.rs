@@ -276,16 +276,6 @@ impl World {
             privileges,
             actor,
         });
-        if !restricted {
-            let mut both = presence.to_vec();
-            both.extend_from_slice(&stats);
-            let cast = crate::user::UserCast::PresenceUpdate {
-                from: user_id,
-                packets: both.into(),
-            };
-            self.router()
-                .broadcast_users(cast, crate::Audience::AllBut(user_id));
-        }
         tracing::info!(
             user = user_id,
             "session rebuilt from its record after its node was lost"
@@ -298,11 +288,8 @@ impl World {
         let reason = "You have logged in from another location.".to_owned();
         let call = UserCall::Retire { reason };
         let timeout = self.config().call_timeout;
-        match old
-            .actor
-            .call(|reply| EntityMsg::Call(call, reply), Some(timeout))
-            .await
-        {
+        let make = |reply| EntityMsg::Call(call, reply);
+        match crate::message::call_counted(&old.actor, "user", make, timeout).await {
             Ok(ractor::rpc::CallResult::Success(UserReply::Packets(bytes))) => {
                 self.remember_retired(old.user_id, old.session_id, bytes);
             }

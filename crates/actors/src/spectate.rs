@@ -121,6 +121,7 @@ impl Actor for SpectatorRoom {
         msg: Self::Msg,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("spectate");
         let router = rt.world.router().clone();
         let st = &mut rt.state;
         let host = st.host_id;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peace_bancho::ServerPacket;
-use peace_bancho::server::{Notification, Restart, UserLogout};
+use peace_bancho::server::{Notification, Restart};
 use peace_db::{Database, DbError};
 use ractor::{Actor, ActorCell, ActorRef};
 use tokio::task::JoinHandle;
@@ -91,6 +91,7 @@ struct Inner {
     /// The next match id this node tries.
     next_match_id: AtomicU16,
     migrations: crate::migrate::MigrationCounters,
+    channel_counts: crate::channel::MemberCounts,
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -153,6 +154,7 @@ impl World {
                 spawning: tokio::sync::Mutex::new(()),
                 next_match_id: AtomicU16::new(rand::random()),
                 migrations: Default::default(),
+                channel_counts: Default::default(),
             }),
         };
         let (supervisor, _) = Actor::spawn(None, NodeSupervisor, world.clone()).await?;
@@ -231,6 +233,16 @@ impl World {
     /// The membership's latest view of the cluster.
     pub fn cluster(&self) -> &ClusterView {
         &self.inner.view
+    }
+
+    /// The latest member count of every channel (see [`crate::channel::MemberCounts`]).
+    pub fn channel_counts(&self) -> &crate::channel::MemberCounts {
+        &self.inner.channel_counts
+    }
+
+    /// Whose presence changed lately, on this node (see [`crate::presence`]).
+    pub fn presence(&self) -> &crate::presence::PresenceFeed {
+        self.router().users().feed()
     }
 
     pub(crate) fn membership(&self) -> Option<ActorRef<MembershipMsg>> {
@@ -478,14 +490,8 @@ impl World {
             },
             &Audience::Everyone,
         );
-        for user in gone.into_iter().filter(|u| !u.hidden) {
-            let logout = ServerPacket::from(UserLogout {
-                user_id: user.id,
-                reason: 0,
-            });
-            self.router()
-                .broadcast_here(&UserCast::Enqueue(logout.to_bytes()), &Audience::Everyone);
-        }
+        // Their USER_LOGOUT reaches the players here through the presence feed, which
+        // the purge above fed.
     }
 
     /// A cast from another node found its user offline: a private message becomes an

@@ -14,7 +14,7 @@ use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection,
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection};
@@ -228,6 +228,10 @@ impl Database {
                 .map_err(|e| DbError::Unavailable(format!("creating {}: {e}", dir.display())))?;
         }
         let mut manager_config = ManagerConfig::<SqliteConn>::default();
+        // The default runs a test query before every checkout, through the blocking pool:
+        // a second round trip per operation. A SQLite file connection does not go stale,
+        // so the check buys nothing here (docs/benchmarks.md).
+        manager_config.recycling_method = RecyclingMethod::Fast;
         let busy_timeout = config.query_timeout;
         manager_config.custom_setup = Box::new(move |path| {
             let path = path.to_owned();
@@ -508,7 +512,8 @@ where
 /// diesel's error or [`DbError`]) with `$conn` bound to a pooled connection of whichever
 /// backend the database uses, under the query time-out (or `within = LIMIT`, for the few
 /// long operations such as copying a table). This is the only place that matches on the
-/// backend; repositories are written once and compiled once per backend.
+/// backend; repositories are written once and compiled once per backend. Every
+/// operation's time (and failure) goes to `peace_metrics::db_query`.
 macro_rules! run {
     ($db:expr, |$conn:ident| $body:expr) => {{
         let db: &$crate::Database = $db;
@@ -517,7 +522,7 @@ macro_rules! run {
     ($db:expr, within = $limit:expr, |$conn:ident| $body:expr) => {{
         let db: &$crate::Database = $db;
         let deadline = $crate::pool::deadline_after($limit);
-        async {
+        let work = async {
             match &*db.pools {
                 $crate::pool::Pools::Sqlite { pool, .. } => {
                     let mut guard = $crate::pool::checkout(pool, deadline).await?;
@@ -544,8 +549,11 @@ macro_rules! run {
                     $crate::pool::settle(guard, outcome)
                 }
             }
-        }
-        .await
+        };
+        let started = std::time::Instant::now();
+        let result = work.await;
+        peace_metrics::db_query(started.elapsed(), result.is_ok());
+        result
     }};
 }
 pub(crate) use run;

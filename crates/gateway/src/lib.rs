@@ -5,6 +5,7 @@
 //! * `/web/*`: the osu! web endpoints a client calls around login.
 //! * `POST /users`: in-game registration.
 //! * `/api/v1/*`: the JSON API for operators.
+//! * `GET /metrics`: Prometheus metrics for operators.
 //!
 //! osu! sends Bancho traffic to `c.`/`ce.`/`c4.`/`c5.`/`c6.<domain>` and web traffic to
 //! `osu.<domain>`. The paths of the two never overlap, so every route is served on every
@@ -16,17 +17,21 @@ mod api;
 mod bancho;
 mod cluster_api;
 mod error;
+mod metrics;
 mod register;
 mod serve;
+mod span;
 mod web;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use peace_actors::World;
+use tower::Layer;
 
 pub use error::ApiError;
 pub use serve::{ServeLimits, serve};
@@ -46,17 +51,17 @@ pub struct GatewayConfig {
     pub admin_token: String,
 }
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request, so everything in it is
+/// behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub world: World,
-    pub config: GatewayConfig,
+    pub config: Arc<GatewayConfig>,
 }
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/", post(bancho::handle).get(web::index))
+    let routes = Router::new()
         .route("/users", post(register::handle))
         .route("/web/bancho_connect.php", get(web::bancho_connect))
         .route("/web/osu-getseasonal.php", get(web::seasonal))
@@ -73,9 +78,18 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/cluster/nodes/{name}/drain",
             post(cluster_api::drain),
         )
-        .fallback(web::not_found)
+        .route("/metrics", get(metrics::render))
+        // The routes above read bodies through axum's extractors, which take their limit
+        // from this layer.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        // Added after the layer on purpose: the Bancho endpoint, which every poll hits,
+        // applies the same limit itself (`bancho.rs`), because a layered route clones its
+        // boxed service stack and the layer adds a request extension, on every request.
+        .route("/", post(bancho::handle).get(web::index))
+        .fallback(web::not_found)
+        .with_state(state);
+    // The span wraps the router once rather than each route, for the same reason.
+    Router::new().fallback_service(span::RequestSpanLayer.layer(routes))
 }
 
 /// The client's address: the socket's peer, or the proxy's header when trusted.

@@ -46,10 +46,13 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    // Wrapped around the router as a whole (see `crate::app` for why not `Router::layer`).
+    let app = tower::ServiceBuilder::new()
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .service(app);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -77,9 +80,14 @@ pub async fn serve(
         let app = app.clone();
         let service = TowerToHyperService::new(tower::service_fn(
             move |mut request: hyper::Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
+                // Only logins, registration and the web endpoints look at the client's
+                // address. A poll (a request with a session token, what every client
+                // sends each second) goes without: the extension costs two allocations.
+                if !request.headers().contains_key(crate::bancho::TOKEN_HEADER) {
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                }
                 app.clone().oneshot(request)
             },
         ));

@@ -22,7 +22,9 @@ pub struct SessionToken {
 /// Signs and verifies tokens with one secret.
 #[derive(Clone)]
 pub struct TokenSigner {
-    key: Vec<u8>,
+    /// The MAC with the key already absorbed: cloning it skips hashing the key pads
+    /// again on every poll.
+    keyed: HmacSha256,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -34,13 +36,12 @@ impl std::fmt::Debug for TokenSigner {
 impl TokenSigner {
     pub fn new(secret: &[u8]) -> Self {
         Self {
-            key: secret.to_vec(),
+            keyed: HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length"),
         }
     }
 
     fn mac(&self, body: &str) -> HmacSha256 {
-        let mut mac =
-            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        let mut mac = self.keyed.clone();
         mac.update(body.as_bytes());
         mac
     }
@@ -71,9 +72,11 @@ impl TokenSigner {
         {
             return None;
         }
-        let signature = hex::decode(signature).ok()?;
+        // Decoded on the stack: this runs on every poll.
+        let mut decoded = [0u8; SIGNATURE_HEX_LEN / 2];
+        hex::decode_to_slice(signature, &mut decoded).ok()?;
         // verify_truncated_left compares in constant time.
-        self.mac(body).verify_truncated_left(&signature).ok()?;
+        self.mac(body).verify_truncated_left(&decoded).ok()?;
         Some(claims)
     }
 }

@@ -40,6 +40,7 @@ impl Actor for BotActor {
         msg: Self::Msg,
         world: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("user");
         match msg {
             EntityMsg::Cast(UserCast::PrivateMessage {
                 from_id,

@@ -151,6 +151,13 @@ pub enum Body {
     Flush { shard: Shard, origin: String },
     /// The new owner got the flush marker of the receiving node for `shard`.
     FlushAck { shard: Shard },
+    /// A channel's member count changed (an encoded CHANNEL_INFO, for those whose
+    /// privileges meet `required`); every node keeps the latest on its board.
+    MemberCount {
+        channel: String,
+        required: peace_db::Privileges,
+        packet: Bytes,
+    },
 }
 
 /// A message to a node that is answered.

@@ -45,6 +45,11 @@ pub(crate) fn deliver(world: &World, envelope: Envelope) {
         Body::Table(table) => world.install_table(table),
         Body::Handoff { shards, held } => world.finish_import(&origin.from, &shards, held),
         Body::FlushAck { shard } => world.end_flush(shard),
+        Body::MemberCount {
+            channel,
+            required,
+            packet,
+        } => world.channel_counts().publish(&channel, required, packet),
     }
 }
 

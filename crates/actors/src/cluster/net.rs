@@ -112,6 +112,7 @@ impl Net {
         let router = self.router(node)?;
         let bytes = envelope::encode(envelope).map_err(RouteError::Wire)?;
         bump(&self.traffic.envelopes_sent);
+        peace_metrics::cluster_envelope(true);
         router.cast(RouterMsg::Deliver(bytes)).map_err(|_| {
             self.dropped();
             RouteError::Unreachable(node.to_owned())
@@ -139,6 +140,7 @@ impl Net {
         };
         for (node, router) in routers {
             bump(&self.traffic.envelopes_sent);
+            peace_metrics::cluster_envelope(true);
             if router.cast(RouterMsg::Deliver(bytes.clone())).is_err() {
                 self.dropped();
                 tracing::debug!(%node, "broadcast not sent: the peer is gone");
@@ -256,6 +258,7 @@ impl Net {
 
     pub(crate) fn received_envelope(&self) {
         bump(&self.traffic.envelopes_received);
+        peace_metrics::cluster_envelope(false);
     }
 
     pub(crate) fn received_request(&self) {

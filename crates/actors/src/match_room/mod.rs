@@ -163,6 +163,7 @@ impl Actor for MatchActor {
         if rt.state.countdown.is_some() {
             let generation = rt.state.countdown_generation;
             rt.myself.send_after(Duration::from_secs(1), move || {
+                peace_metrics::mailbox_sent("match");
                 EntityMsg::Cast(MatchCast::Tick { generation })
             });
         }
@@ -175,6 +176,7 @@ impl Actor for MatchActor {
         msg: Self::Msg,
         rt: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("match");
         match msg {
             EntityMsg::Call(
                 MatchCall::Join {
@@ -714,6 +716,8 @@ impl MatchRuntime {
             generation,
         });
         self.myself.send_after(Duration::from_secs(1), move || {
+            // Runs when the timer fires, as the tick enters the mailbox.
+            peace_metrics::mailbox_sent("match");
             EntityMsg::Cast(MatchCast::Tick { generation })
         });
     }
@@ -752,6 +756,8 @@ impl MatchRuntime {
             self.say(format!("{what} in {remaining} second(s)."));
         }
         self.myself.send_after(Duration::from_secs(1), move || {
+            // Runs when the timer fires, as the tick enters the mailbox.
+            peace_metrics::mailbox_sent("match");
             EntityMsg::Cast(MatchCast::Tick { generation })
         });
     }

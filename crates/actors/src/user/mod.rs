@@ -22,6 +22,7 @@ use peace_bancho::server::{ChannelKick, Notification, SendMessage, UserDmBlocked
 use peace_db::Privileges;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::World;
 use crate::channel::ChannelCast;
@@ -38,8 +39,6 @@ pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
 pub enum UserCast {
     /// Encoded packets to hand to the client as they are.
     Enqueue(Bytes),
-    /// Another player's presence/stats packets, subject to the RECEIVE_UPDATES filter.
-    PresenceUpdate { from: i32, packets: Bytes },
     /// A private message for this player; their block rules are applied here.
     PrivateMessage {
         from_id: i32,
@@ -138,6 +137,11 @@ impl Actor for UserSession {
         // The bot and a tournament client's extra sessions have no record.
         let record = (!state.extra_session && state.id != crate::BOT_ID)
             .then(|| record::RecordSync::new(&state));
+        // The feed and the count board are this node's: start at their heads. (A login's
+        // reply lists everyone online and every channel with its count.)
+        let mut state = state;
+        state.presence_cursor = world.router().users().feed().head();
+        state.channel_counts_cursor = world.channel_counts().newest();
         Ok(Session {
             world,
             state,
@@ -173,15 +177,30 @@ impl Actor for UserSession {
         msg: Self::Msg,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        peace_metrics::mailbox_handled("user");
         match msg {
             EntityMsg::Call(UserCall::Poll { packets }, reply) => {
                 s.state.last_poll_ms = crate::unix_millis();
                 for packet in packets {
-                    if s.handle_packet(packet, &myself).await == packets::Flow::Stop {
+                    let name = packet.id().name();
+                    peace_metrics::client_packet(packet.id() as u16, name);
+                    // Idle clients send a bare PING with every poll: nothing to do, and
+                    // the hottest path of the server (docs/benchmarks.md).
+                    if matches!(packet, ClientPacket::Ping(_)) {
+                        continue;
+                    }
+                    let span = tracing::debug_span!("packet", user = s.state.id, packet = name);
+                    // Boxed: the packet handlers' futures are large, and ractor moves
+                    // this handler's future on every message; a pointer keeps that copy
+                    // small for the messages that do not get here (docs/benchmarks.md).
+                    let flow = Box::pin(s.handle_packet(packet, &myself).instrument(span)).await;
+                    if flow == packets::Flow::Stop {
                         s.end(&myself, "logout").await;
                         break;
                     }
                 }
+                s.catch_up_presence();
+                s.catch_up_channel_counts();
                 let _ = reply.send(UserReply::Packets(s.state.drain()));
                 s.sync_record();
             }
@@ -274,17 +293,12 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
     }
     if router.sessions().remove_extra(user_id, session_id) {
         tracing::info!(user = user_id, "extra tournament session ended");
-    } else if let Some(hidden) = ended_here(router, user_id, session_id) {
+    } else if ended_here(router, user_id, session_id) {
         tracing::info!(user = user_id, "session ended");
         let _ = router.spectate().cast(&user_id, SpectateCast::HostLeft);
-        // Nobody saw a restricted player come online, so nobody hears them leave.
-        if !hidden {
-            let logout = peace_bancho::ServerPacket::from(UserLogout { user_id, reason: 0 });
-            router.broadcast_users(
-                UserCast::Enqueue(logout.to_bytes()),
-                crate::Audience::Everyone,
-            );
-        }
+        // Everyone hears of it through the presence feed of their node: gone from the
+        // directory, the player's change reads as USER_LOGOUT (`catch_up_presence`). A
+        // restricted player, whom nobody saw come online, is not in the feed at all.
         let db = world.db().clone();
         tokio::spawn(async move {
             if let Err(e) = db.touch_last_seen(user_id).await {
@@ -299,18 +313,90 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
     }
 }
 
-/// Forgets a session that ended here: in this node's table and in the directory.
-/// `Some(hidden)` if it was the user's current session (whether others could see them).
-fn ended_here(router: &crate::Router, user_id: i32, session_id: u64) -> Option<bool> {
+/// Forgets a session that ended here, in this node's table and in the directory;
+/// whether it was the user's current session.
+fn ended_here(router: &crate::Router, user_id: i32, session_id: u64) -> bool {
     let local = router.sessions().remove(user_id, session_id);
     let entry = router.users().remove_session(user_id, session_id);
-    match entry {
-        Some(entry) => Some(entry.hidden),
-        None => local.then_some(false),
-    }
+    local || entry.is_some()
 }
 
 impl Session {
+    /// Queues the current presence and stats of everyone whose presence changed since
+    /// the last poll (see [`crate::presence`]), subject to the RECEIVE_UPDATES filter.
+    /// Like a login reply, it sends full packets for up to
+    /// [`crate::LOGIN_FULL_PRESENCE_LIMIT`] players and only the ids of the rest
+    /// (USER_PRESENCE_BUNDLE; the client asks for those it shows), so that one poll after
+    /// a login storm stays small.
+    fn catch_up_presence(&mut self) {
+        let feed = self.world.router().users().feed();
+        if self.state.presence_cursor >= feed.head() {
+            return;
+        }
+        if self.state.presence_filter == peace_bancho::presence_filter::NONE {
+            // The client wants nobody's updates: skip what happened, at no cost.
+            self.state.presence_cursor = feed.head();
+            return;
+        }
+        let mut changed = Vec::new();
+        let missed = feed.read_since(&mut self.state.presence_cursor, &mut changed);
+        let st = &mut self.state;
+        let me = st.id;
+        let users = self.world.router().users();
+        let mut ids_only = Vec::new();
+        if missed == crate::presence::Missed::TooMany {
+            // Too far behind to replay: tell the client who is online, as a login reply
+            // does beyond its limit.
+            users.for_each_visible(|u| {
+                if u.id != me && st.wants_updates_from(u.id) {
+                    ids_only.push(u.id);
+                }
+            });
+        } else {
+            // The latest state of each player once, however often it changed.
+            changed.sort_unstable();
+            changed.dedup();
+            let mut full = 0;
+            users.lookup_visible(&changed, |id, user| {
+                if id == me || !st.wants_updates_from(id) {
+                    return;
+                }
+                match user {
+                    Some(u) if full < crate::LOGIN_FULL_PRESENCE_LIMIT => {
+                        full += 1;
+                        st.enqueue(&u.presence);
+                        st.enqueue(&u.stats);
+                    }
+                    Some(_) => ids_only.push(id),
+                    // Logged out (or hidden since): the client drops them from its list.
+                    None => st.enqueue_packet(UserLogout {
+                        user_id: id,
+                        reason: 0,
+                    }),
+                }
+            });
+        }
+        for chunk in ids_only.chunks(usize::from(u16::MAX)) {
+            st.enqueue_packet(peace_bancho::server::UserPresenceBundle {
+                user_ids: chunk.to_vec(),
+            });
+        }
+    }
+
+    /// Queues the member counts of channels that changed since the last poll.
+    fn catch_up_channel_counts(&mut self) {
+        let st = &mut self.state;
+        let mut packets = Vec::new();
+        self.world.channel_counts().read_since(
+            &mut st.channel_counts_cursor,
+            st.privileges,
+            |packet| packets.extend_from_slice(packet),
+        );
+        if !packets.is_empty() {
+            st.enqueue(&packets);
+        }
+    }
+
     /// Ends the session for good: its database record goes first, so that no poll can
     /// rebuild it (a token replayed after a logout or a kick gets a restart), then the
     /// actor stops and `post_stop` does the rest.
@@ -350,11 +436,6 @@ impl Session {
         let st = &mut self.state;
         match cast {
             UserCast::Enqueue(bytes) => st.enqueue(&bytes),
-            UserCast::PresenceUpdate { from, packets } => {
-                if st.wants_updates_from(from) {
-                    st.enqueue(&packets);
-                }
-            }
             UserCast::PrivateMessage {
                 from_id,
                 from_name,

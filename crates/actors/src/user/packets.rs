@@ -192,19 +192,10 @@ impl Session {
             .router()
             .users()
             .update(self.state.id, presence.clone(), Some(stats.clone()));
-        let mut packets = presence.map(|p| p.to_vec()).unwrap_or_default();
-        packets.extend_from_slice(&stats);
-        let packets = bytes::Bytes::from(packets);
+        // Others pick the new packets up from the directory (through their node's
+        // presence feed) when they poll; a restricted player's entry is hidden, so only
+        // their own client hears of it.
         self.state.enqueue(&stats);
-        if self.state.privileges.is_restricted() {
-            // Invisible to others: only the player's own client hears about it.
-            return;
-        }
-        let me = self.state.id;
-        self.world.router().broadcast_users(
-            UserCast::PresenceUpdate { from: me, packets },
-            crate::Audience::AllBut(me),
-        );
     }
 
     pub(super) fn notify(&mut self, text: impl Into<String>) {

@@ -68,6 +68,12 @@ pub struct UserState {
     pub queue: Vec<u8>,
     /// How often this session moved to another node (snapshot format 2).
     pub moves: u32,
+    /// How far this session has caught up with its node's presence feed. Node-local: a
+    /// session that starts on a node (a login, a move, a rebuild) starts at its head.
+    pub presence_cursor: u64,
+    /// The newest channel member count announcement of its node passed on (node-local
+    /// too).
+    pub channel_counts_cursor: u64,
 }
 
 impl UserState {
@@ -109,6 +115,8 @@ impl UserState {
             recent_messages: VecDeque::new(),
             queue: Vec::new(),
             moves: 0,
+            presence_cursor: 0,
+            channel_counts_cursor: 0,
         }
     }
 
