@@ -114,6 +114,14 @@ impl TestServer {
     }
 
     async fn launch(config: Config, storage: Storage) -> Self {
+        // The server's log goes to the test's output (shown when it fails): warnings and
+        // errors, or whatever RUST_LOG asks for.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
         let server = Server::start(&config).await.unwrap();
         let base = format!("http://{}", server.addr.expect("an HTTP listener"));
         Self {

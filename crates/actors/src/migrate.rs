@@ -32,7 +32,6 @@ use crate::cluster::shard::{Shard, shard_of};
 use crate::lobby::LobbyActor;
 use crate::match_room::MatchActor;
 use crate::message::EntityMsg;
-use crate::sessions::LocalSession;
 use crate::snapshot::{self, Snapshot};
 use crate::spectate::SpectatorRoom;
 use crate::user::{Start, UserSession};
@@ -368,17 +367,8 @@ impl World {
         let result = match snapshot {
             Snapshot::Session { state, entry } => {
                 let extra = state.extra_session;
-                let (user_id, session_id, privileges) =
-                    (state.id, state.session_id, state.privileges);
-                let args = (self.clone(), *state, Start::Restored);
-                match Actor::spawn_linked(None, UserSession, args, supervisor).await {
-                    Ok((actor, _)) => {
-                        let local = LocalSession {
-                            user_id,
-                            session_id,
-                            privileges,
-                            actor,
-                        };
+                match UserSession::start(self, *state, Start::Restored, supervisor).await {
+                    Ok(local) => {
                         if extra {
                             router.sessions().insert_extra(local);
                         } else {

@@ -6,7 +6,7 @@
 //! `.await` inside.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use peace_db::Privileges;
 use ractor::{ActorId, ActorRef};
@@ -15,7 +15,7 @@ use crate::EntityKey;
 use crate::cluster::shard::{Shard, shard_of};
 use crate::message::EntityMsg;
 use crate::router::RouteError;
-use crate::user::{UserCast, UserMsg};
+use crate::user::{QuietMarks, UserCast, UserMsg};
 
 /// Most extra sessions one tournament account may hold.
 pub const MAX_TOURNAMENT_SESSIONS: usize = 16;
@@ -27,6 +27,8 @@ pub struct LocalSession {
     pub session_id: u64,
     pub privileges: Privileges,
     pub actor: ActorRef<UserMsg>,
+    /// What a poll may be answered from without the actor (`crate::user::QuietMarks`).
+    pub quiet: Arc<QuietMarks>,
 }
 
 #[derive(Debug, Default)]

@@ -160,21 +160,10 @@ impl World {
             .live_supervisor()
             .map_err(|e| SpawnReply::Refused(e.to_string()))?;
         let extra = state.extra_session;
-        let (user_id, session_id) = (state.id, state.session_id);
-        let (actor, _) = Actor::spawn_linked(
-            None,
-            UserSession,
-            (self.clone(), state, Start::Login),
-            supervisor,
-        )
-        .await
-        .map_err(|e| SpawnReply::Refused(format!("could not start the session: {e}")))?;
-        let local = LocalSession {
-            user_id,
-            session_id,
-            privileges: entry.privileges,
-            actor: actor.clone(),
-        };
+        let local = UserSession::start(self, state, Start::Login, supervisor)
+            .await
+            .map_err(|e| SpawnReply::Refused(format!("could not start the session: {e}")))?;
+        let actor = local.actor.clone();
         let sessions = self.router().sessions();
         if extra {
             if !sessions.insert_extra(local) {
@@ -262,20 +251,15 @@ impl World {
             hidden: restricted,
             node: self.node_name().into(),
         });
-        let args = (self.clone(), state, Start::Rebuilt(channels));
-        let actor = match Actor::spawn_linked(None, UserSession, args, supervisor).await {
-            Ok((actor, _)) => actor,
-            Err(e) => {
-                self.router().users().remove_session(user_id, session_id);
-                return refuse(&e.to_string());
-            }
-        };
-        self.router().sessions().insert(LocalSession {
-            user_id,
-            session_id,
-            privileges,
-            actor,
-        });
+        let local =
+            match UserSession::start(self, state, Start::Rebuilt(channels), supervisor).await {
+                Ok(local) => local,
+                Err(e) => {
+                    self.router().users().remove_session(user_id, session_id);
+                    return refuse(&e.to_string());
+                }
+            };
+        self.router().sessions().insert(local);
         tracing::info!(
             user = user_id,
             "session rebuilt from its record after its node was lost"

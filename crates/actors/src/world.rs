@@ -304,10 +304,12 @@ impl World {
         self.inner.supervisor.get().map(|s| s.get_cell())
     }
 
-    /// The supervisor to spawn under, unless the node is shutting down.
+    /// The supervisor to spawn under, unless the node is shutting down. (A supervisor
+    /// that is still `Starting` counts: ractor marks an actor `Running` from its own
+    /// task, which may not have run yet when `World::start` settles the node.)
     pub(crate) fn live_supervisor(&self) -> Result<ActorCell, ractor::SpawnErr> {
         self.supervisor_cell()
-            .filter(|s| s.get_status() == ractor::ActorStatus::Running)
+            .filter(|s| ractor::ACTIVE_STATES.contains(&s.get_status()))
             .ok_or_else(|| ractor::SpawnErr::StartupFailed("the node is shutting down".into()))
     }
 
@@ -357,6 +359,7 @@ impl World {
             session_id: 0,
             privileges: bot.privileges(),
             actor,
+            quiet: std::sync::Arc::new(crate::user::QuietMarks::closed()),
         });
         self.router().users().insert(OnlineUser {
             id: BOT_ID,
@@ -641,6 +644,29 @@ impl World {
         }
     }
 
+    /// Whether a poll of nothing but PINGs finds the session with nothing to send, so that
+    /// it is answered empty without asking the actor (see `crate::user::QuietMarks`).
+    fn answer_quietly(&self, user_id: i32, session_id: u64, body: &[u8]) -> bool {
+        let ping = peace_bancho::ClientPacketId::Ping;
+        let Some(pings) = peace_bancho::frame::count_bare(body, ping as u16) else {
+            return false;
+        };
+        let router = self.router();
+        let Some(session) = router.sessions().session(user_id, session_id) else {
+            return false;
+        };
+        let quiet = session.quiet.answer(
+            router.users().feed().head(),
+            self.channel_counts().newest(),
+            crate::unix_millis(),
+        );
+        if quiet {
+            peace_metrics::quiet_poll();
+            peace_metrics::client_packets(ping as u16, ping.name(), pings as u64);
+        }
+        quiet
+    }
+
     /// A poll for the session wherever it lives: answered here, asked of its node, or,
     /// while it moves, answered once it has moved.
     pub(crate) async fn poll_routed(
@@ -689,6 +715,9 @@ impl World {
 
     /// A poll for a session of this node.
     pub(crate) async fn poll_here(&self, user_id: i32, session_id: u64, body: &[u8]) -> Bytes {
+        if self.answer_quietly(user_id, session_id, body) {
+            return Bytes::new();
+        }
         let packets = decode_poll(user_id, body);
         let call = UserCall::Poll { packets };
         let timeout = self.config().call_timeout;

@@ -42,6 +42,16 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// How many frames `body` holds if it is nothing but empty packets with id `id` (an
+/// idle client's poll is one bare PING), without decoding anything; `None` for any other
+/// body. An empty body holds none.
+pub fn count_bare(body: &[u8], id: u16) -> Option<usize> {
+    let [lo, hi] = id.to_le_bytes();
+    let bare = [lo, hi, 0, 0, 0, 0, 0];
+    let frames = body.chunks(HEADER_LEN);
+    (body.len() % HEADER_LEN == 0 && frames.clone().all(|f| f == bare)).then(|| frames.len())
+}
+
 /// Iterates over the frames of a complete body (an HTTP request or response). A partial
 /// frame at the end is an error here, because no more bytes will come. Iteration stops
 /// after the first error.
@@ -108,6 +118,24 @@ pub(crate) fn finish_packet(out: &mut [u8], len_at: usize) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn bare_frames_are_counted_and_anything_else_is_not() {
+        let ping = [4, 0, 0, 0, 0, 0, 0];
+        assert_eq!(count_bare(&[], 4), Some(0));
+        assert_eq!(count_bare(&ping, 4), Some(1));
+        assert_eq!(count_bare(&ping.repeat(3), 4), Some(3));
+        assert_eq!(count_bare(&ping, 5), None, "another id");
+        assert_eq!(count_bare(&ping[..6], 4), None, "cut short");
+        assert_eq!(
+            count_bare(&[4, 0, 0, 1, 0, 0, 0, 9], 4),
+            None,
+            "with a payload"
+        );
+        let mut then_other = ping.repeat(2);
+        then_other.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(count_bare(&then_other, 4), None);
+    }
 
     #[test]
     fn parses_back_to_back_frames() {

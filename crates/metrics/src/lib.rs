@@ -30,6 +30,9 @@ pub const ACTORS: &str = "peace_actors";
 pub const MAILBOX_BACKLOG: &str = "peace_actor_mailbox_backlog";
 /// Polls (Bancho requests with a token) answered.
 pub const POLLS: &str = "peace_polls_total";
+/// Polls answered on the node without a round trip to the session actor (a subset of
+/// [`POLLS`]; see `peace_actors::user::QuietMarks`).
+pub const QUIET_POLLS: &str = "peace_quiet_polls_total";
 /// Logins by outcome (`ok`, `failed`).
 pub const LOGINS: &str = "peace_logins_total";
 /// Client packets handled, by packet name.
@@ -72,6 +75,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// (docs/benchmarks.md).
 struct Hot {
     polls: Counter,
+    quiet_polls: Counter,
     bytes_in: Counter,
     bytes_out: Counter,
     logins_ok: Counter,
@@ -88,6 +92,7 @@ fn hot() -> &'static Hot {
         recorder();
         Hot {
             polls: counter!(POLLS),
+            quiet_polls: counter!(QUIET_POLLS),
             bytes_in: counter!(BYTES_IN),
             bytes_out: counter!(BYTES_OUT),
             logins_ok: counter!(LOGINS, "outcome" => "ok"),
@@ -145,6 +150,10 @@ fn describe_all() {
         "Messages sent to entity actors of a kind that they have not handled yet."
     );
     describe_counter!(POLLS, "Polls answered.");
+    describe_counter!(
+        QUIET_POLLS,
+        "Polls answered without a round trip to the session actor (nothing to send)."
+    );
     describe_counter!(LOGINS, "Logins by outcome.");
     describe_counter!(CLIENT_PACKETS, "Client packets handled, by packet name.");
     describe_counter!(BYTES_IN, Unit::Bytes, "Bancho request body bytes received.");
@@ -190,6 +199,7 @@ fn register_zeroes() {
         counter!(LOGINS, "outcome" => outcome).absolute(0);
     }
     counter!(POLLS).absolute(0);
+    counter!(QUIET_POLLS).absolute(0);
     counter!(BYTES_IN).absolute(0);
     counter!(BYTES_OUT).absolute(0);
     counter!(DB_QUERY_ERRORS).absolute(0);
@@ -234,6 +244,11 @@ pub fn poll(bytes_in: usize, bytes_out: usize) {
     bancho_bytes(hot, bytes_in, bytes_out);
 }
 
+/// A poll was answered quietly (counted by [`poll`] as well, by the gateway).
+pub fn quiet_poll() {
+    hot().quiet_polls.increment(1);
+}
+
 /// One login was answered.
 pub fn login(ok: bool, bytes_in: usize, bytes_out: usize) {
     let hot = hot();
@@ -252,16 +267,21 @@ fn bancho_bytes(hot: &Hot, bytes_in: usize, bytes_out: usize) {
 
 /// A client packet with `id`, named `name` (the protocol table's name), was handled.
 pub fn client_packet(id: u16, name: &'static str) {
+    client_packets(id, name, 1);
+}
+
+/// `count` client packets with `id`, named `name`, were handled.
+pub fn client_packets(id: u16, name: &'static str, count: u64) {
     match PACKET_COUNTERS.get(usize::from(id)) {
         Some(slot) => slot
             .get_or_init(|| {
                 recorder();
                 counter!(CLIENT_PACKETS, "packet" => name)
             })
-            .increment(1),
+            .increment(count),
         None => {
             recorder();
-            counter!(CLIENT_PACKETS, "packet" => name).increment(1);
+            counter!(CLIENT_PACKETS, "packet" => name).increment(count);
         }
     }
 }
@@ -317,6 +337,7 @@ mod tests {
         let text = render();
         for name in [
             POLLS,
+            QUIET_POLLS,
             BYTES_IN,
             BYTES_OUT,
             DB_QUERY_ERRORS,

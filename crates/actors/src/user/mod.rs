@@ -10,6 +10,7 @@
 mod farewell;
 mod multiplayer;
 mod packets;
+mod quiet;
 pub mod record;
 mod spectating;
 
@@ -32,6 +33,7 @@ use crate::message::EntityMsg;
 use crate::spectate::SpectateCast;
 
 pub use farewell::Farewell;
+pub use quiet::QuietMarks;
 pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
 
 /// What a session can be told.
@@ -110,6 +112,8 @@ pub struct Session {
     start: Start,
     /// What the session's database record holds (a player's own session only).
     record: Option<record::RecordSync>,
+    /// What polls answered without this actor read (see `quiet`).
+    quiet: std::sync::Arc<QuietMarks>,
 }
 
 /// How a session actor starts.
@@ -124,15 +128,38 @@ pub enum Start {
     Rebuilt(Vec<String>),
 }
 
+impl UserSession {
+    /// Starts a session actor under `supervisor`; returns its entry for the node's
+    /// session table (which the caller inserts).
+    pub(crate) async fn start(
+        world: &World,
+        state: UserState,
+        start: Start,
+        supervisor: ractor::ActorCell,
+    ) -> Result<crate::sessions::LocalSession, ractor::SpawnErr> {
+        let (user_id, session_id, privileges) = (state.id, state.session_id, state.privileges);
+        let quiet = std::sync::Arc::new(QuietMarks::new());
+        let args = (world.clone(), state, start, quiet.clone());
+        let (actor, _) = Actor::spawn_linked(None, UserSession, args, supervisor).await?;
+        Ok(crate::sessions::LocalSession {
+            user_id,
+            session_id,
+            privileges,
+            actor,
+            quiet,
+        })
+    }
+}
+
 impl Actor for UserSession {
     type Msg = UserMsg;
     type State = Session;
-    type Arguments = (World, UserState, Start);
+    type Arguments = (World, UserState, Start, std::sync::Arc<QuietMarks>);
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        (world, state, start): Self::Arguments,
+        (world, state, start, quiet): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         // The bot and a tournament client's extra sessions have no record.
         let record = (!state.extra_session && state.id != crate::BOT_ID)
@@ -148,6 +175,7 @@ impl Actor for UserSession {
             moved: false,
             start,
             record,
+            quiet,
         })
     }
 
@@ -168,6 +196,7 @@ impl Actor for UserSession {
             _ => {}
         }
         s.sync_record();
+        s.quiet.publish(&s.state);
         Ok(())
     }
 
@@ -205,6 +234,7 @@ impl Actor for UserSession {
                 s.sync_record();
             }
             EntityMsg::Call(UserCall::Retire { reason }, reply) => {
+                s.quiet.close();
                 s.state.enqueue_packet(Notification { text: reason });
                 let _ = reply.send(UserReply::Packets(s.state.drain()));
                 myself.stop(Some("replaced by a newer login".into()));
@@ -214,7 +244,10 @@ impl Actor for UserSession {
                 s.sync_record();
             }
             EntityMsg::Export(reply) => {
+                s.quiet.close();
                 s.moved = true;
+                // The new node's idle check must know of the polls answered here.
+                s.state.last_poll_ms = s.last_poll_ms();
                 s.state.moves = s.state.moves.saturating_add(1);
                 let entry = s.directory_entry();
                 let snapshot = crate::snapshot::Snapshot::Session {
@@ -225,6 +258,7 @@ impl Actor for UserSession {
                 myself.stop(Some("moved".into()));
             }
         }
+        s.quiet.publish(&s.state);
         Ok(())
     }
 
@@ -233,6 +267,7 @@ impl Actor for UserSession {
         _myself: ActorRef<Self::Msg>,
         s: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        s.quiet.close();
         if !s.moved {
             end_session(&s.world, s.state.id, s.state.session_id, Some(&s.state));
         }
@@ -328,6 +363,11 @@ impl Session {
     /// [`crate::LOGIN_FULL_PRESENCE_LIMIT`] players and only the ids of the rest
     /// (USER_PRESENCE_BUNDLE; the client asks for those it shows), so that one poll after
     /// a login storm stays small.
+    /// When the client last polled, here or quietly (see `quiet`).
+    fn last_poll_ms(&self) -> i64 {
+        self.state.last_poll_ms.max(self.quiet.last_quiet_poll_ms())
+    }
+
     fn catch_up_presence(&mut self) {
         let feed = self.world.router().users().feed();
         if self.state.presence_cursor >= feed.head() {
@@ -401,6 +441,7 @@ impl Session {
     /// rebuild it (a token replayed after a logout or a kick gets a restart), then the
     /// actor stops and `post_stop` does the rest.
     async fn end(&mut self, myself: &ActorRef<UserMsg>, reason: &str) {
+        self.quiet.close();
         if self.record.take().is_some()
             && let Err(e) = self
                 .world
@@ -460,9 +501,9 @@ impl Session {
             UserCast::RemovedFromMatch { match_id } => self.removed_from_match(match_id).await,
             UserCast::ChannelCommand { .. } => {}
             UserCast::IdleCheck => {
-                let idle_ms = crate::unix_millis() - st.last_poll_ms;
+                let idle_ms = crate::unix_millis() - self.last_poll_ms();
                 if idle_ms > self.world.config().idle_timeout.as_millis() as i64 {
-                    tracing::info!(user = st.id, idle_ms, "session timed out");
+                    tracing::info!(user = self.state.id, idle_ms, "session timed out");
                     self.end(myself, "idle time-out").await;
                 }
             }

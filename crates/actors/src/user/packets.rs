@@ -365,7 +365,7 @@ impl Session {
             }
             Ok(_) => self.state.enqueue_packet(ChannelKick { name: display }),
             Err(e) => {
-                tracing::debug!(user = self.state.id, "join {name:?} failed: {e}");
+                tracing::warn!(user = self.state.id, "join {name:?} failed: {e}");
                 self.state.enqueue_packet(ChannelKick { name: display });
             }
         }
