@@ -164,6 +164,38 @@ impl Ledger {
     fn all_complete(&self) -> bool {
         (0..self.logs.len()).all(|s| self.log(s).complete())
     }
+
+    /// Every receiver's figures added up.
+    fn totals(&self) -> MessageTotals {
+        let mut t = MessageTotals::default();
+        for slot in 0..self.logs.len() {
+            let log = self.log(slot);
+            t.sent += log.sent_at.len() as u64;
+            t.uncertain += log.uncertain.len() as u64;
+            t.received += log.unique;
+            t.lost += log.lost();
+            t.duplicated += log.duplicates;
+            t.out_of_order += log.out_of_order;
+            t.misdelivered += log.misdelivered;
+            t.latency.merge(&log.latency);
+        }
+        t
+    }
+}
+
+/// What all receivers were sent and saw.
+#[derive(Debug, Default)]
+struct MessageTotals {
+    sent: u64,
+    uncertain: u64,
+    received: u64,
+    lost: u64,
+    duplicated: u64,
+    out_of_order: u64,
+    misdelivered: u64,
+    /// From the send to the receiver's poll that brought it (so up to a poll interval
+    /// of it is the receiver's cadence, not the server).
+    latency: Latency,
 }
 
 /// `(slot, seq)` of a bench message.
@@ -571,32 +603,22 @@ pub async fn run(common: &Common, args: &MigrateArgs) -> anyhow::Result<Report> 
     add_phases(&mut report, &phases, &samples);
 
     // The messages.
-    let mut totals = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut message_latency = Latency::default();
-    for slot in 0..r {
-        let log = ledger.log(slot);
-        totals.0 += log.sent_at.len() as u64;
-        totals.1 += log.uncertain.len() as u64;
-        totals.2 += log.unique;
-        totals.3 += log.lost();
-        totals.4 += log.duplicates;
-        totals.5 += log.out_of_order;
-        totals.6 += log.misdelivered;
-        message_latency.merge(&log.latency);
-    }
-    let (sent, uncertain, received, lost, duplicated, out_of_order, misdelivered) = totals;
-    report.int("messages_sent", sent);
-    report.int("messages_uncertain", uncertain);
-    report.int("messages_received", received);
-    report.int("messages_lost", lost);
-    report.int("messages_duplicated", duplicated);
-    report.int("messages_out_of_order", out_of_order);
-    report.int("messages_misdelivered", misdelivered);
+    let messages = ledger.totals();
+    report.int("messages_sent", messages.sent);
+    report.int("messages_uncertain", messages.uncertain);
+    report.int("messages_received", messages.received);
+    report.int("messages_lost", messages.lost);
+    report.int("messages_duplicated", messages.duplicated);
+    report.int("messages_out_of_order", messages.out_of_order);
+    report.int("messages_misdelivered", messages.misdelivered);
     report.int("sender_polls", sender_polls);
     report.int("sender_errors", sender_errors);
-    message_latency.fields("message", &mut report);
+    messages.latency.fields("message", &mut report);
 
-    let clean = lost == 0 && duplicated == 0 && out_of_order == 0 && misdelivered == 0;
+    let clean = messages.lost == 0
+        && messages.duplicated == 0
+        && messages.out_of_order == 0
+        && messages.misdelivered == 0;
     report.flag("messages_clean", clean);
     report.flag(
         "target_met",
@@ -752,5 +774,51 @@ fn add_phases(report: &mut Report, phases: &Phases, samples: &Mutex<Vec<Sample>>
             &format!("poll_{name}_mean_reply_bytes"),
             bytes[p] as f64 / answered as f64,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(log: &mut ReceiverLog, n: usize) {
+        let now = Instant::now();
+        log.sent_at.extend(std::iter::repeat_n(now, n));
+    }
+
+    #[test]
+    fn each_message_counts_once_and_late_ones_count_as_out_of_order() {
+        let mut log = ReceiverLog::default();
+        sent(&mut log, 4);
+        let at = Instant::now();
+        for seq in [0, 2, 2, 1] {
+            log.arrived(7, 7, seq, at);
+        }
+        assert_eq!(log.unique, 3);
+        assert_eq!(log.duplicates, 1);
+        // 1 arrived after 2.
+        assert_eq!(log.out_of_order, 1);
+        // 3 never came.
+        assert_eq!(log.lost(), 1);
+        assert!(!log.complete());
+    }
+
+    #[test]
+    fn uncertain_messages_are_not_lost_and_misdelivered_ones_are_not_received() {
+        let mut log = ReceiverLog::default();
+        sent(&mut log, 2);
+        log.uncertain.push(1);
+        log.arrived(0, 5, 0, Instant::now());
+        assert_eq!(log.misdelivered, 1);
+        assert_eq!(log.lost(), 1);
+        log.arrived(0, 0, 0, Instant::now());
+        assert!(log.complete());
+    }
+
+    #[test]
+    fn texts_parse_back() {
+        assert_eq!(parse_text(&format!("{TEXT_PREFIX}12 345")), Some((12, 345)));
+        assert_eq!(parse_text("hello 1 2"), None);
+        assert_eq!(parse_text(&format!("{TEXT_PREFIX}x 1")), None);
     }
 }
