@@ -204,14 +204,28 @@ fn parse_text(text: &str) -> Option<(usize, u64)> {
     Some((slot.parse().ok()?, seq.parse().ok()?))
 }
 
-/// One measured poll: when it was due, how long its answer took, how many bytes it
-/// brought, whether it failed.
+/// One measured poll: when it was due, how long its answer took, how many bytes and
+/// presence packets it brought, whether it failed.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     due: Instant,
     latency: Duration,
     bytes: usize,
+    presence_packets: usize,
     failed: bool,
+}
+
+/// USER_PRESENCE, USER_STATS and USER_PRESENCE_BUNDLE frames in a reply: what a
+/// session is told of other players' presence.
+fn presence_packets(body: &[u8]) -> usize {
+    const IDS: [ServerPacketId; 3] = [
+        ServerPacketId::UserPresence,
+        ServerPacketId::UserStats,
+        ServerPacketId::UserPresenceBundle,
+    ];
+    client::frames(body)
+        .filter(|(id, _)| IDS.iter().any(|p| *p as u16 == *id))
+        .count()
 }
 
 /// Instants that cut the run into phases.
@@ -359,16 +373,16 @@ pub async fn run(common: &Common, args: &MigrateArgs) -> anyhow::Result<Report> 
         );
         Arc::new(move |session: &Session, due: Instant, outcome| {
             let at = Instant::now();
-            let (failed, bytes) = match outcome {
+            let (failed, bytes, presence) = match outcome {
                 Ok(body) => {
                     if let Some(&slot) = ledger.slot_of.get(&session.user_id) {
                         record_messages(&ledger, slot, body, at);
                     }
-                    (false, body.len())
+                    (false, body.len(), presence_packets(body))
                 }
                 Err(e) => {
                     let _ = first_error.set(format!("{e:#}"));
-                    (true, 0)
+                    (true, 0, 0)
                 }
             };
             samples
@@ -378,6 +392,7 @@ pub async fn run(common: &Common, args: &MigrateArgs) -> anyhow::Result<Report> 
                     due,
                     latency: at.saturating_duration_since(due),
                     bytes,
+                    presence_packets: presence,
                     failed,
                 });
         })
@@ -753,9 +768,11 @@ fn add_phases(report: &mut Report, phases: &Phases, samples: &Mutex<Vec<Sample>>
     let mut latency: [Latency; 5] = Default::default();
     let mut errors = [0u64; 5];
     let mut bytes = [0usize; 5];
+    let mut presence = [0usize; 5];
     for s in samples.iter() {
         let p = phases.of(s.due);
         bytes[p] += s.bytes;
+        presence[p] += s.presence_packets;
         if s.failed {
             errors[p] += 1;
         } else {
@@ -773,6 +790,10 @@ fn add_phases(report: &mut Report, phases: &Phases, samples: &Mutex<Vec<Sample>>
         report.num(
             &format!("poll_{name}_mean_reply_bytes"),
             bytes[p] as f64 / answered as f64,
+        );
+        report.num(
+            &format!("poll_{name}_mean_presence_packets"),
+            presence[p] as f64 / answered as f64,
         );
     }
 }
