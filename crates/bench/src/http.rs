@@ -124,6 +124,17 @@ impl Conn {
         self.send(request).await
     }
 
+    /// An empty POST with a bearer token (the cluster's admin calls).
+    pub async fn post_bearer(&mut self, path: &str, token: &str) -> anyhow::Result<Reply> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", &self.target.host)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))?;
+        self.send(request).await
+    }
+
     pub async fn get(&mut self, path: &str) -> anyhow::Result<Reply> {
         let request = Request::builder()
             .method(Method::GET)

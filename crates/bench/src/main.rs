@@ -8,6 +8,7 @@
 
 mod baseline;
 mod client;
+mod cluster_api;
 mod http;
 mod probe;
 mod report;
@@ -100,8 +101,11 @@ enum Scenario {
     Spectate(scenario::spectate::SpectateArgs),
     /// A 16-player match sending score updates.
     Match(scenario::multiplayer::MatchArgs),
-    /// Log in through one node, poll through another: the cost of a cross-node poll.
+    /// Poll each session through its host's gateway and another node's: the cost of the hop.
     Cluster(scenario::cluster::ClusterArgs),
+    /// Drain a node of a cluster while N sessions poll and messages flow: how long the
+    /// move takes and whether any message is lost, duplicated or reordered.
+    Migrate(scenario::migrate::MigrateArgs),
     /// Serve only the stateless baseline for a while (to profile it, or to point another
     /// load tool at it).
     Baseline {
@@ -129,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Spectate(args) => scenario::spectate::run(common, args).await,
             Scenario::Match(args) => scenario::multiplayer::run(common, args).await,
             Scenario::Cluster(args) => scenario::cluster::run(common, args).await,
+            Scenario::Migrate(args) => scenario::migrate::run(common, args).await,
             Scenario::Baseline { listen, seconds } => {
                 let baseline = baseline::Baseline::start_on(listen)?;
                 eprintln!("baseline serving on {} for {seconds} s", baseline.url);

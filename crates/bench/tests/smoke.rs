@@ -133,19 +133,14 @@ async fn every_scenario_runs_against_a_real_server() {
     assert_eq!(num(&multiplayer, "delivered"), 18.0, "{multiplayer}");
     assert_eq!(num(&multiplayer, "duplicates"), 0.0, "{multiplayer}");
 
-    let cluster = run(&[
-        "cluster",
-        "--login-url",
-        &url,
-        "--gateway-url",
-        &url,
-        "--sessions",
-        "3",
-    ])
-    .await
-    .unwrap();
+    // One node: no other node to cross to, so this is the noise-floor mode.
+    let cluster = run(&["cluster", "--gateways", &url, "--sessions", "3"])
+        .await
+        .unwrap();
     assert!(num(&cluster, "polls") > 0.0, "{cluster}");
     assert_eq!(num(&cluster, "errors"), 0.0, "{cluster}");
+    assert_eq!(cluster["cross_node"], false, "{cluster}");
+    assert_eq!(num(&cluster, "sessions_on_node-1"), 3.0, "{cluster}");
 
     server.shutdown().await;
 }

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod cluster;
 pub mod idle;
 pub mod login;
+pub mod migrate;
 pub mod multiplayer;
 pub mod poll;
 pub mod spectate;
@@ -141,6 +142,42 @@ pub async fn open_loop(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<OpenLoop> {
+    open_loop_watched(
+        target,
+        sessions,
+        connections,
+        interval,
+        warmup,
+        duration,
+        None,
+    )
+    .await
+}
+
+/// Sees every measured poll of an open loop: the session, when the poll was due, and
+/// the reply (or the error).
+pub type Observer = Arc<dyn Fn(&Session, Instant, Result<&[u8], &anyhow::Error>) + Send + Sync>;
+
+/// What a scenario that reads replies (or ends the loop early) attaches to an open loop.
+#[derive(Clone)]
+pub struct Watch {
+    /// Set to end the loop before `duration` is over.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    pub observer: Observer,
+}
+
+/// [`open_loop`], with every measured poll shown to `watch` and ended early when its
+/// `stop` is set.
+pub async fn open_loop_watched(
+    target: &Arc<Target>,
+    sessions: &[Session],
+    connections: usize,
+    interval: Duration,
+    warmup: Duration,
+    duration: Duration,
+    watch: Option<Watch>,
+) -> anyhow::Result<OpenLoop> {
+    use std::sync::atomic::Ordering;
     let n = sessions.len().max(1);
     let connections = connections.clamp(1, n);
     let start = Instant::now() + Duration::from_millis(100);
@@ -156,11 +193,12 @@ pub async fn open_loop(
             .map(|(i, s)| (interval.mul_f64(i as f64 / n as f64), s.clone()))
             .collect();
         let target = Arc::clone(target);
+        let watch = watch.clone();
         workers.spawn(async move {
             let mut conn = Conn::open(&target).await?;
             let mut result = OpenLoop::default();
             let body = client::ping();
-            for round in 0u32.. {
+            'run: for round in 0u32.. {
                 let round_start = start + interval * round;
                 if round_start >= end {
                     break;
@@ -168,12 +206,21 @@ pub async fn open_loop(
                 for (offset, session) in &mine {
                     let due = round_start + *offset;
                     if due >= end {
-                        break;
+                        break 'run;
                     }
                     tokio::time::sleep_until(due.into()).await;
+                    if watch
+                        .as_ref()
+                        .is_some_and(|w| w.stop.load(Ordering::Relaxed))
+                    {
+                        break 'run;
+                    }
                     let outcome = client::poll(&mut conn, session, body.clone()).await;
                     if due < measure_from {
                         continue;
+                    }
+                    if let Some(watch) = &watch {
+                        (watch.observer)(session, due, outcome.as_deref());
                     }
                     result.scheduled += 1;
                     match outcome {
