@@ -48,6 +48,20 @@ pub struct OnlineUser {
     pub node: Arc<str>,
 }
 
+impl OnlineUser {
+    /// Whether other players would see the two entries alike: the same session with the
+    /// same presence, wherever it is hosted.
+    fn looks_the_same_as(&self, other: &OnlineUser) -> bool {
+        self.id == other.id
+            && self.session_id == other.session_id
+            && self.name == other.name
+            && self.privileges == other.privileges
+            && self.presence == other.presence
+            && self.stats == other.stats
+            && self.hidden == other.hidden
+    }
+}
+
 /// A change to the entries of the node that sends it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DirectoryEvent {
@@ -130,6 +144,15 @@ impl Directory {
         }
     }
 
+    /// Feeds a new entry, unless it only says that the same session moved to another
+    /// node: players see nothing of a move, so nothing is announced (a drain would
+    /// otherwise send every player the presence of everyone who moved).
+    fn changed_from(&self, old: Option<&OnlineUser>, new: &OnlineUser) {
+        if old.is_none_or(|old| !old.looks_the_same_as(new)) {
+            self.changed(new);
+        }
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Tables> {
         // A panic while holding the lock cannot leave the maps half-updated (each write is
         // a single insert/remove), so a poisoned lock is still safe to use.
@@ -149,8 +172,8 @@ impl Directory {
     /// Adds a session hosted here, returning the entry it replaces.
     pub fn insert(&self, user: OnlineUser) -> Option<OnlineUser> {
         let mut t = self.write();
-        self.changed(&user);
         let old = t.insert(user.clone());
+        self.changed_from(old.as_ref(), &user);
         self.publish(DirectoryEvent::Online(Box::new(user)));
         old
     }
@@ -199,8 +222,8 @@ impl Directory {
                     node: node.into(),
                     ..*user
                 };
-                self.changed(&user);
-                t.insert(user);
+                let old = t.insert(user.clone());
+                self.changed_from(old.as_ref(), &user);
             }
             DirectoryEvent::Offline {
                 user_id,

@@ -124,6 +124,11 @@ async fn a_session_moves_while_messages_arrive_and_its_client_polls() {
     assert!(matches!(spawned, SpawnReply::Started), "{spawned:?}");
     assert!(a.router().sessions().main(user.id).is_some());
 
+    while b.router().users().get(user.id).is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let feeds = [&a, &b].map(|n| n.router().users().feed().head());
+
     // Messages pour in through "b" (which sends them to "a" while the session is there)
     // and the client polls through "a", while the session moves from "a" to "b".
     let uid = user.id;
@@ -216,6 +221,8 @@ async fn a_session_moves_while_messages_arrive_and_its_client_polls() {
     // The directory on both nodes says where the session is now (back on "a").
     assert_eq!(&*a.router().users().get(uid).unwrap().node, "a");
     assert_eq!(&*b.router().users().get(uid).unwrap().node, "a");
+    // Players saw nothing of it: no presence feed announced the moves.
+    assert_eq!([&a, &b].map(|n| n.router().users().feed().head()), feeds);
     a.shutdown().await;
     b.shutdown().await;
 }
