@@ -41,6 +41,11 @@ use crate::{EntityKey, World};
 /// serves the shards anyway (the old owner is presumably gone).
 pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most shards frozen and moved at once. A release of more moves them in steps of this
+/// many: a shard's players wait for one step, not for the whole release (64 shards of a
+/// busy node froze polls for over 100 ms; docs/benchmarks.md).
+pub const MOVE_STEP_SHARDS: usize = 8;
+
 /// Migration counters of one node, for the cluster API and /metrics.
 #[derive(Debug, Default)]
 pub struct MigrationCounters {
@@ -133,10 +138,14 @@ impl World {
                 Err(e) => tracing::debug!(node = %to, "could not hand shards over: {e}"),
             }
         }
-        if !busy.is_empty() {
-            match self.migrate_out(&busy, to).await {
-                Ok(()) => given.extend(busy),
-                Err(e) => tracing::warn!(node = %to, "move undone: {e}"),
+        for step in busy.chunks(MOVE_STEP_SHARDS) {
+            match self.migrate_out(step, to).await {
+                Ok(()) => given.extend_from_slice(step),
+                Err(e) => {
+                    // The rest stays here; the coordinator asks again at a later tick.
+                    tracing::warn!(node = %to, "move undone: {e}");
+                    break;
+                }
             }
         }
         given
