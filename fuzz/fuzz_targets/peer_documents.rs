@@ -24,7 +24,11 @@ fn document<T: Serialize + DeserializeOwned>(bytes: &[u8]) {
     if let Ok(value) = envelope::decode::<T>(bytes) {
         let again = envelope::encode(&value).expect("a decoded document encodes");
         let value: T = envelope::decode(&again).expect("an encoded document decodes");
-        assert_eq!(envelope::encode(&value).unwrap(), again, "round trip is stable");
+        assert_eq!(
+            envelope::encode(&value).unwrap(),
+            again,
+            "round trip is stable"
+        );
     }
 }
 
