@@ -52,6 +52,13 @@ pub struct ClusterSection {
     pub auto_rebalance: bool,
     /// How long a node that gets SIGTERM waits for its drain before it stops anyway.
     pub drain_timeout_secs: u64,
+    /// TLS between nodes: this node's certificate chain, its key and the cluster's CA
+    /// (PEM files). All three or none.
+    pub tls_cert: String,
+    pub tls_key: String,
+    pub tls_ca: String,
+    /// The DNS name in every node's certificate, which connecting nodes verify.
+    pub tls_server_name: String,
 }
 
 impl Default for ClusterSection {
@@ -68,6 +75,10 @@ impl Default for ClusterSection {
             rebalance_batch: c.rebalance_batch,
             auto_rebalance: c.auto_rebalance,
             drain_timeout_secs: 60,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_ca: String::new(),
+            tls_server_name: peace_actors::cluster::tls::DEFAULT_SERVER_NAME.to_owned(),
         }
     }
 }
@@ -260,6 +271,18 @@ impl Config {
         } else if !self.cluster.seeds.is_empty() {
             anyhow::bail!("[cluster] seeds need a cluster listener: set [cluster] listen too");
         }
+        let c = &self.cluster;
+        let tls = [&c.tls_cert, &c.tls_key, &c.tls_ca];
+        if tls.iter().any(|f| f.is_empty()) && tls.iter().any(|f| !f.is_empty()) {
+            anyhow::bail!(
+                "[cluster] tls_cert, tls_key and tls_ca go together: set all three or none"
+            );
+        }
+        if let Some(files) = self.cluster_config().tls {
+            // Read now, so that a node with broken TLS says which file and does not start.
+            peace_actors::cluster::tls::NodeTls::load(&files)
+                .map_err(|e| anyhow::anyhow!("[cluster] TLS: {e}"))?;
+        }
         Ok(())
     }
 
@@ -279,6 +302,12 @@ impl Config {
             rebalance_batch: c.rebalance_batch.clamp(1, 256),
             auto_rebalance: c.auto_rebalance,
             http_addr: None,
+            tls: (!c.tls_cert.is_empty()).then(|| peace_actors::cluster::tls::TlsFiles {
+                cert: c.tls_cert.clone().into(),
+                key: c.tls_key.clone().into(),
+                ca: c.tls_ca.clone().into(),
+                server_name: c.tls_server_name.clone(),
+            }),
         }
     }
 
@@ -350,6 +379,31 @@ mod tests {
         assert!(config.validate().is_err());
         config.node.roles = vec!["gateway".into()];
         config.node.name = "bad name!".into();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn tls_files_go_together_and_are_read_at_validation() {
+        let fixture =
+            |name: &str| format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
+        let mut config = Config::default();
+        config.cluster.tls_cert = fixture("node.pem");
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("go together"), "{err}");
+
+        config.cluster.tls_key = fixture("node-key.pem");
+        config.cluster.tls_ca = fixture("ca.pem");
+        config.validate().unwrap();
+        assert!(config.cluster_config().tls.is_some());
+
+        config.cluster.tls_ca = fixture("missing.pem");
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("missing.pem"), "the file is named: {err}");
+        config.cluster.tls_ca = fixture("node-key.pem");
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("no certificate"), "{err}");
+        config.cluster.tls_ca = fixture("ca.pem");
+        config.cluster.tls_server_name = "not a name!".into();
         assert!(config.validate().is_err());
     }
 }

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::cluster::TestCluster;
+use common::cluster::{COOKIE, ROGUE_TLS, TestCluster};
 use common::play::{create, join, score_frame};
 use common::{PASSWORD, TestClient};
 use peace_bancho::client as c;
@@ -392,6 +392,56 @@ async fn a_node_with_the_wrong_cookie_is_refused() {
             "{name} is listed up:\n{table}"
         );
     }
+}
+
+/// The names in a node's cluster view.
+async fn listed(cluster: &TestCluster, i: usize) -> Vec<String> {
+    let view = cluster.view(i).await.unwrap();
+    view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_cluster_forms_through_one_seed_and_admits_only_its_own_ca() {
+    // Every node names only node-1 as its seed, and with TLS ractor_cluster's own
+    // transitive connections are off: node-2 and node-3 find each other through node-1.
+    let mut cluster = TestCluster::start_tls(3).await;
+    let mut players = one_player_per_node(&cluster, "Tls").await;
+    players[0].say("#osu", "hello over TLS").await;
+    for p in &mut players[1..] {
+        p.wait_message("hello over TLS").await;
+    }
+
+    // The right cookie is not enough: a certificate from another CA, or none at all,
+    // does not get in.
+    let rogue = cluster.add_node("rogue");
+    cluster.nodes[rogue].tls = Some(ROGUE_TLS);
+    cluster.launch(rogue, COOKIE);
+    let plain = cluster.add_node("plain");
+    cluster.launch(plain, COOKIE);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for i in 0..3 {
+        let names = listed(&cluster, i).await;
+        assert!(
+            !names.iter().any(|n| n == "rogue" || n == "plain"),
+            "node {i} lists an intruder: {names:?}\n{}",
+            cluster.logs()
+        );
+    }
+    for outsider in [rogue, plain] {
+        let names = listed(&cluster, outsider).await;
+        assert!(
+            !names.iter().any(|n| n.starts_with("node-")),
+            "an outsider joined: {names:?}"
+        );
+    }
+    // And the cluster carries on.
+    players[1].say("#osu", "still here").await;
+    players[2].wait_message("still here").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

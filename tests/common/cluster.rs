@@ -52,8 +52,20 @@ pub struct Node {
     pub roles: Vec<&'static str>,
     pub http_port: u16,
     pub cluster_port: u16,
+    /// TLS between nodes: the fixture names of this node's certificate and of the CA
+    /// it trusts (`tests/fixtures/tls/<name>.pem`), or plain TCP.
+    pub tls: Option<(&'static str, &'static str)>,
     child: Option<Child>,
     log: PathBuf,
+}
+
+/// The test certificates: a cluster CA with one node certificate, and another CA with
+/// its own (`tests/fixtures/tls/`, valid for a century).
+pub const CLUSTER_TLS: (&str, &str) = ("node", "ca");
+pub const ROGUE_TLS: (&str, &str) = ("rogue", "rogue-ca");
+
+fn tls_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 pub struct TestCluster {
@@ -73,6 +85,19 @@ impl TestCluster {
 
     /// Starts one node per entry of `roles` (the first needs the gateway role).
     pub async fn start_with_roles(roles: &[&[&'static str]]) -> Self {
+        Self::start_planned(roles, None).await
+    }
+
+    /// Like [`TestCluster::start`], with TLS between the nodes.
+    pub async fn start_tls(n: usize) -> Self {
+        let roles = vec![["gateway", "actors"].as_slice(); n];
+        Self::start_planned(&roles, Some(CLUSTER_TLS)).await
+    }
+
+    async fn start_planned(
+        roles: &[&[&'static str]],
+        tls: Option<(&'static str, &'static str)>,
+    ) -> Self {
         let n = roles.len();
         let dir = tempfile::tempdir().unwrap();
         let database_url = format!("sqlite://{}/peace.db", dir.path().display());
@@ -83,7 +108,8 @@ impl TestCluster {
             dir,
         };
         for (i, roles) in roles.iter().enumerate() {
-            cluster.add_node_with_roles(&format!("node-{}", i + 1), roles);
+            let node = cluster.add_node_with_roles(&format!("node-{}", i + 1), roles);
+            cluster.nodes[node].tls = tls;
         }
         cluster.launch(0, COOKIE);
         cluster.wait_healthy(0).await;
@@ -108,6 +134,7 @@ impl TestCluster {
             roles: roles.to_vec(),
             http_port: free_port(),
             cluster_port: free_port(),
+            tls: None,
             child: None,
             log,
         });
@@ -118,6 +145,14 @@ impl TestCluster {
         let node = &self.nodes[i];
         let seed = self.nodes[0].cluster_port;
         let roles: Vec<String> = node.roles.iter().map(|r| format!("{r:?}")).collect();
+        let tls = node.tls.map_or(String::new(), |(cert, ca)| {
+            format!(
+                "tls_cert = {:?}\ntls_key = {:?}\ntls_ca = {:?}\n",
+                tls_fixture(&format!("{cert}.pem")),
+                tls_fixture(&format!("{cert}-key.pem")),
+                tls_fixture(&format!("{ca}.pem")),
+            )
+        });
         format!(
             r#"[node]
 name = "{name}"
@@ -143,7 +178,7 @@ cookie = "{cookie}"
 heartbeat_ms = 200
 down_after_ms = 1500
 join_grace_ms = 1500
-"#,
+{tls}"#,
             name = node.name,
             admin = ADMIN_TOKEN,
             roles = roles.join(", "),

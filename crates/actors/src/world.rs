@@ -510,6 +510,18 @@ impl World {
         }
     }
 
+    /// The cluster addresses of the peers this node sees up (for `RequestBody::Peers`).
+    pub(crate) fn peer_addresses(&self) -> Vec<String> {
+        self.inner
+            .view
+            .peers()
+            .into_iter()
+            .filter(|p| p.state == crate::cluster::PeerState::Up)
+            .filter_map(|p| p.status.map(|s| s.cluster_addr))
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
     /// What this node tells its peers and the API about itself.
     pub fn node_status(&self) -> NodeStatus {
         let placement = self.router().placement();

@@ -209,6 +209,9 @@ pub enum RequestBody {
     Drain { node: String },
     /// To the coordinator: give every node work again (drained ones included).
     Rebalance,
+    /// The cluster addresses of the nodes the receiver is connected to; answered with
+    /// [`Answer::Peers`]. (Appended last: older nodes refuse it as undecodable.)
+    Peers,
 }
 
 /// Why a request could not be carried out (the remote side of a `RouteError`).
@@ -236,6 +239,7 @@ pub enum Answer {
     Released(Vec<Shard>),
     Done,
     Refused(Refusal),
+    Peers(Vec<String>),
 }
 
 #[cfg(test)]

@@ -169,6 +169,7 @@ pub(crate) async fn answer(world: &World, request: Request) -> Answer {
         },
         RequestBody::Spawn(spawn) => Answer::Spawned(world.spawn_routed(spawn, request.hops).await),
         RequestBody::Status => Answer::Status(Box::new(world.node_status())),
+        RequestBody::Peers => Answer::Peers(world.peer_addresses()),
         RequestBody::Table => Answer::Table(router.placement().table().map(|t| (*t).clone())),
         RequestBody::Acquire { shards } => {
             router.placement().acquire(&shards);

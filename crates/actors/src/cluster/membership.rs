@@ -24,8 +24,12 @@ use super::envelope::{Answer, Body, RequestBody};
 use super::node_router::{ROUTER_GROUP_PREFIX, RouterMsg};
 use super::shard::{SHARD_COUNT, Shard, ShardTable, TableOrigin};
 use super::status::NodeStatus;
+use super::tls::NodeTls;
 use super::{ClusterConfig, PeerReport, PeerState};
 use crate::World;
+
+/// Most peer addresses kept from what peers report (far more nodes than a cluster has).
+const MAX_LEARNED_PEERS: usize = 256;
 
 /// The membership actor.
 #[derive(Debug)]
@@ -57,6 +61,10 @@ pub struct MembershipState {
     config: ClusterConfig,
     started: Instant,
     server: Option<ActorRef<NodeServerMessage>>,
+    /// TLS to peers, if configured.
+    tls: Option<NodeTls>,
+    /// Cluster addresses the peers reported (with TLS, how nodes find each other).
+    learned: BTreeSet<String>,
     peers: BTreeMap<String, Peer>,
     /// Addresses with a connection attempt under way.
     connecting: Arc<Mutex<HashSet<SocketAddr>>>,
@@ -75,14 +83,17 @@ impl Actor for Membership {
         myself: ActorRef<MembershipMsg>,
         (world, config): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let tls = config.tls.as_ref().map(NodeTls::load).transpose()?;
         let server = match config.listen {
-            Some(listen) => Some(start_node_server(&config, listen).await?),
+            Some(listen) => Some(start_node_server(&config, listen, tls.as_ref()).await?),
             None => None,
         };
         let state = MembershipState {
             world,
             started: Instant::now(),
             server,
+            tls,
+            learned: BTreeSet::new(),
             peers: BTreeMap::new(),
             connecting: Arc::default(),
             rebalance_requested: false,
@@ -128,6 +139,7 @@ impl Actor for Membership {
 async fn start_node_server(
     config: &ClusterConfig,
     listen: SocketAddr,
+    tls: Option<&NodeTls>,
 ) -> Result<ActorRef<NodeServerMessage>, ActorProcessingErr> {
     let advertise = config.advertised();
     let host = advertise
@@ -139,8 +151,14 @@ async fn start_node_server(
         config.cookie.clone(),
         config.node_name.clone(),
         host,
-        None,
-        Some(ractor_cluster::node::NodeConnectionMode::Transitive),
+        tls.map(|t| ractor_cluster::IncomingEncryptionMode::Tls(t.acceptor.clone())),
+        // ractor_cluster dials transitive peers without TLS; with TLS the membership
+        // finds them through its peers instead (`learn_peers`).
+        Some(if tls.is_some() {
+            ractor_cluster::node::NodeConnectionMode::Isolated
+        } else {
+            ractor_cluster::node::NodeConnectionMode::Transitive
+        }),
     )
     .with_listen_addr(listen.ip())
     .with_max_inbound_frame_size(super::envelope::MAX_DOCUMENT_BYTES as u64 + 4096);
@@ -149,7 +167,7 @@ async fn start_node_server(
         id: "peace-membership".into(),
         subscription: Box::new(super::events::ConnectionLog::default()),
     });
-    tracing::info!(%listen, advertise = %advertise, "cluster listener started");
+    tracing::info!(%listen, advertise = %advertise, tls = tls.is_some(), "cluster listener started");
     Ok(server)
 }
 
@@ -162,6 +180,7 @@ impl MembershipState {
         self.world.expire_flushes();
         self.discover_routers();
         self.heartbeat().await;
+        self.learn_peers().await;
         self.reconnect().await;
         self.adopt_newer_table().await;
         if self.is_coordinator() {
@@ -298,6 +317,32 @@ impl MembershipState {
         self.world.forget_node(name);
     }
 
+    /// With TLS (no transitive connections): asks each live peer which nodes it is
+    /// connected to, so that a node that joined through one seed connects to all.
+    async fn learn_peers(&mut self) {
+        if self.tls.is_none() {
+            return;
+        }
+        let timeout = self.config.heartbeat.max(Duration::from_millis(200));
+        let net = self.world.router().net().clone();
+        let mut asks = tokio::task::JoinSet::new();
+        for (name, _) in self.up_peers() {
+            let (name, net) = (name.clone(), net.clone());
+            asks.spawn(async move { net.ask(&name, RequestBody::Peers, timeout).await });
+        }
+        let own = self.config.advertised();
+        while let Some(joined) = asks.join_next().await {
+            if let Ok(Ok(Answer::Peers(addrs))) = joined {
+                let fresh = addrs.into_iter().filter(|a| *a != own && !a.is_empty());
+                self.learned.extend(fresh.take(MAX_LEARNED_PEERS));
+            }
+        }
+        // Bounded whatever peers report.
+        while self.learned.len() > MAX_LEARNED_PEERS {
+            self.learned.pop_last();
+        }
+    }
+
     /// Connects to the seeds and known peers that are not connected.
     async fn reconnect(&mut self) {
         let Some(server) = self.server.clone() else {
@@ -323,6 +368,7 @@ impl MembershipState {
             }
         };
         let mut wanted: Vec<String> = self.config.seeds.clone();
+        wanted.extend(self.learned.iter().cloned());
         wanted.extend(
             self.peers
                 .values()
@@ -353,10 +399,23 @@ impl MembershipState {
                 }
                 let (server, connecting) = (server.clone(), self.connecting.clone());
                 let limit = self.config.down_after;
+                let tls = self.tls.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(limit, ractor_cluster::client_connect(&server, addr))
-                        .await
-                    {
+                    let connect = async {
+                        match tls {
+                            Some(t) => {
+                                ractor_cluster::client_connect_enc(
+                                    &server,
+                                    addr,
+                                    t.connector,
+                                    t.server_name,
+                                )
+                                .await
+                            }
+                            None => ractor_cluster::client_connect(&server, addr).await,
+                        }
+                    };
+                    match tokio::time::timeout(limit, connect).await {
                         Ok(Ok(())) => tracing::debug!(%addr, "connecting to a peer"),
                         Ok(Err(e)) => tracing::debug!(%addr, "peer not reachable: {e}"),
                         Err(_) => tracing::debug!(%addr, "connecting to a peer timed out"),

@@ -22,6 +22,7 @@ pub mod node_router;
 pub mod placement;
 pub mod shard;
 pub mod status;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -59,6 +60,8 @@ pub struct ClusterConfig {
     pub auto_rebalance: bool,
     /// The HTTP listener's address, reported to peers and in the API.
     pub http_addr: Option<String>,
+    /// TLS between nodes; `None` for plain TCP (a private network).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for ClusterConfig {
@@ -76,6 +79,7 @@ impl Default for ClusterConfig {
             rebalance_batch: 64,
             auto_rebalance: true,
             http_addr: None,
+            tls: None,
         }
     }
 }
