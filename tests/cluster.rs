@@ -394,6 +394,62 @@ async fn a_node_with_the_wrong_cookie_is_refused() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_match_on_a_killed_node_is_closed_with_a_notice() {
+    let mut cluster = TestCluster::start(3).await;
+    let mut players = one_player_per_node(&cluster, "Lost").await;
+    let node_of = |name: &str| cluster.nodes.iter().position(|n| n.name == name).unwrap();
+    // A match whose node hosts neither of its two players (match ids are random, and
+    // so is where they land).
+    let mut attempt = 0;
+    let (data, victim) = loop {
+        attempt += 1;
+        assert!(attempt <= 30, "no match landed away from its host");
+        let data = create(&mut players[0], "doomed", None).await;
+        let host = cluster
+            .where_is(0, "match", &data.match_id.to_string())
+            .await;
+        let victim = node_of(&host);
+        if victim != 0 {
+            break (data, victim);
+        }
+        players[0].send([c::PartMatch {}.into()]).await;
+    };
+    let other = 3 - victim; // the node that is neither 0 nor the victim
+    join(&mut players[other], data.match_id, "").await;
+    // Both poll through their own (surviving) nodes from now on.
+    for i in [0, other] {
+        let gateway = cluster.gateway(i);
+        players[i].use_gateway(&gateway);
+    }
+
+    cluster.kill(victim).await;
+    let mut live = vec![0, other];
+    live.sort();
+    cluster.wait_formed(&live).await;
+    for i in [0, other] {
+        let p = &mut players[i];
+        p.wait_for(
+            "the notice that the match was closed",
+            |x| matches!(x, ServerPacket::Notification(n) if n.text.contains("match was closed")),
+        )
+        .await;
+        p.wait_for(
+            "the match disposed",
+            |x| matches!(x, ServerPacket::DisposeMatch(d) if d.match_id == i32::from(data.match_id)),
+        )
+        .await;
+        assert!(
+            !p.seen.iter().any(|x| x.id() == ServerPacketId::Restart),
+            "{} was asked to log in again",
+            p.name
+        );
+    }
+    // They can play on: a new match on the live nodes.
+    let again = create(&mut players[0], "again", None).await;
+    join(&mut players[other], again.match_id, "").await;
+}
+
 /// The names in a node's cluster view.
 async fn listed(cluster: &TestCluster, i: usize) -> Vec<String> {
     let view = cluster.view(i).await.unwrap();
