@@ -450,6 +450,62 @@ async fn a_match_on_a_killed_node_is_closed_with_a_notice() {
     join(&mut players[other], again.match_id, "").await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn moderation_reaches_players_on_other_nodes() {
+    let cluster = TestCluster::start(3).await;
+    let mut players = one_player_per_node(&cluster, "Mod").await;
+    cluster
+        .cli(
+            0,
+            &["user", "add", "Warden", "--password", PASSWORD, "--admin"],
+        )
+        .await;
+    let mut admin = cluster.gateway(0).login("Warden", PASSWORD).await;
+    let admin_host = cluster
+        .where_is(0, "user", &admin.user_id.to_string())
+        .await;
+    // Two players whose sessions live on nodes other than the administrator's.
+    let others: Vec<usize> = (0..3)
+        .filter(|&i| cluster.nodes[i].name != admin_host)
+        .collect();
+    let (s, k) = (others[0], others[1]);
+    let (silenced, kicked) = (players[s].name.clone(), players[k].name.clone());
+    let kicked_id = players[k].user_id;
+
+    let answer = admin
+        .ask_bot(&format!("!silence {silenced} 10m across nodes"))
+        .await;
+    assert_eq!(answer, format!("Silenced {silenced} for 600s."));
+    players[s]
+        .wait_for(
+            "SILENCE_END",
+            |p| matches!(p, ServerPacket::SilenceEnd(e) if (590..=600).contains(&e.seconds)),
+        )
+        .await;
+    let silenced_id = players[s].user_id;
+    players[k]
+        .wait_for(
+            "USER_SILENCED",
+            |p| matches!(p, ServerPacket::UserSilenced(u) if u.user_id == silenced_id),
+        )
+        .await;
+
+    let answer = admin.ask_bot(&format!("!kick {kicked} across nodes")).await;
+    assert_eq!(answer, format!("Kicked {kicked}."));
+    players[k]
+        .wait_for(
+            "the kick's USER_ID -1",
+            |p| matches!(p, ServerPacket::UserId(u) if u.user_id == -1),
+        )
+        .await;
+    players[s]
+        .wait_for(
+            "the kicked player's logout",
+            |p| matches!(p, ServerPacket::UserLogout(l) if l.user_id == kicked_id),
+        )
+        .await;
+}
+
 /// The names in a node's cluster view.
 async fn listed(cluster: &TestCluster, i: usize) -> Vec<String> {
     let view = cluster.view(i).await.unwrap();

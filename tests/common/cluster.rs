@@ -211,6 +211,24 @@ join_grace_ms = 1500
         self.nodes[i].child = Some(child);
     }
 
+    /// Runs `peace --config <node i's configuration> ARGS` (e.g. `user add`) to its end.
+    pub async fn cli(&self, i: usize, args: &[&str]) -> std::process::Output {
+        let path = self.dir.path().join(format!("{}.toml", self.nodes[i].name));
+        let output = Command::new(env!("CARGO_BIN_EXE_peace"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "peace {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
     /// Kills node `i` at once (SIGKILL: no goodbye to its peers).
     pub async fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {
