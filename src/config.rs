@@ -95,6 +95,10 @@ pub struct ApiSection {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSection {
     pub addr: String,
+    /// A second listener that serves only `/metrics` and `/api/v1/health` (empty: none).
+    /// For scraping nodes without the gateway role, or keeping `/metrics` off the
+    /// players' listener.
+    pub metrics_addr: String,
     pub domain: String,
     pub trust_proxy_headers: bool,
     pub max_connections: usize,
@@ -107,6 +111,7 @@ impl Default for HttpSection {
         let limits = peace_gateway::ServeLimits::default();
         Self {
             addr: "127.0.0.1:8080".into(),
+            metrics_addr: String::new(),
             domain: "peace.local".into(),
             trust_proxy_headers: false,
             max_connections: limits.max_connections,
@@ -254,6 +259,14 @@ impl Config {
             anyhow::bail!("[node] name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
         }
         peace_actors::cluster::Roles::parse(&self.node.roles).map_err(anyhow::Error::msg)?;
+        if !self.http.metrics_addr.is_empty() {
+            self.http
+                .metrics_addr
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| {
+                    anyhow::anyhow!("[http] metrics_addr {:?}: {e}", self.http.metrics_addr)
+                })?;
+        }
         if !self.cluster.listen.is_empty() {
             self.cluster
                 .listen

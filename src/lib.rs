@@ -19,8 +19,11 @@ pub use config::Config;
 pub struct Server {
     /// The HTTP listener's address (`None` on a node without the gateway role).
     pub addr: Option<SocketAddr>,
+    /// The metrics listener's address (`[http] metrics_addr`), if there is one.
+    pub metrics_addr: Option<SocketAddr>,
     pub world: World,
-    http: Option<JoinHandle<()>>,
+    /// The listeners' tasks.
+    http: Vec<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -97,30 +100,53 @@ impl Server {
         } else {
             None
         };
+        let metrics_listener = if config.http.metrics_addr.is_empty() {
+            None
+        } else {
+            let listener = TcpListener::bind(&config.http.metrics_addr)
+                .await
+                .with_context(|| format!("listening on {}", config.http.metrics_addr))?;
+            Some(listener)
+        };
         let world = World::start(world_config, db).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let (addr, http) = match listener {
+        let state = peace_gateway::AppState {
+            world: world.clone(),
+            config: std::sync::Arc::new(config.gateway_config()),
+        };
+        // Serves `app` on `listener` until shutdown.
+        let serve = |listener: TcpListener, app| {
+            let mut stopped = stopped.clone();
+            let limits = config.serve_limits();
+            tokio::spawn(peace_gateway::serve(listener, app, limits, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        };
+        let mut http = Vec::new();
+        let addr = match listener {
             Some(listener) => {
                 let addr = listener.local_addr()?;
-                let app = peace_gateway::app(peace_gateway::AppState {
-                    world: world.clone(),
-                    config: std::sync::Arc::new(config.gateway_config()),
-                });
-                let limits = config.serve_limits();
-                let mut stopped = stopped;
-                let http = tokio::spawn(peace_gateway::serve(listener, app, limits, async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                }));
+                http.push(serve(listener, peace_gateway::app(state.clone())));
                 tracing::info!(%addr, node = %config.node.name, "serving");
-                (Some(addr), Some(http))
+                Some(addr)
             }
             None => {
-                tracing::info!(node = %config.node.name, "running without an HTTP listener");
-                (None, None)
+                tracing::info!(node = %config.node.name, "running without a gateway listener");
+                None
             }
+        };
+        let metrics_addr = match metrics_listener {
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                http.push(serve(listener, peace_gateway::metrics_app(state)));
+                tracing::info!(%addr, "serving /metrics");
+                Some(addr)
+            }
+            None => None,
         };
         Ok(Server {
             addr,
+            metrics_addr,
             world,
             http,
             stop,
@@ -130,7 +156,7 @@ impl Server {
     /// Stops accepting requests, ends every session and stops the actors.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        if let Some(http) = self.http {
+        for http in self.http {
             let _ = http.await;
         }
         self.world.shutdown().await;

@@ -39,6 +39,9 @@ enum Command {
         /// HTTP listen address (overrides the configuration).
         #[arg(long)]
         http_addr: Option<String>,
+        /// Listen address of a second listener serving only /metrics and the health check.
+        #[arg(long)]
+        metrics_addr: Option<String>,
         /// The server's domain (overrides the configuration).
         #[arg(long)]
         domain: Option<String>,
@@ -219,16 +222,21 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()> {
     match command.unwrap_or(Command::Serve {
         http_addr: None,
+        metrics_addr: None,
         domain: None,
         cluster: ClusterArgs::default(),
     }) {
         Command::Serve {
             http_addr,
+            metrics_addr,
             domain,
             cluster,
         } => {
             if let Some(addr) = http_addr {
                 config.http.addr = addr;
+            }
+            if let Some(addr) = metrics_addr {
+                config.http.metrics_addr = addr;
             }
             if let Some(domain) = domain {
                 config.http.domain = domain;

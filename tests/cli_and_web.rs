@@ -319,6 +319,35 @@ fn strip_ansi(line: &str) -> String {
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
+async fn without_migrate_on_start_a_database_with_pending_migrations_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = peace::Config::default();
+    config.http.addr = "127.0.0.1:0".into();
+    config.sessions.secret = "test-secret".into();
+    config.database.url = sqlite_url(dir.path(), "stale.db");
+    config.database.migrate_on_start = false;
+
+    // A database nobody migrated: the server refuses to start and says what to do,
+    // rather than failing query by query later.
+    let Err(refused) = peace::Server::start(&config).await else {
+        panic!("a database with pending migrations was served");
+    };
+    let refused = format!("{refused:#}");
+    assert!(refused.contains("pending migration"), "{refused}");
+    assert!(refused.contains("peace migrate"), "{refused}");
+
+    // Migrated by `peace migrate`, the same configuration serves.
+    let migrated = peace(
+        dir.path(),
+        &["migrate", "--database-url", &config.database.url],
+    );
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert!(migrations_applied(&migrated) > 0);
+    let server = peace::Server::start(&config).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn binary_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -617,6 +646,60 @@ async fn api_health_and_online_users() {
             .all(|u| u["online_since"].as_i64().unwrap() > 0)
     );
     assert_eq!(get_json("/api/v1/health").await["online"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_calls_need_the_bearer_token_and_are_off_without_one() {
+    const TOKEN: &str = "an admin token of some length";
+    let server = TestServer::start_with(|c| c.api.admin_token = TOKEN.to_owned()).await;
+    let call = |path: &str, authorization: Option<String>| {
+        let mut request = server.http.post(format!("{}{path}", server.base));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let refused = [
+        None,
+        Some(String::new()),
+        Some("Bearer".to_owned()),
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Bearer {TOKEN}x")),
+        Some(format!("Bearer {}", &TOKEN[..TOKEN.len() - 1])),
+        Some(format!("Basic {TOKEN}")),
+        Some(format!("bearer{TOKEN}")),
+    ];
+    for authorization in refused {
+        let shown = format!("{authorization:?}");
+        assert_eq!(
+            call("/api/v1/cluster/rebalance", authorization.clone()).await,
+            401,
+            "{shown}"
+        );
+        assert_eq!(
+            call("/api/v1/cluster/nodes/peace/drain", authorization).await,
+            401,
+            "{shown}"
+        );
+    }
+    let bearer = Some(format!("Bearer {TOKEN}"));
+    assert_eq!(call("/api/v1/cluster/rebalance", bearer).await, 200);
+    // The reads need no token.
+    let view = server.http.get(format!("{}/api/v1/cluster", server.base));
+    assert_eq!(view.send().await.unwrap().status(), 200);
+
+    // With no token configured the admin calls are off for everyone: 403, whatever is sent.
+    let open = TestServer::start().await;
+    for authorization in ["", "Bearer ", "Bearer anything"] {
+        let response = open
+            .http
+            .post(format!("{}/api/v1/cluster/rebalance", open.base))
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{authorization:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -504,6 +504,54 @@ async fn moderation_reaches_players_on_other_nodes() {
             |p| matches!(p, ServerPacket::UserLogout(l) if l.user_id == kicked_id),
         )
         .await;
+    admin
+        .wait_for(
+            "the kicked player's logout",
+            |p| matches!(p, ServerPacket::UserLogout(l) if l.user_id == kicked_id),
+        )
+        .await;
+    // The kicked player's shard still lives on another node, but nobody is there: the
+    // bot says so and logs nothing, rather than reporting a kick that did not happen.
+    let answer = admin.ask_bot(&format!("!kick {kicked} again")).await;
+    assert_eq!(answer, format!("{kicked} is not online."));
+    let answer = admin.ask_bot(&format!("!alertuser {kicked} hello")).await;
+    assert_eq!(answer, format!("{kicked} is not online."));
+
+    let answer = admin
+        .ask_bot(&format!("!alertuser {silenced} a notice from afar"))
+        .await;
+    assert_eq!(answer, format!("Alerted {silenced}."));
+    players[s]
+        .wait_for(
+            "the alert",
+            |p| matches!(p, ServerPacket::Notification(n) if n.text == "a notice from afar"),
+        )
+        .await;
+    let answer = admin
+        .ask_bot(&format!("!restrict {silenced} across nodes"))
+        .await;
+    assert_eq!(answer, format!("{silenced} is restricted."));
+    players[s]
+        .wait_for(
+            "the restriction notice",
+            |p| matches!(p, ServerPacket::Notification(n) if n.text.contains("restricted")),
+        )
+        .await;
+    let db = cluster.database().await;
+    let row = db.user_by_id(silenced_id).await.unwrap().unwrap();
+    assert!(row.privileges().is_restricted());
+
+    let audited: Vec<String> = db
+        .audit_log(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(audited.len(), 4, "{audited:?}");
+    for action in ["silence", "kick", "alertuser", "restrict"] {
+        assert!(audited.iter().any(|a| a == action), "{audited:?}");
+    }
 }
 
 /// The names in a node's cluster view.
@@ -680,34 +728,111 @@ async fn converse(
     }
 }
 
+/// Three players, one per node, polling through node 1's gateway (which stays up):
+/// alice chats in #osu, bob writes private messages to carol, carol listens.
+struct Conversation {
+    stop: tokio::sync::watch::Sender<bool>,
+    talkers: [tokio::task::JoinHandle<(TestClient, Heard, usize)>; 3],
+    bob_id: i32,
+}
+
+impl Conversation {
+    async fn start(cluster: &TestCluster) -> Self {
+        let players = one_player_per_node(cluster, "Move").await;
+        let mut players = players.into_iter();
+        let (alice, bob, carol) = (
+            players.next().unwrap(),
+            players.next().unwrap(),
+            players.next().unwrap(),
+        );
+        let carol_name = carol.name.clone();
+        let bob_id = bob.user_id;
+        let mut clients = [alice, bob, carol];
+        for c in &mut clients {
+            c.use_gateway(&cluster.gateway(0));
+        }
+        let [alice, bob, carol] = clients;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let talkers = [
+            tokio::spawn(converse(
+                alice,
+                Some(("chat", "#osu".into())),
+                stopped.clone(),
+            )),
+            tokio::spawn(converse(bob, Some(("pm", carol_name)), stopped.clone())),
+            tokio::spawn(converse(carol, None, stopped)),
+        ];
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Self {
+            stop,
+            talkers,
+            bob_id,
+        }
+    }
+
+    /// Ends the conversation and checks that every message arrived once, in order, and
+    /// that nobody was asked to log in again.
+    async fn finish(self) {
+        self.stop.send(true).unwrap();
+        let [a, b, c] = self.talkers;
+        let (_, heard_a, chats) = a.await.unwrap();
+        let (_, heard_b, pms) = b.await.unwrap();
+        let (_, heard_c, _) = c.await.unwrap();
+        assert!(
+            chats > 20 && pms > 20,
+            "the conversation ran: {chats} {pms}"
+        );
+        // Everything is checked before anything fails, so that a failure shows the
+        // whole picture: who missed what, and whether they were told to log in again.
+        let gaps = |heard: &[usize], n: usize| -> Option<String> {
+            (heard != (0..n).collect::<Vec<_>>().as_slice()).then(|| {
+                let missing: Vec<usize> = (0..n).filter(|i| !heard.contains(i)).collect();
+                format!(
+                    "{} of {n} heard, {} missing (first {:?}, last {:?}), {} out of order or doubled",
+                    heard.len(),
+                    missing.len(),
+                    missing.first(),
+                    missing.last(),
+                    heard.windows(2).filter(|w| w[1] != w[0] + 1).count()
+                )
+            })
+        };
+        let failures: Vec<String> = [
+            ("bob, #osu", gaps(&heard_b.chat, chats)),
+            ("carol, #osu", gaps(&heard_c.chat, chats)),
+            ("carol, from bob", gaps(&heard_c.private, pms)),
+        ]
+        .into_iter()
+        .filter_map(|(who, gap)| gap.map(|g| format!("{who}: {g}")))
+        .collect();
+        assert!(
+            failures.is_empty(),
+            "every message once, in order: {failures:?}; restarts: alice {}, bob {}, carol {}",
+            heard_a.restarts,
+            heard_b.restarts,
+            heard_c.restarts
+        );
+        assert!(heard_a.chat.is_empty(), "no echo");
+        for (who, heard) in [("alice", &heard_a), ("bob", &heard_b), ("carol", &heard_c)] {
+            assert_eq!(heard.restarts, 0, "{who} was never asked to log in again");
+        }
+    }
+}
+
+/// The sum of the live nodes' migration figure `field`.
+async fn migrated(cluster: &TestCluster, nodes: &[&str], field: &str) -> u64 {
+    let mut sum = 0;
+    for name in nodes {
+        let node = cluster.node_view(0, name).await.unwrap();
+        sum += node["migrations"][field].as_u64().unwrap();
+    }
+    sum
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_carries_on_while_a_node_is_drained_restarted_and_rebalanced() {
     let mut cluster = TestCluster::start(3).await;
-    let players = one_player_per_node(&cluster, "Move").await;
-    let mut players = players.into_iter();
-    let (alice, bob, carol) = (
-        players.next().unwrap(),
-        players.next().unwrap(),
-        players.next().unwrap(),
-    );
-    let carol_name = carol.name.clone();
-    let bob_id = bob.user_id;
-    // Every poll of these goes through node 1's gateway, which stays up throughout.
-    let mut clients = [alice, bob, carol];
-    for c in &mut clients {
-        c.use_gateway(&cluster.gateway(0));
-    }
-    let [alice, bob, carol] = clients;
-
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let a = tokio::spawn(converse(
-        alice,
-        Some(("chat", "#osu".into())),
-        stopped.clone(),
-    ));
-    let b = tokio::spawn(converse(bob, Some(("pm", carol_name)), stopped.clone()));
-    let c = tokio::spawn(converse(carol, None, stopped.clone()));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let conversation = Conversation::start(&cluster).await;
 
     // Drain node 2 (bob's session lives there) and wait until it hosts nothing.
     assert_eq!(
@@ -724,8 +849,16 @@ async fn chat_carries_on_while_a_node_is_drained_restarted_and_rebalanced() {
             })
         })
         .await;
-    let bob_host = cluster.where_is(0, "user", &bob_id.to_string()).await;
+    let bob_host = cluster
+        .where_is(0, "user", &conversation.bob_id.to_string())
+        .await;
     assert_ne!(bob_host, "node-2");
+    // The drained node's migration figures: what it moved off, how long it took.
+    let drained = cluster.node_view(0, "node-2").await.unwrap();
+    let figures = &drained["migrations"];
+    assert!(figures["entities_out"].as_u64().unwrap() > 0, "{figures}");
+    assert!(figures["batches_out"].as_u64().unwrap() > 0, "{figures}");
+    assert!(figures["total_ms"].as_u64().is_some(), "{figures}");
 
     // Stop it (an upgrade), start it again: it rejoins and gets work again.
     cluster.stop(1).await;
@@ -733,40 +866,32 @@ async fn chat_carries_on_while_a_node_is_drained_restarted_and_rebalanced() {
     cluster.wait_formed(&[0, 1, 2]).await;
     assert_eq!(cluster.admin(2, "/api/v1/cluster/rebalance").await, 200);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    stop.send(true).unwrap();
+    conversation.finish().await;
 
-    let (_, heard_a, chats) = a.await.unwrap();
-    let (_, heard_b, pms) = b.await.unwrap();
-    let (_, heard_c, _) = c.await.unwrap();
-    assert!(
-        chats > 20 && pms > 20,
-        "the conversation ran: {chats} {pms}"
-    );
-    let all = |n: usize| (0..n).collect::<Vec<_>>();
-    assert_eq!(
-        heard_b.chat,
-        all(chats),
-        "bob heard every message once, in order"
-    );
-    assert_eq!(
-        heard_c.chat,
-        all(chats),
-        "carol heard every message once, in order"
-    );
-    assert_eq!(
-        heard_c.private,
-        all(pms),
-        "carol got every private message once, in order"
-    );
-    assert!(heard_a.chat.is_empty(), "no echo");
-    for (who, heard) in [("alice", &heard_a), ("bob", &heard_b), ("carol", &heard_c)] {
-        assert_eq!(heard.restarts, 0, "{who} was never asked to log in again");
-    }
     // The moves are in the cluster API's migration figures.
-    let mut moved_in = 0;
-    for name in ["node-1", "node-3"] {
-        let node = cluster.node_view(0, name).await.unwrap();
-        moved_in += node["migrations"]["entities_in"].as_u64().unwrap();
-    }
+    let moved_in = migrated(&cluster, &["node-1", "node-3"], "entities_in").await;
     assert!(moved_in > 0, "entities moved off the drained node");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_gets_sigterm_drains_itself_before_it_exits() {
+    let mut cluster = TestCluster::start(3).await;
+    let conversation = Conversation::start(&cluster).await;
+    let bob = conversation.bob_id.to_string();
+    assert_eq!(cluster.where_is(0, "user", &bob).await, "node-2");
+
+    // No drain call first: SIGTERM alone, while bob's session and its messages are
+    // there. The node moves everything off, then exits.
+    cluster.stop(1).await;
+    cluster.wait_formed(&[0, 2]).await;
+    assert_ne!(cluster.where_is(0, "user", &bob).await, "node-2");
+    let moved_in = migrated(&cluster, &["node-1", "node-3"], "entities_in").await;
+    assert!(moved_in > 0, "the stopping node moved its entities away");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Err(e) = tokio::spawn(conversation.finish()).await {
+        for i in 0..3 {
+            eprintln!("=== {i}\n{}", cluster.log(i));
+        }
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

@@ -86,3 +86,51 @@ async fn metrics_count_what_players_do() {
     assert!(text.contains("# TYPE peace_polls_total counter"));
     assert!(text.contains("# HELP peace_online_users"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_without_a_gateway_serves_metrics_on_its_metrics_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = peace::Config::default();
+    config.node.roles = vec!["actors".into()];
+    config.http.metrics_addr = "127.0.0.1:0".into();
+    config.sessions.secret = "test-secret".into();
+    config.database.url = format!("sqlite://{}/peace.db", dir.path().display());
+    let server = peace::Server::start(&config).await.unwrap();
+    assert!(
+        server.addr.is_none(),
+        "an actors-only node has no gateway listener"
+    );
+    let base = format!(
+        "http://{}",
+        server.metrics_addr.expect("a metrics listener")
+    );
+    let http = reqwest::Client::new();
+
+    let response = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    // The bot's session lives here (a node of one holds every shard).
+    assert_eq!(
+        value(&text, "peace_actors{kind=\"bot\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    let health = http
+        .get(format!("{base}/api/v1/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // Nothing else: no Bancho endpoint, no registration, no API beyond the health check.
+    let bancho = http.post(&base).body(Vec::new()).send().await.unwrap();
+    assert_eq!(bancho.status(), 404);
+    for path in [
+        "/users",
+        "/api/v1/users/online",
+        "/api/v1/cluster/rebalance",
+    ] {
+        let response = http.post(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    server.shutdown().await;
+}

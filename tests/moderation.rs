@@ -540,6 +540,19 @@ async fn only_staff_may_moderate_and_moderators_cannot_touch_admins() {
         moderator.ask_bot("!kick Player").await,
         "!kick is for the staff."
     );
+    // So does a restriction of a staff account: restricted staff are not staff.
+    db.set_privileges(
+        moderator.user_id,
+        Privileges::DEFAULT_NEW
+            .union(Privileges::MODERATOR)
+            .union(Privileges::RESTRICTED),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        moderator.ask_bot("!kick Player").await,
+        "!kick is for the staff."
+    );
 
     // None of it did anything.
     assert!(audit_log(&server).await.is_empty());

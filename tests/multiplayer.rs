@@ -218,16 +218,17 @@ async fn a_match_is_created_joined_played_recorded_and_disposed() {
     wait_update(&mut host, "guest in slot 1", |d| d.slots[1].user_id == g).await;
     wait_update(&mut watcher, "lobby update", |d| d.slots[1].user_id == g).await;
 
-    // Only the host changes settings or starts.
+    // Only the host changes settings or starts: the guest's change (sent first) and
+    // start are refused, the host's change lands.
+    let mut by_guest = created.clone();
+    by_guest.beatmap_id = 555;
+    by_guest.name = "taken over".into();
     let mut changed = created.clone();
     changed.beatmap_id = 129891;
     changed.beatmap_md5 = "b".repeat(32);
     guest
         .send([
-            c::MatchChangeSettings {
-                data: changed.clone(),
-            }
-            .into(),
+            c::MatchChangeSettings { data: by_guest }.into(),
             c::MatchStart {}.into(),
         ])
         .await;
@@ -235,6 +236,13 @@ async fn a_match_is_created_joined_played_recorded_and_disposed() {
         .await;
     let d = wait_update(&mut guest, "new beatmap", |d| d.beatmap_id == 129891).await;
     assert!(!d.in_progress);
+    assert_eq!(&*d.name, "Peace test");
+    let guests_change_seen = |p: &ServerPacket| {
+        matches!(p, ServerPacket::UpdateMatch(u) if u.data.beatmap_id == 555)
+            || matches!(p, ServerPacket::MatchStart(_))
+    };
+    assert!(!guest.seen.iter().any(guests_change_seen));
+    assert!(!host.seen.iter().any(guests_change_seen));
 
     guest.send([c::MatchReady {}.into()]).await;
     wait_update(&mut host, "guest ready", |d| {
@@ -763,4 +771,210 @@ async fn a_tournament_account_watches_with_several_sessions() {
     assert!(reply.iter().any(
         |p| matches!(p, ServerPacket::Notification(n) if n.text.contains("another location"))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_room_channel_cannot_be_joined_by_its_key() {
+    let server = TestServer::start().await;
+    let mut host = server.player("Host").await;
+    let mut watched = server.player("Watched").await;
+    let mut spectator = server.player("Spectator").await;
+    let mut intruder = server.player("Intruder").await;
+    let data = create(&mut host, "private room", Some("secret")).await;
+
+    spectator
+        .send([c::StartSpectating {
+            target_id: watched.user_id,
+        }
+        .into()])
+        .await;
+    spectator.joined("#spectator").await;
+    watched.joined("#spectator").await;
+
+    // The match id is public (the lobby lists it), and so is who is being watched; the
+    // channels' keys follow from them. Naming a key gets a CHANNEL_KICK, no membership.
+    let keys = [
+        format!("#mp_{}", data.match_id),
+        format!("#spec_{}", watched.user_id),
+    ];
+    for key in &keys {
+        intruder
+            .send([c::ChannelJoin { name: key.clone() }.into()])
+            .await;
+        intruder
+            .wait_for(
+                &format!("CHANNEL_KICK {key}"),
+                |p| matches!(p, ServerPacket::ChannelKick(k) if &k.name == key),
+            )
+            .await;
+        // Posting by the key goes nowhere either.
+        intruder.say(key, &format!("intruding in {key}")).await;
+    }
+    host.say("#multiplayer", "the match talks").await;
+    watched.say("#spectator", "the room talks").await;
+    // The members hear their own rooms, and nothing from the intruder; the intruder
+    // hears neither room.
+    spectator.wait_message("the room talks").await;
+    host.poll().await;
+    for client in [&mut host, &mut spectator, &mut watched] {
+        client.poll().await;
+        assert!(
+            !client.seen.iter().any(|p| matches!(p,
+                ServerPacket::SendMessage(m) if m.message.text.starts_with("intruding"))),
+            "{} heard the intruder",
+            client.name
+        );
+    }
+    intruder.poll().await;
+    let rooms = ["#multiplayer", "#spectator", &keys[0], &keys[1]];
+    assert!(
+        !intruder.seen.iter().any(|p| match p {
+            ServerPacket::ChannelJoinSuccess(j) => rooms.contains(&j.name.as_str()),
+            ServerPacket::SendMessage(m) => m.message.text.ends_with("talks"),
+            _ => false,
+        }),
+        "{:?}",
+        intruder.seen
+    );
+    // The password still admits whoever knows it.
+    let mut guest = server.player("Guest").await;
+    join(&mut guest, data.match_id, "secret").await;
+    guest.joined("#multiplayer").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rest_of_the_referee_commands_readiness_and_the_lobby() {
+    let server = TestServer::start().await;
+    let mut host = server.player("Host").await;
+    let mut guest = server.player("Guest").await;
+    let mut outsider = server.player("Outsider").await;
+    let g = guest.user_id;
+    let id = create(&mut host, "reffed again", None).await.match_id;
+
+    // JOIN_LOBBY lists the matches that already exist.
+    let mut browser = server.player("Browser").await;
+    let mut leaver = server.player("Leaver").await;
+    for client in [&mut browser, &mut leaver] {
+        client.send([c::JoinLobby {}.into()]).await;
+        client
+            .wait_for(
+                "the existing match",
+                |p| matches!(p, ServerPacket::NewMatch(m) if m.data.match_id == id),
+            )
+            .await;
+    }
+    leaver.send([c::PartLobby {}.into()]).await;
+    leaver.poll().await;
+    leaver.seen.clear();
+
+    join(&mut guest, id, "").await;
+    guest.joined("#multiplayer").await;
+    let bot_said = |text: String| {
+        move |p: &ServerPacket| {
+            matches!(p, ServerPacket::SendMessage(m)
+                if m.message.sender_id == 1 && m.message.text.contains(&text))
+        }
+    };
+
+    // Readiness and the beatmap flags of the guest's own slot.
+    let steps: [(peace_bancho::ClientPacket, u8); 4] = [
+        (c::MatchReady {}.into(), slot_status::READY),
+        (c::MatchNotReady {}.into(), slot_status::NOT_READY),
+        (c::MatchNoBeatmap {}.into(), slot_status::NO_MAP),
+        (c::MatchHasBeatmap {}.into(), slot_status::NOT_READY),
+    ];
+    for (packet, status) in steps {
+        guest.send([packet]).await;
+        wait_update(&mut host, &format!("guest's slot status {status}"), |d| {
+            d.slots[1].user_id == g && d.slots[1].status == status
+        })
+        .await;
+    }
+
+    host.say("#multiplayer", "!mp map 4242").await;
+    let d = wait_update(&mut guest, "map 4242", |d| d.beatmap_id == 4242).await;
+    assert_eq!(d.beatmap_name, "beatmap #4242");
+    host.say("#multiplayer", "!mp freemod").await;
+    wait_update(&mut guest, "freemod on", |d| d.freemod).await;
+    host.say("#multiplayer", "!mp freemod").await;
+    wait_update(&mut guest, "freemod off", |d| !d.freemod).await;
+
+    // Locked slots: the guest cannot move until they are unlocked again.
+    host.say("#multiplayer", "!mp lock").await;
+    host.wait_for("locked", bot_said("are locked".into())).await;
+    guest.send([c::MatchChangeSlot { slot_id: 5 }.into()]).await;
+    host.say("#multiplayer", "!mp unlock").await;
+    host.wait_for("unlocked", bot_said("are unlocked".into()))
+        .await;
+    assert!(
+        !host.seen.iter().any(|p| matches!(p,
+            ServerPacket::UpdateMatch(u) if u.data.slots[5].user_id == g)),
+        "the guest moved while slots were locked"
+    );
+    guest.send([c::MatchChangeSlot { slot_id: 5 }.into()]).await;
+    wait_update(&mut host, "guest in slot 5", |d| d.slots[5].user_id == g).await;
+
+    // A password from the referee: the outsider needs it.
+    host.say("#multiplayer", "!mp password letmein").await;
+    host.wait_for("password set", bot_said("Changed the password".into()))
+        .await;
+    outsider
+        .send([c::JoinMatch {
+            match_id: i32::from(id),
+            password: String::new(),
+        }
+        .into()])
+        .await;
+    outsider
+        .wait_for("MATCH_JOIN_FAIL", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchJoinFail)
+        })
+        .await;
+    join(&mut outsider, id, "letmein").await;
+    host.say("#multiplayer", "!mp password").await;
+    host.wait_for("password removed", bot_said("Removed the password".into()))
+        .await;
+
+    // A timer counts down without starting the match.
+    host.say("#multiplayer", "!mp timer 1").await;
+    host.wait_for("timer", bot_said("Countdown ends in 1 second".into()))
+        .await;
+
+    // Host by name: the guest becomes host; asking again says so instead of claiming it.
+    host.say("#multiplayer", "!mp host Guest").await;
+    wait_update(&mut host, "guest hosts", |d| d.host_id == g).await;
+    guest
+        .wait_for("MATCH_TRANSFER_HOST", |p| {
+            is(p, peace_bancho::ServerPacketId::MatchTransferHost)
+        })
+        .await;
+    guest.say("#multiplayer", "!mp host Guest").await;
+    guest
+        .wait_for("already host", bot_said("Guest is already the host".into()))
+        .await;
+
+    // A player is in one match at a time: creating another leaves this one.
+    let second = create(&mut outsider, "a second match", None).await.match_id;
+    wait_update(&mut guest, "the outsider left", |d| {
+        d.slots.iter().all(|s| s.user_id != outsider.user_id)
+    })
+    .await;
+    browser
+        .wait_for(
+            "the second match in the lobby",
+            |p| matches!(p, ServerPacket::NewMatch(m) if m.data.match_id == second),
+        )
+        .await;
+    // The player who parted the lobby heard none of it.
+    leaver.poll().await;
+    assert!(
+        !leaver.seen.iter().any(|p| matches!(
+            p,
+            ServerPacket::NewMatch(_)
+                | ServerPacket::UpdateMatch(_)
+                | ServerPacket::DisposeMatch(_)
+        )),
+        "{:?}",
+        leaver.seen
+    );
 }

@@ -273,6 +273,13 @@ join_grace_ms = 1500
             .cloned()
     }
 
+    /// A connection of the test's own to the database the nodes share.
+    pub async fn database(&self) -> peace_db::Database {
+        peace_db::Database::connect(&peace_db::DbConfig::new(&self.database_url))
+            .await
+            .expect("connecting to the cluster's database")
+    }
+
     pub fn gateway(&self, i: usize) -> Gateway {
         Gateway::new(format!("http://127.0.0.1:{}", self.nodes[i].http_port))
     }

@@ -23,6 +23,14 @@ use crate::World;
 use crate::message::EntityMsg;
 use crate::user::UserCast;
 
+/// Whether `key` is an instance channel: a spectator room's or a match's. Players get
+/// into one only through its room or match (which checks passwords and slots), never
+/// by naming it in CHANNEL_JOIN.
+pub fn is_instance_key(key: &str) -> bool {
+    crate::spectate::host_of_channel(key).is_some()
+        || crate::match_room::match_of_channel(key).is_some()
+}
+
 /// The longest wait before member counts are re-announced.
 pub const INFO_COALESCE: Duration = Duration::from_secs(1);
 

@@ -123,13 +123,12 @@ impl Actor for LobbyActor {
 }
 
 impl LobbyRuntime {
+    /// One envelope per node, however many of the lobby's members live there.
     fn tell_members(&self, packet: ServerPacket) {
         let bytes = packet.to_bytes();
-        for &member in &self.state.members {
-            let _ = self
-                .world
-                .router()
-                .cast_user(member, UserCast::Enqueue(bytes.clone()));
-        }
+        let members = self.state.members.iter().copied();
+        self.world
+            .router()
+            .cast_users(members, UserCast::Enqueue(bytes));
     }
 }

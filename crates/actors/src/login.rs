@@ -115,7 +115,7 @@ impl World {
                     .verify(&req.password_md5, &user.password_bcrypt)
                     .await
             }
-            _ => false,
+            _ => self.passwords().verify_absent(&req.password_md5).await,
         };
         let Some(user) = user.filter(|_| verified) else {
             self.login_failed(ip, &safe_name);

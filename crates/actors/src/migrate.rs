@@ -26,12 +26,13 @@ use ractor::{Actor, ActorRef};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelActor;
-use crate::cluster::envelope::{Answer, Body, Envelope, RequestBody};
+use crate::cluster::envelope::{Answer, Body, Envelope, Refusal, RequestBody};
 use crate::cluster::placement::Location;
 use crate::cluster::shard::{Shard, shard_of};
 use crate::lobby::LobbyActor;
 use crate::match_room::MatchActor;
 use crate::message::EntityMsg;
+use crate::router::RouteError;
 use crate::snapshot::{self, Snapshot};
 use crate::spectate::SpectatorRoom;
 use crate::user::{Start, UserSession};
@@ -57,7 +58,16 @@ pub struct MigrationCounters {
     held_messages: AtomicU64,
     total_ms: AtomicU64,
     last_ms: AtomicU64,
+    /// Peers that refused this node's snapshots (an older build that cannot read this
+    /// one's format), with the incarnation that refused: no more moves go to them until
+    /// they restart (presumably upgraded). Without it a rolling upgrade's balancer would
+    /// freeze, export and restore the same shards at every heartbeat.
+    refused_by: std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>,
 }
+
+/// How an import that could not read a snapshot is refused (the whole batch: the old
+/// owner restores everything, so nothing is lost).
+const UNREADABLE_SNAPSHOT: &str = "a snapshot could not be read";
 
 /// A copy of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +112,10 @@ impl World {
     /// spawning lock, so no entity starts in a shard while it leaves.
     pub async fn release_shards(&self, shards: &[Shard], to: &str, limit: usize) -> Vec<Shard> {
         if to == self.node_name() || limit == 0 {
+            return Vec::new();
+        }
+        if self.refuses_my_snapshots(to) {
+            tracing::debug!(node = %to, "not moving entities to a node that cannot read them");
             return Vec::new();
         }
         let _guard = self.spawn_lock().await;
@@ -196,6 +210,17 @@ impl World {
                 Ok(())
             }
             other => {
+                if let Err(RouteError::Refused(Refusal::Failed(why))) = &other
+                    && why.starts_with(UNREADABLE_SNAPSHOT)
+                {
+                    tracing::warn!(node = %to, "{to} cannot read this node's snapshots (an older build?): no more moves to it until it restarts");
+                    let incarnation = self.incarnation_of(to);
+                    counters
+                        .refused_by
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(to.to_owned(), incarnation);
+                }
                 add(&counters.failed, 1);
                 peace_metrics::migration(false);
                 for s in snapshots {
@@ -208,6 +233,28 @@ impl World {
                 Err(format!("{to} did not import: {other:?}"))
             }
         }
+    }
+
+    /// When peer `node` started, as its last status said.
+    fn incarnation_of(&self, node: &str) -> Option<i64> {
+        self.cluster()
+            .peers()
+            .into_iter()
+            .find(|p| p.name == node)
+            .and_then(|p| p.status)
+            .map(|s| s.started_ms)
+    }
+
+    /// Whether `node`, in its current incarnation, refused this node's snapshots.
+    fn refuses_my_snapshots(&self, node: &str) -> bool {
+        let refused = self
+            .migrations()
+            .refused_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(node)
+            .copied();
+        refused.is_some_and(|incarnation| incarnation == self.incarnation_of(node))
     }
 
     /// Exports every entity of `shards` and forgets it here; returns the snapshots.
@@ -262,6 +309,19 @@ impl World {
         shards: &[Shard],
         snapshots: &[Vec<u8>],
     ) -> Result<(), String> {
+        // Every snapshot is read before anything changes here: one this build cannot
+        // read (a newer format, during an upgrade) refuses the whole batch, and the old
+        // owner restores it all. Starting the rest would lose that entity.
+        let mut decoded = Vec::with_capacity(snapshots.len());
+        for bytes in snapshots {
+            match snapshot::decode(bytes) {
+                Ok(s) => decoded.push(s),
+                Err(e) => {
+                    tracing::warn!(peer = %from, "refused a move: {UNREADABLE_SNAPSHOT}: {e}");
+                    return Err(format!("{UNREADABLE_SNAPSHOT}: {e}"));
+                }
+            }
+        }
         let _guard = self.spawn_lock().await;
         let placement = self.router().placement();
         // From now on what arrives for the shards is held here, and so are this node's
@@ -280,15 +340,9 @@ impl World {
                 }
             }
         });
-        let mut started = 0u64;
-        for bytes in snapshots {
-            match snapshot::decode(bytes) {
-                Ok(s) => {
-                    self.restore(s).await;
-                    started += 1;
-                }
-                Err(e) => tracing::error!(peer = %from, "a snapshot could not be read: {e}"),
-            }
+        let started = decoded.len() as u64;
+        for s in decoded {
+            self.restore(s).await;
         }
         let counters = self.migrations();
         add(&counters.batches_in, 1);
@@ -333,7 +387,7 @@ impl World {
             }
         };
         deliver(held);
-        while let Some(more) = router.placement().finish_import(shards) {
+        while let Some(more) = router.placement().finish_import(shards, from) {
             deliver(more);
         }
         for shard in own_markers {
@@ -355,6 +409,17 @@ impl World {
                 }
             }
         });
+    }
+
+    /// Ends the flush waits whose markers went through `node`, which is gone.
+    pub(crate) fn end_flushes_through(&self, node: &str) {
+        let shards = self.router().placement().flushes_through(node);
+        if !shards.is_empty() {
+            tracing::info!(%node, shards = shards.len(), "flush markers lost with their node; going direct");
+        }
+        for shard in shards {
+            self.end_flush(shard);
+        }
     }
 
     /// Ends flush waits that lasted too long (a marker lost with its node).

@@ -335,22 +335,24 @@ where
     pub(crate) fn broadcast_here_from(&self, msg: &C, origin: &Origin) {
         let actors = self.table.read().clone();
         let local = origin.is_local(self.router.net().me());
-        let frozen: Vec<EntityKey> = self.router.placement().route_all(local, |locate| {
-            let mut frozen = Vec::new();
-            for (key, actor) in &actors {
-                let entity = (self.table.key)(key);
-                match locate(&entity) {
-                    Location::Frozen => frozen.push(entity),
-                    // An entity of a shard that left is a stray about to stop.
-                    Location::There(_) | Location::Unplaced => {}
-                    Location::Here => {
-                        let _ = send_counted(actor, self.table.kind, EntityMsg::Cast(msg.clone()));
+        let frozen: Vec<(EntityKey, Option<u64>)> =
+            self.router.placement().route_all(local, |locate| {
+                let mut frozen = Vec::new();
+                for (key, actor) in &actors {
+                    let entity = (self.table.key)(key);
+                    match locate(&entity) {
+                        Location::Frozen => frozen.push((entity, None)),
+                        // An entity of a shard that left is a stray about to stop.
+                        Location::There(_) | Location::Unplaced => {}
+                        Location::Here => {
+                            let _ =
+                                send_counted(actor, self.table.kind, EntityMsg::Cast(msg.clone()));
+                        }
                     }
                 }
-            }
-            frozen
-        });
-        self.router.hold_for_each(frozen, None, msg, origin);
+                frozen
+            });
+        self.router.hold_for_each(frozen, msg, origin);
     }
 }
 
@@ -616,8 +618,7 @@ impl Router {
     /// Holds `msg` from `origin` for each of `keys` (entities whose shard is moving).
     fn hold_for_each<M: Serialize>(
         &self,
-        keys: Vec<EntityKey>,
-        session: Option<u64>,
+        keys: Vec<(EntityKey, Option<u64>)>,
         msg: &M,
         origin: &Origin,
     ) {
@@ -628,7 +629,7 @@ impl Router {
             return;
         };
         let local = origin.is_local(self.net().me());
-        for key in keys {
+        for (key, session) in keys {
             let envelope = Envelope {
                 from: origin.from.clone(),
                 hops: origin.hops,
@@ -852,34 +853,56 @@ impl Router {
     /// directly, and each other node gets one envelope with its users' ids.
     pub fn cast_users(&self, user_ids: impl IntoIterator<Item = i32>, msg: UserCast) {
         let origin = self.local_origin();
-        self.cast_users_from(user_ids, msg, &origin);
+        self.cast_users_from(user_ids.into_iter().map(|id| (id, None)), msg, &origin);
     }
 
+    /// [`Self::cast_users`] to particular sessions (a spectator room's or a match's
+    /// watchers, who may be a tournament account's extra sessions).
+    pub fn cast_sessions(&self, sessions: impl IntoIterator<Item = (i32, u64)>, msg: UserCast) {
+        let origin = self.local_origin();
+        let targets = sessions.into_iter().map(|(id, s)| (id, Some(s)));
+        self.cast_users_from(targets, msg, &origin);
+    }
+
+    /// The fan-out behind [`Self::cast_users`] and [`Self::cast_sessions`], also for
+    /// fan-outs that arrive from peers: `None` is a user's own session.
     pub(crate) fn cast_users_from(
         &self,
-        user_ids: impl IntoIterator<Item = i32>,
+        targets: impl IntoIterator<Item = (i32, Option<u64>)>,
         msg: UserCast,
         origin: &Origin,
     ) {
+        /// What one other node is sent: its users' own sessions, and particular ones.
+        #[derive(Default)]
+        struct ForNode {
+            users: Vec<i32>,
+            sessions: Vec<(i32, u64)>,
+        }
         let sessions = &self.inner.sessions;
         let local = origin.is_local(self.net().me());
         let payload = std::cell::OnceCell::new();
         let frozen = self.placement().route_all(local, |locate| {
-            let mut remote: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+            let mut remote: BTreeMap<String, ForNode> = BTreeMap::new();
             let mut frozen = Vec::new();
-            for user_id in user_ids {
+            for (user_id, session) in targets {
                 let entity = EntityKey::User(user_id);
                 match locate(&entity) {
                     Location::Here => {
-                        let _ = sessions.deliver(user_id, None, msg.clone());
+                        let _ = sessions.deliver(user_id, session, msg.clone());
                     }
-                    Location::There(node) => remote.entry(node).or_default().push(user_id),
-                    Location::Frozen => frozen.push(entity),
+                    Location::There(node) => {
+                        let for_node = remote.entry(node).or_default();
+                        match session {
+                            None => for_node.users.push(user_id),
+                            Some(s) => for_node.sessions.push((user_id, s)),
+                        }
+                    }
+                    Location::Frozen => frozen.push((entity, session)),
                     Location::Unplaced => {}
                 }
             }
             // Sent under the placement lock, like every cast (see `cast_to`).
-            for (node, user_ids) in remote {
+            for (node, ForNode { users, sessions }) in remote {
                 let Some(payload) = payload
                     .get_or_init(|| envelope::encode_payload(&msg).ok())
                     .clone()
@@ -887,14 +910,25 @@ impl Router {
                     tracing::error!("fan-out not encodable");
                     break;
                 };
-                let body = Body::CastUsers { user_ids, payload };
-                if let Err(e) = self.send_on(&node, origin, body) {
-                    tracing::debug!(%node, "fan-out not sent: {e}");
+                let mut bodies = Vec::with_capacity(2);
+                if !users.is_empty() {
+                    bodies.push(Body::CastUsers {
+                        user_ids: users,
+                        payload: payload.clone(),
+                    });
+                }
+                if !sessions.is_empty() {
+                    bodies.push(Body::CastSessions { sessions, payload });
+                }
+                for body in bodies {
+                    if let Err(e) = self.send_on(&node, origin, body) {
+                        tracing::debug!(%node, "fan-out not sent: {e}");
+                    }
                 }
             }
             frozen
         });
-        self.hold_for_each(frozen, None, &msg, origin);
+        self.hold_for_each(frozen, &msg, origin);
     }
 
     /// Tells every online user in `audience`, on every node.
@@ -930,13 +964,13 @@ impl Router {
                     Location::Here => {
                         let _ = send_counted(&s.actor, "user", EntityMsg::Cast(msg.clone()));
                     }
-                    Location::Frozen => frozen.push(entity),
+                    Location::Frozen => frozen.push((entity, None)),
                     Location::There(_) | Location::Unplaced => {}
                 }
             }
             frozen
         });
-        self.hold_for_each(frozen, None, msg, origin);
+        self.hold_for_each(frozen, msg, origin);
     }
 
     pub(crate) fn channels_table(&self) -> &Channels {

@@ -2,9 +2,9 @@
 //!
 //! A snapshot is a versioned bincode document. During a rolling upgrade an old node
 //! may hand entities to a new one, so a node reads every format back to the first and
-//! upgrades it to the current types; it writes only [`SNAPSHOT_VERSION`]. (A new node
-//! does not hand entities to an old one during an upgrade: drain the old nodes first, as
-//! docs/cluster.md describes.)
+//! upgrades it to the current types; it writes only [`SNAPSHOT_VERSION`]. A format newer
+//! than this build's is refused ([`SnapshotError::TooNew`]); the import refuses the
+//! whole move then, and the sender keeps its entities (`migrate.rs`).
 //!
 //! Format history:
 //! * 1 — the first format.

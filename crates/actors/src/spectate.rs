@@ -125,11 +125,11 @@ impl Actor for SpectatorRoom {
         let router = rt.world.router().clone();
         let st = &mut rt.state;
         let host = st.host_id;
-        // Tells every spectator session (except `except`) the same thing.
+        // Tells every spectator session (except `except`) the same thing: one envelope
+        // per node, however many spectators watch from there.
         let tell_spectators = |spectators: &BTreeSet<(i32, u64)>, except: i32, msg: UserCast| {
-            for &(user, session) in spectators.iter().filter(|(u, _)| *u != except) {
-                let _ = router.cast_session(user, session, msg.clone());
-            }
+            let targets = spectators.iter().copied().filter(|(u, _)| *u != except);
+            router.cast_sessions(targets, msg);
         };
         match msg {
             EntityMsg::Call(

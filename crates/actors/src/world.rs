@@ -140,9 +140,9 @@ impl World {
                 router: Router::new(&config.cluster.node_name),
                 started_ms: crate::unix_millis(),
                 view: ClusterView::default(),
+                passwords: PasswordVerifier::new(config.bcrypt_cost),
                 config,
                 db,
-                passwords: PasswordVerifier::default(),
                 channels: OnceLock::new(),
                 auto_join: OnceLock::new(),
                 bot: OnceLock::new(),
@@ -455,6 +455,9 @@ impl World {
     /// leaves the channels, rooms, matches and lobby of this node (each node cleans its
     /// own entities, so this costs no envelope).
     pub(crate) fn forget_node(&self, node: &str) {
+        // Messages held for moved shards until a flush marker that went through the lost
+        // node comes back go direct now rather than after FLUSH_TIMEOUT.
+        self.end_flushes_through(node);
         let gone = self.router().users().purge_node(node);
         if !gone.is_empty() {
             tracing::warn!(%node, players = gone.len(), "players of a lost node went offline");
@@ -503,8 +506,19 @@ impl World {
         if let UserCast::PrivateMessage { from_id, text, .. } = msg {
             let db = self.db().clone();
             tokio::spawn(async move {
-                if let Err(e) = db.store_mail(from_id, user_id, &text).await {
-                    tracing::warn!(user = user_id, "could not store an offline message: {e}");
+                match db.store_mail(from_id, user_id, &text).await {
+                    Ok(peace_db::MailOutcome::Stored) => {}
+                    Ok(refused) => {
+                        tracing::debug!(
+                            user = user_id,
+                            from = from_id,
+                            ?refused,
+                            "offline message not kept"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(user = user_id, "could not store an offline message: {e}");
+                    }
                 }
             });
         }
@@ -799,7 +813,7 @@ impl World {
                     .verify(password_md5, &u.password_bcrypt)
                     .await
             }
-            _ => false,
+            _ => self.passwords().verify_absent(password_md5).await,
         };
         if !verified {
             self.login_failed(ip, &safe_name);
@@ -867,10 +881,8 @@ impl World {
 /// most [`MAX_PACKETS_PER_POLL`] are kept.
 fn decode_poll(user_id: i32, body: &[u8]) -> Vec<peace_bancho::ClientPacket> {
     let mut packets = Vec::new();
-    for (i, decoded) in peace_bancho::decode_client_packets(body)
-        .into_iter()
-        .enumerate()
-    {
+    // Lazily: a body of a million tiny frames is decoded only as far as the cap.
+    for (i, decoded) in peace_bancho::client_packets(body).enumerate() {
         match decoded {
             _ if i >= MAX_PACKETS_PER_POLL => {
                 tracing::warn!(

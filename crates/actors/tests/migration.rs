@@ -8,53 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use peace_actors::cluster::ClusterConfig;
-use peace_actors::cluster::shard::{ShardTable, TableOrigin, shard_of};
-use peace_actors::directory::OnlineUser;
-use peace_actors::spawn::{SpawnReply, SpawnRequest};
-use peace_actors::user::{UserCall, UserCast, UserReply, UserState};
-use peace_actors::{EntityKey, World, WorldConfig};
+mod common;
+
+use peace_actors::EntityKey;
+use peace_actors::cluster::shard::shard_of;
+use peace_actors::user::{UserCall, UserCast, UserReply};
 use peace_bancho::ServerPacket;
 use peace_bancho::server::Notification;
-
-/// Two nodes, "a" and "b", sharing one database, each owning half of the shards.
-async fn two_nodes(dir: &tempfile::TempDir) -> (World, World) {
-    let url = format!("sqlite://{}/peace.db", dir.path().display());
-    let db = peace_db::Database::connect(&peace_db::DbConfig::new(url))
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    let config = |name: &str| WorldConfig {
-        secret: b"shared".to_vec(),
-        cluster: ClusterConfig {
-            node_name: name.into(),
-            heartbeat: Duration::from_millis(50),
-            // The test places the session itself.
-            auto_rebalance: false,
-            ..ClusterConfig::default()
-        },
-        ..WorldConfig::default()
-    };
-    let a = World::start(config("a"), db.clone()).await.unwrap();
-    let b = World::start(config("b"), db).await.unwrap();
-    // They find each other in the pg groups of this process, as peers do across nodes.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while a.router().net().peer_names() != ["b"] || b.router().net().peer_names() != ["a"] {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the nodes never met"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let origin = TableOrigin {
-        started_ms: 0,
-        node: "test".into(),
-    };
-    let table = ShardTable::deal(origin, &["a".into(), "b".into()]);
-    a.install_table(table.clone());
-    b.install_table(table);
-    (a, b)
-}
 
 /// How often the session moves in the test.
 const MOVES: usize = 20;
@@ -79,51 +39,12 @@ fn numbers(bytes: &[u8]) -> Vec<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_moves_while_messages_arrive_and_its_client_polls() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = two_nodes(&dir).await;
+    let (_one_pair, a, b) = common::two_nodes(&dir).await;
     let table = a.router().placement().table().unwrap();
 
     // A player whose session lives on "a".
-    let db = a.db().clone();
-    let user = loop {
-        let n = rand::random::<u32>();
-        let name = format!("mover{n}");
-        let new = peace_db::NewUser {
-            name: &name,
-            email: &format!("{name}@example.com"),
-            password_bcrypt: "$2b$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinvali",
-            privileges: peace_db::Privileges::DEFAULT_NEW,
-            country: "XX",
-        };
-        let user = db
-            .create_user(&new)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        if table.owner_of(&EntityKey::User(user.id)) == "a" {
-            break user;
-        }
-    };
     let session_id = 42;
-    let state = UserState::new(&user, session_id, 0, peace_db::Stats::default(), 0);
-    let entry = OnlineUser {
-        id: user.id,
-        name: user.name.as_str().into(),
-        session_id,
-        privileges: user.privileges(),
-        presence: state.presence_packet(),
-        stats: state.stats_packet(),
-        login_time: 0,
-        hidden: false,
-        node: "a".into(),
-    };
-    let spawned = b
-        .spawn(SpawnRequest::Session {
-            state: Box::new(state),
-            entry: Box::new(entry),
-        })
-        .await;
-    assert!(matches!(spawned, SpawnReply::Started), "{spawned:?}");
-    assert!(a.router().sessions().main(user.id).is_some());
-
+    let user = common::session_on(&a, &b, session_id).await;
     while b.router().users().get(user.id).is_none() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -223,6 +144,60 @@ async fn a_session_moves_while_messages_arrive_and_its_client_polls() {
     assert_eq!(&*b.router().users().get(uid).unwrap().node, "a");
     // Players saw nothing of it: no presence feed announced the moves.
     assert_eq!([&a, &b].map(|n| n.router().users().feed().head()), feeds);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_with_a_snapshot_it_cannot_read_is_refused_whole() {
+    use peace_actors::cluster::envelope::{Refusal, RequestBody};
+    use peace_actors::router::RouteError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_one_pair, a, b) = common::two_nodes(&dir).await;
+    let session_id = 7;
+    let user = common::session_on(&a, &b, session_id).await;
+    let shard = shard_of(&EntityKey::User(user.id));
+
+    // "b" is handed the player's shard with a snapshot of a format it does not know (as
+    // an older build is, by a newer one during a rolling upgrade).
+    let import = RequestBody::Import {
+        shards: vec![shard],
+        snapshots: vec![vec![99, 0]],
+    };
+    let answer = a
+        .router()
+        .net()
+        .ask("b", import, Duration::from_secs(5))
+        .await;
+    assert!(
+        matches!(&answer, Err(RouteError::Refused(Refusal::Failed(why))) if why.contains("snapshot")),
+        "{answer:?}"
+    );
+    // Refused before anything changed there: "b" holds nothing for the shard, and what
+    // it sends the player still reaches them on "a".
+    b.router()
+        .cast_user(user.id, UserCast::Enqueue(notification(1)))
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let poll = UserCall::Poll { packets: vec![] };
+        let reply = a
+            .router()
+            .call_session(user.id, session_id, poll, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let UserReply::Packets(bytes) = reply;
+        if numbers(&bytes).contains(&1) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.node_status().migrations.entities_in, 0);
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -111,6 +111,16 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            "envelope_cast_sessions",
+            seed(
+                ENVELOPE,
+                document(&envelope_of(Body::CastSessions {
+                    sessions: vec![(1000, 7), (1001, 8)],
+                    payload: payload(&pm),
+                })),
+            ),
+        ),
+        (
             "envelope_flush",
             seed(
                 ENVELOPE,

@@ -31,13 +31,18 @@ pub use login::LoginRequest;
 pub use model::{MatchData, MatchSlot, Message, Presence};
 pub use server::{ServerPacket, ServerPacketId};
 
-/// Decodes every client packet of a request body, in order. Decoding stops at the first
-/// frame that cannot be split off (the rest of the body is unusable); a frame whose
-/// payload is malformed or whose id is unknown yields an error for that frame only.
+/// The client packets of a request body, in order, decoded one at a time as the
+/// iterator is advanced (so a caller that keeps only the first N pays for N). Decoding
+/// stops at the first frame that cannot be split off (the rest of the body is unusable);
+/// a frame whose payload is malformed or whose id is unknown yields an error for that
+/// frame only.
+pub fn client_packets(body: &[u8]) -> impl Iterator<Item = Result<ClientPacket, DecodeError>> + '_ {
+    Frames::new(body).map(|frame| frame.and_then(|f| ClientPacket::decode(f.id, f.payload)))
+}
+
+/// Every client packet of a request body ([`client_packets`], collected).
 pub fn decode_client_packets(body: &[u8]) -> Vec<Result<ClientPacket, DecodeError>> {
-    Frames::new(body)
-        .map(|frame| frame.and_then(|f| ClientPacket::decode(f.id, f.payload)))
-        .collect()
+    client_packets(body).collect()
 }
 
 /// Decodes every server packet of a response body (for test clients and the benchmark).

@@ -26,6 +26,7 @@ pub use error::DbError;
 pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
 pub use pool::{Backend, Database, DbConfig};
+pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
 pub use repo::users::{normalize_email, safe_name};
 
 /// The current time as unix seconds, the representation of every timestamp column.

@@ -161,12 +161,71 @@ fn establish_sqlite(path: &str, busy_timeout: Duration) -> Result<SqliteConnecti
     Ok(conn)
 }
 
+/// The server gives up on a statement when the pool's caller does (the query time-out):
+/// a caller that timed out drops its connection, but a statement still waiting for a
+/// lock on the server would otherwise go on waiting and commit later, after the caller
+/// was told that nothing happened.
+fn postgres_setup(query_timeout: Duration) -> String {
+    let ms = query_timeout.as_millis().max(1);
+    format!("SET statement_timeout = {ms}; SET lock_timeout = {ms}")
+}
+
+async fn establish_postgres(
+    url: &str,
+    query_timeout: Duration,
+) -> diesel::ConnectionResult<PgConn> {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = PgConn::establish(url).await?;
+    conn.batch_execute(&postgres_setup(query_timeout))
+        .await
+        .map_err(bad_connection)?;
+    Ok(conn)
+}
+
+/// [`postgres_setup`] for MySQL and MariaDB: their lock waits (table locks and InnoDB
+/// row locks) count in whole seconds, rounded up.
+fn mysql_lock_setup(query_timeout: Duration) -> String {
+    let secs = query_timeout.as_secs_f64().ceil().max(1.0) as u64;
+    format!("SET SESSION lock_wait_timeout = {secs}, SESSION innodb_lock_wait_timeout = {secs}")
+}
+
+fn bad_connection(e: diesel::result::Error) -> diesel::ConnectionError {
+    diesel::ConnectionError::BadConnection(e.to_string())
+}
+
+/// A MySQL connection in the strict SQL mode every statement of Peace assumes.
 async fn establish_mysql(url: &str) -> diesel::ConnectionResult<MysqlConn> {
     use diesel_async::SimpleAsyncConnection;
     let mut conn = MysqlConn::establish(url).await?;
     conn.batch_execute(MYSQL_SETUP)
         .await
-        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        .map_err(bad_connection)?;
+    Ok(conn)
+}
+
+/// A pooled MySQL connection: [`establish_mysql`] with the server-side time-outs.
+/// (Migrations use their own connection, without them: they may wait for each other.)
+async fn establish_pooled_mysql(
+    url: &str,
+    query_timeout: Duration,
+) -> diesel::ConnectionResult<MysqlConn> {
+    use diesel_async::SimpleAsyncConnection;
+    let bad = bad_connection;
+    let mut conn = establish_mysql(url).await?;
+    conn.batch_execute(&mysql_lock_setup(query_timeout))
+        .await
+        .map_err(bad)?;
+    // A running statement's limit has a different name on each server (MariaDB:
+    // seconds, any statement; MySQL: milliseconds, reads only); the other one's is an
+    // unknown variable there, so each is tried and a refusal ignored.
+    let secs = query_timeout.as_secs_f64();
+    let _ = conn
+        .batch_execute(&format!("SET SESSION max_statement_time = {secs}"))
+        .await;
+    let ms = query_timeout.as_millis().max(1);
+    let _ = conn
+        .batch_execute(&format!("SET SESSION max_execution_time = {ms}"))
+        .await;
     Ok(conn)
 }
 
@@ -199,13 +258,21 @@ impl Database {
     pub async fn connect(config: &DbConfig) -> Result<Self, DbError> {
         let pools = match Backend::of_url(&config.url)? {
             Backend::Sqlite => Self::sqlite_pool(config)?,
-            Backend::Postgres => Pools::Postgres {
-                pool: build_pool(&config.url, ManagerConfig::default(), config)?,
-                url: config.url.clone(),
-            },
+            Backend::Postgres => {
+                let mut manager_config = ManagerConfig::<PgConn>::default();
+                let timeout = config.query_timeout;
+                manager_config.custom_setup =
+                    Box::new(move |url| Box::pin(establish_postgres(url, timeout)));
+                Pools::Postgres {
+                    pool: build_pool(&config.url, manager_config, config)?,
+                    url: config.url.clone(),
+                }
+            }
             Backend::Mysql => {
                 let mut manager_config = ManagerConfig::<MysqlConn>::default();
-                manager_config.custom_setup = Box::new(|url| Box::pin(establish_mysql(url)));
+                let timeout = config.query_timeout;
+                manager_config.custom_setup =
+                    Box::new(move |url| Box::pin(establish_pooled_mysql(url, timeout)));
                 Pools::Mysql {
                     pool: build_pool(&config.url, manager_config, config)?,
                     url: config.url.clone(),

@@ -30,7 +30,6 @@ async fn populate(db: &Database) {
     db.set_privileges(first, Privileges::DEFAULT_NEW.union(Privileges::ADMIN))
         .await
         .unwrap();
-    db.set_silence_end(second, 1_900_000_000).await.unwrap();
     for (n, &id) in ids.iter().enumerate() {
         for mode in 0..4i16 {
             db.save_stats(&Stats {
@@ -73,6 +72,8 @@ async fn populate(db: &Database) {
         .await
         .unwrap();
     db.store_mail(1, first, "from the bot").await.unwrap();
+    // Silenced after their mail arrived (mail to a silenced player is not kept).
+    db.set_silence_end(second, 1_900_000_000).await.unwrap();
     for game in 0..3 {
         let scores: Vec<MatchScore> = ids[..4]
             .iter()

@@ -8,7 +8,8 @@ mod common;
 
 use common::new_user;
 use peace_db::{
-    Database, DbError, MAX_SESSION_CHANNELS_LEN, Privileges, Relationship, SessionRecord, Stats,
+    Database, DbError, MAX_SESSION_CHANNELS_LEN, MAX_WAITING_MAIL_PER_SENDER, MailOutcome,
+    Privileges, Relationship, SessionRecord, Stats,
 };
 
 on_every_backend!(
@@ -19,6 +20,8 @@ on_every_backend!(
     moderation_actions_are_audited,
     racing_registrations_of_one_name_make_one_account,
     session_records_belong_to_one_session_at_a_time,
+    privileges_change_only_from_the_value_that_was_read,
+    offline_mail_follows_silences_blocks_and_a_cap,
 );
 
 async fn migrations_seed_the_bot_and_default_channels(db: Database) {
@@ -419,4 +422,77 @@ async fn session_records_belong_to_one_session_at_a_time(db: Database) {
         .unwrap();
     assert_eq!(db.session_record(a.id).await.unwrap(), None);
     assert_eq!(db.prune_session_records(i64::MAX).await.unwrap(), 0);
+}
+
+async fn privileges_change_only_from_the_value_that_was_read(db: Database) {
+    let user = db
+        .create_user(&new_user("Target", "target@example.com"))
+        .await
+        .unwrap();
+    let read = user.privileges();
+    let restricted = read.union(Privileges::RESTRICTED);
+    assert!(
+        db.replace_privileges(user.id, read, restricted)
+            .await
+            .unwrap()
+    );
+    // A second change computed from the same (now stale) read must not land: it would
+    // write back a value without the restriction.
+    let banned = read.without(Privileges::NORMAL);
+    assert!(!db.replace_privileges(user.id, read, banned).await.unwrap());
+    let now = db.user_by_id(user.id).await.unwrap().unwrap().privileges();
+    assert_eq!(now, restricted, "{}", db.backend());
+    // Computed again from the fresh value, it keeps both.
+    let both = now.without(Privileges::NORMAL);
+    assert!(db.replace_privileges(user.id, now, both).await.unwrap());
+    let now = db.user_by_id(user.id).await.unwrap().unwrap().privileges();
+    assert!(now.is_restricted() && !now.contains(Privileges::NORMAL));
+    // No such account: nothing changes.
+    assert!(!db.replace_privileges(9999, now, read).await.unwrap());
+}
+
+async fn offline_mail_follows_silences_blocks_and_a_cap(db: Database) {
+    let a = db.create_user(&new_user("alice", "a@x.y")).await.unwrap();
+    let b = db.create_user(&new_user("bob", "b@x.y")).await.unwrap();
+    let c = db.create_user(&new_user("carol", "c@x.y")).await.unwrap();
+    let stored = |outcome: MailOutcome| assert_eq!(outcome, MailOutcome::Stored);
+
+    db.set_silence_end(b.id, peace_db::unix_now() + 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store_mail(a.id, b.id, "hush").await.unwrap(),
+        MailOutcome::Silenced
+    );
+    db.set_silence_end(b.id, 0).await.unwrap();
+
+    db.set_relationship(b.id, a.id, Relationship::Block)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store_mail(a.id, b.id, "let me in").await.unwrap(),
+        MailOutcome::Blocked
+    );
+    // Blocking is one-way: b may still write to a.
+    stored(db.store_mail(b.id, a.id, "no").await.unwrap());
+    db.remove_relationship(b.id, a.id, Relationship::Block)
+        .await
+        .unwrap();
+
+    for i in 0..MAX_WAITING_MAIL_PER_SENDER {
+        stored(db.store_mail(a.id, b.id, &format!("{i}")).await.unwrap());
+    }
+    assert_eq!(
+        db.store_mail(a.id, b.id, "one too many").await.unwrap(),
+        MailOutcome::TooMany
+    );
+    // The cap is per sender, and delivery makes room again.
+    stored(db.store_mail(c.id, b.id, "from carol").await.unwrap());
+    let mail = db.take_mail(b.id).await.unwrap();
+    assert_eq!(mail.len(), 51, "{}", db.backend());
+    assert!(
+        mail.iter()
+            .all(|m| m.body != "hush" && m.body != "let me in")
+    );
+    stored(db.store_mail(a.id, b.id, "room again").await.unwrap());
 }

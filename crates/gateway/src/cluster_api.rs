@@ -105,8 +105,10 @@ pub async fn entity(
 }
 
 /// The admin token check: the `Authorization: Bearer` header against the configured
-/// token, compared in constant time so that timing does not reveal how much matched.
+/// token. Their SHA-256 digests are compared in constant time, so that neither how much
+/// of the token matched nor its length shows in the timing.
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    use sha2::{Digest, Sha256};
     let configured = state.config.admin_token.as_bytes();
     if configured.is_empty() {
         return Err(ApiError::AdminDisabled);
@@ -118,7 +120,8 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> 
         .map(str::trim)
         .unwrap_or_default()
         .as_bytes();
-    if bool::from(given.ct_eq(configured)) {
+    let (given, configured) = (Sha256::digest(given), Sha256::digest(configured));
+    if bool::from(given.as_slice().ct_eq(configured.as_slice())) {
         Ok(())
     } else {
         tracing::warn!("admin call with a missing or wrong token refused");

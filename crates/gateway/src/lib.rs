@@ -92,6 +92,16 @@ pub fn app(state: AppState) -> Router {
     Router::new().fallback_service(span::RequestSpanLayer.layer(routes))
 }
 
+/// The operators' listener (`[http] metrics_addr`): `/metrics` and the health check,
+/// nothing a player or a stranger could use.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .route("/api/v1/health", get(api::health))
+        .fallback(web::not_found)
+        .with_state(state)
+}
+
 /// The client's address: the socket's peer, or the proxy's header when trusted.
 fn client_ip(
     config: &GatewayConfig,

@@ -31,19 +31,30 @@ pub struct PasswordVerifier {
     /// bcrypt hash → the md5 that matched it.
     verified: Arc<Mutex<HashMap<String, String>>>,
     permits: Arc<Semaphore>,
+    /// A hash of no account's password at the configured cost, made on first use:
+    /// checked against when a name has no account, so that failing costs the same.
+    decoy: Arc<tokio::sync::OnceCell<String>>,
+    decoy_cost: u32,
 }
 
 impl Default for PasswordVerifier {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
-            verified: Arc::default(),
-            permits: Arc::new(Semaphore::new(cores)),
-        }
+        Self::new(bcrypt::DEFAULT_COST)
     }
 }
 
 impl PasswordVerifier {
+    /// A verifier whose decoy check costs what a new account's hash (`bcrypt_cost`) does.
+    pub fn new(bcrypt_cost: u32) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            verified: Arc::default(),
+            permits: Arc::new(Semaphore::new(cores)),
+            decoy: Arc::default(),
+            decoy_cost: bcrypt_cost,
+        }
+    }
+
     /// Whether `password_md5` matches `bcrypt_hash`. A malformed stored hash (like the
     /// bot's `!`) never matches.
     pub async fn verify(&self, password_md5: &str, bcrypt_hash: &str) -> bool {
@@ -53,6 +64,26 @@ impl PasswordVerifier {
         {
             return true;
         }
+        self.verify_uncached(password_md5, bcrypt_hash).await
+    }
+
+    /// Fails after as much work as a real check: for a name with no usable account, so
+    /// that the time a failed login takes does not tell which names exist.
+    pub async fn verify_absent(&self, password_md5: &str) -> bool {
+        let cost = self.decoy_cost;
+        let decoy = self
+            .decoy
+            .get_or_init(|| async move {
+                hash_password(md5_hex("no account has this password"), cost)
+                    .await
+                    .unwrap_or_default()
+            })
+            .await;
+        let _ = self.verify_uncached(password_md5, decoy).await;
+        false
+    }
+
+    async fn verify_uncached(&self, password_md5: &str, bcrypt_hash: &str) -> bool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };

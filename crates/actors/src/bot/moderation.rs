@@ -47,11 +47,13 @@ fn rest_from(args: &[String], from: usize) -> String {
     args.get(from..).map(|r| r.join(" ")).unwrap_or_default()
 }
 
-/// The sender's account, if it is still staff and not banned.
+/// The sender's account, if it is still staff, and neither banned nor restricted.
 async fn staff(inv: &Invocation, action: &str) -> Result<User, String> {
     match inv.world.db().user_by_id(inv.sender_id).await {
         Ok(Some(user))
-            if user.privileges().is_staff() && user.privileges().contains(Privileges::NORMAL) =>
+            if user.privileges().is_staff()
+                && user.privileges().contains(Privileges::NORMAL)
+                && !user.privileges().is_restricted() =>
         {
             Ok(user)
         }
@@ -101,10 +103,17 @@ async fn audit(inv: &Invocation, target: Option<i32>, action: &str, reason: &str
     }
 }
 
+/// Whether `target` has a session on any node. The directory answers for the whole
+/// cluster; a cast alone cannot, as one to another node's shard is sent whether or not
+/// anyone is there.
+fn online(inv: &Invocation, target: i32) -> bool {
+    inv.world.router().users().get(target).is_some()
+}
+
 /// Ends `target`'s session, if they are online; the client is told `reason`.
 fn end_session(inv: &Invocation, target: i32, reason: String, farewell: Farewell) -> bool {
     let kick = UserCast::Kick { reason, farewell };
-    inv.world.router().cast_user(target, kick).is_ok()
+    online(inv, target) && inv.world.router().cast_user(target, kick).is_ok()
 }
 
 pub(super) fn silence(inv: Invocation) -> Reply {
@@ -170,34 +179,43 @@ struct PrivilegeChange {
     unchanged: &'static str,
 }
 
-/// Privilege changes read the row, change bits and write it back. Commands run on tasks
-/// of their own, so without this two staff acting on one player at once (a restriction
-/// and a ban, say) could each write back a row without the other's bit. One change at a
-/// time per node; the cluster will need the database to do the bit arithmetic instead.
-static PRIVILEGE_CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// How often a privilege change reads the player's row again when another change (from
+/// this node or another) landed between its read and its write.
+const PRIVILEGE_CHANGE_ATTEMPTS: usize = 5;
 
 /// Stores the new privileges and ends the player's session (the client logs in again
-/// under them, or learns it is banned).
+/// under them, or learns it is banned). The write is a compare-and-set on the whole
+/// value, so two staff acting on one player at once never lose each other's change.
 async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
     let reason = rest_from(&inv.args, 1);
     if rule.needs_reason && reason.is_empty() {
         return format!("Usage: {}", rule.usage);
     }
-    let _one_at_a_time = PRIVILEGE_CHANGES.lock().await;
-    let target = match target_for(&inv, rule.action, rule.usage).await {
-        Ok(target) => target,
-        Err(answer) => return answer,
-    };
-    let privileges = (rule.change)(target.privileges());
-    if privileges == target.privileges() {
-        return format!("{} {}.", target.name, rule.unchanged);
+    for _ in 0..PRIVILEGE_CHANGE_ATTEMPTS {
+        let target = match target_for(&inv, rule.action, rule.usage).await {
+            Ok(target) => target,
+            Err(answer) => return answer,
+        };
+        let privileges = (rule.change)(target.privileges());
+        if privileges == target.privileges() {
+            return format!("{} {}.", target.name, rule.unchanged);
+        }
+        let db = inv.world.db();
+        match db
+            .replace_privileges(target.id, target.privileges(), privileges)
+            .await
+        {
+            Ok(true) => {
+                end_session(&inv, target.id, (rule.notice)(&reason), rule.farewell);
+                audit(&inv, Some(target.id), rule.action, &reason).await;
+                return format!("{} {}.", target.name, rule.done);
+            }
+            Ok(false) => continue,
+            Err(e) => return database_error(&e),
+        }
     }
-    if let Err(e) = inv.world.db().set_privileges(target.id, privileges).await {
-        return database_error(&e);
-    }
-    end_session(&inv, target.id, (rule.notice)(&reason), rule.farewell);
-    audit(&inv, Some(target.id), rule.action, &reason).await;
-    format!("{} {}.", target.name, rule.done)
+    "The account kept changing under this command; nothing was changed. Please try again."
+        .to_owned()
 }
 
 pub(super) fn restrict(inv: Invocation) -> Reply {
@@ -323,11 +341,11 @@ pub(super) fn alert_user(inv: Invocation) -> Reply {
         let packet = packet_bytes(Notification {
             text: message.clone(),
         });
-        if inv
-            .world
-            .router()
-            .cast_user(target.id, UserCast::Enqueue(packet))
-            .is_err()
+        let router = inv.world.router();
+        if !online(&inv, target.id)
+            || router
+                .cast_user(target.id, UserCast::Enqueue(packet))
+                .is_err()
         {
             return format!("{} is not online.", target.name);
         }

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::envelope::{Answer, RequestBody};
 use crate::World;
 
+/// How many heartbeats a drained node stays up before it exits (see `drain_self`).
+const DRAIN_LINGER_HEARTBEATS: u32 = 2;
+
 impl World {
     /// Drains `node`: everything it hosts moves to other nodes, and it gets no new
     /// work until it restarts or a rebalance.
@@ -83,7 +86,16 @@ impl World {
         loop {
             let status = self.node_status();
             if status.shards == 0 && status.entities.total() == 0 {
-                tracing::info!("drained; stopping");
+                // The peers learn the last moves from the coordinator's table and send
+                // their flush markers through this node, which passes them on to the
+                // new owners: stay a moment for them, or the peers hold their messages
+                // for the moved shards until they see this node go down.
+                let linger = self.config().cluster.heartbeat * DRAIN_LINGER_HEARTBEATS;
+                tracing::info!(
+                    ?linger,
+                    "drained; stopping after passing on the last flush markers"
+                );
+                tokio::time::sleep(linger).await;
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {

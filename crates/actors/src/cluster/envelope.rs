@@ -158,6 +158,13 @@ pub enum Body {
         required: peace_db::Privileges,
         packet: Bytes,
     },
+    /// [`Body::CastUsers`] to particular sessions of users who live on the receiving
+    /// node (spectators, match watchers). Appended: the variants before it keep their
+    /// encoding.
+    CastSessions {
+        sessions: Vec<(i32, u64)>,
+        payload: Vec<u8>,
+    },
 }
 
 /// A message to a node that is answered.

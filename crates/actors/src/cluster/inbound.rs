@@ -21,7 +21,19 @@ pub(crate) fn deliver(world: &World, envelope: Envelope) {
         Body::Flush { .. } => flush(world, envelope),
         Body::CastUsers { user_ids, payload } => {
             match envelope::decode_payload::<UserCast>(&payload) {
-                Ok(msg) => router.cast_users_from(user_ids, msg, &origin),
+                Ok(msg) => {
+                    let targets = user_ids.into_iter().map(|id| (id, None));
+                    router.cast_users_from(targets, msg, &origin);
+                }
+                Err(e) => net.undecodable(&origin.from, &e),
+            }
+        }
+        Body::CastSessions { sessions, payload } => {
+            match envelope::decode_payload::<UserCast>(&payload) {
+                Ok(msg) => {
+                    let targets = sessions.into_iter().map(|(id, s)| (id, Some(s)));
+                    router.cast_users_from(targets, msg, &origin);
+                }
                 Err(e) => net.undecodable(&origin.from, &e),
             }
         }

@@ -72,15 +72,24 @@ enum Transit {
         own: Vec<Envelope>,
     },
     /// New owner, serving what arrives; its own messages still wait in `own` for its
-    /// flush marker.
-    Settling { own: Vec<Envelope>, since: Instant },
+    /// flush marker, which travels through the old owner `via`.
+    Settling {
+        own: Vec<Envelope>,
+        since: Instant,
+        via: String,
+    },
     /// Old owner, given away: forwarded to the new owner.
     Released(String),
     /// New owner of an empty shard, serving it before the table says so.
     Acquiring,
     /// Any other node, after the shard moved between two others: its own messages wait
-    /// in `own` until the new owner acknowledges its flush marker.
-    Flushing { own: Vec<Envelope>, since: Instant },
+    /// in `own` until the new owner acknowledges its flush marker, sent through the old
+    /// owner `via`.
+    Flushing {
+        own: Vec<Envelope>,
+        since: Instant,
+        via: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -253,6 +262,7 @@ impl Placement {
                         state.transit.entry(shard).or_insert(Transit::Flushing {
                             own: Vec::new(),
                             since: now,
+                            via: old.to_owned(),
                         });
                         moved.entry(old.to_owned()).or_default().push(shard);
                     }
@@ -337,7 +347,7 @@ impl Placement {
     /// it serves them from now on (its own messages still going through the old owner,
     /// see [`Self::flush_returned`]). Otherwise it returns what is held, and they stay
     /// importing: the caller delivers that and asks again, so nothing overtakes it.
-    pub fn finish_import(&self, shards: &[Shard]) -> Option<Vec<Envelope>> {
+    pub fn finish_import(&self, shards: &[Shard], from: &str) -> Option<Vec<Envelope>> {
         let mut state = self.write();
         let mut held = Vec::new();
         for s in shards {
@@ -351,9 +361,12 @@ impl Placement {
         let now = Instant::now();
         for &s in shards {
             if let Some(Transit::Importing { own, .. }) = state.transit.remove(&s) {
-                state
-                    .transit
-                    .insert(s, Transit::Settling { own, since: now });
+                let settling = Transit::Settling {
+                    own,
+                    since: now,
+                    via: from.to_owned(),
+                };
+                state.transit.insert(s, settling);
             }
         }
         None
@@ -392,6 +405,20 @@ impl Placement {
     /// Where a message from a peer for something in `shard` goes.
     pub fn locate_shard_inbound(&self, shard: Shard) -> Location {
         Self::locate_in(&self.read(), &self.me, shard, false)
+    }
+
+    /// Shards whose flush marker went through `node` (which is gone: the marker will
+    /// not come back, so waiting for it only delays what is held).
+    pub fn flushes_through(&self, node: &str) -> Vec<Shard> {
+        self.read()
+            .transit
+            .iter()
+            .filter(|(_, t)| match t {
+                Transit::Settling { via, .. } | Transit::Flushing { via, .. } => via == node,
+                _ => false,
+            })
+            .map(|(s, _)| *s)
+            .collect()
     }
 
     /// Shards whose flush wait began longer than [`FLUSH_TIMEOUT`] ago.
@@ -560,9 +587,9 @@ mod tests {
         assert_eq!(a.locate(&key), Location::There("b".into()));
         // b delivers what arrived until nothing is left, then serves what arrives; its
         // own messages wait for its marker.
-        let held = b.finish_import(&[shard]).unwrap();
+        let held = b.finish_import(&[shard], "a").unwrap();
         assert_eq!(held.iter().map(payload).collect::<Vec<_>>(), [3]);
-        assert!(b.finish_import(&[shard]).is_none());
+        assert!(b.finish_import(&[shard], "a").is_none());
         assert_eq!(b.locate_from(&key, false), Location::Here);
         assert_eq!(b.locate_from(&key, true), Location::Frozen);
         let mut own = Vec::new();

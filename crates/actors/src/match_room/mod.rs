@@ -279,24 +279,29 @@ impl MatchRuntime {
             .cast_user(user_id, UserCast::Enqueue(bytes));
     }
 
-    /// Sends a packet to everyone in the room: players and tournament watchers.
+    /// Sends a packet to everyone in the room: players and tournament watchers (one
+    /// envelope per node each).
     fn tell_all(&self, packet: impl Into<ServerPacket>) {
         let bytes = packet.into().to_bytes();
-        for user in self.state.players() {
-            self.tell(user, bytes.clone());
-        }
-        for &(user, session) in &self.state.watchers {
-            let watcher = UserCast::Enqueue(bytes.clone());
-            let _ = self.world.router().cast_session(user, session, watcher);
-        }
+        let router = self.world.router();
+        router.cast_users(self.state.players(), UserCast::Enqueue(bytes.clone()));
+        router.cast_sessions(
+            self.state.watchers.iter().copied(),
+            UserCast::Enqueue(bytes),
+        );
     }
 
-    /// Sends a packet to this game's players.
+    /// Sends a packet to this game's players (score updates: one envelope per node).
     fn tell_players(&self, packet: impl Into<ServerPacket>) {
+        let players = self
+            .state
+            .game
+            .iter()
+            .flat_map(|g| g.players.iter().copied());
         let bytes = packet.into().to_bytes();
-        for &user in self.state.game.iter().flat_map(|g| &g.players) {
-            self.tell(user, bytes.clone());
-        }
+        self.world
+            .router()
+            .cast_users(players, UserCast::Enqueue(bytes));
     }
 
     /// Tells the room and the lobby about the match's new state.
@@ -683,10 +688,15 @@ impl MatchRuntime {
         });
     }
 
+    /// A player's MATCH_INVITE: only someone in the match invites to it.
     fn invite(&self, from_id: i32, from_name: String, target_id: i32, target_name: String) {
-        if self.state.slot_of(from_id).is_none() {
-            return;
+        if self.state.slot_of(from_id).is_some() {
+            self.send_invite(from_id, from_name, target_id, target_name);
         }
+    }
+
+    /// Sends `target` the invitation (a referee's `!mp invite` needs no seat).
+    fn send_invite(&self, from_id: i32, from_name: String, target_id: i32, target_name: String) {
         let d = &self.state.data;
         let text = format!(
             "Come join my multiplayer match: [osump://{}/{} {}]",

@@ -95,8 +95,10 @@ impl MatchRuntime {
                 Some((slot, _)) => {
                     if self.transfer_host(slot as i32) {
                         self.announce();
+                        format!("{} is now the host.", rest.join(" "))
+                    } else {
+                        format!("{} is already the host.", rest.join(" "))
                     }
-                    format!("{} is now the host.", rest.join(" "))
                 }
                 None => "Usage: !mp host <name of a player in the match>".into(),
             },
@@ -172,7 +174,8 @@ impl MatchRuntime {
                 let target = rest.join(" ");
                 match self.world.router().users().by_name(&target) {
                     Some(user) => {
-                        self.invite(user_id, name.to_owned(), user.id, user.name.to_string());
+                        let to = user.name.to_string();
+                        self.send_invite(user_id, name.to_owned(), user.id, to);
                         format!("Invited {}.", user.name)
                     }
                     None => format!("{target} is not online."),

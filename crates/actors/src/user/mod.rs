@@ -341,9 +341,7 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
             }
             // The session is over: it must not be rebuilt (a token replayed after a
             // logout gets a restart, not a session).
-            if let Err(e) = db.delete_session_record(user_id, session_id).await {
-                tracing::warn!(user = user_id, "could not delete the session record: {e}");
-            }
+            record::forget(&db, user_id, session_id).await;
         });
     }
 }
@@ -442,17 +440,8 @@ impl Session {
     /// actor stops and `post_stop` does the rest.
     async fn end(&mut self, myself: &ActorRef<UserMsg>, reason: &str) {
         self.quiet.close();
-        if self.record.take().is_some()
-            && let Err(e) = self
-                .world
-                .db()
-                .delete_session_record(self.state.id, self.state.session_id)
-                .await
-        {
-            tracing::warn!(
-                user = self.state.id,
-                "could not delete the session record: {e}"
-            );
+        if self.record.take().is_some() {
+            record::forget(self.world.db(), self.state.id, self.state.session_id).await;
         }
         myself.stop(Some(reason.to_owned()));
     }

@@ -93,7 +93,10 @@ impl Session {
                 self.state.block_non_friend_dms = value != 0;
             }
             ClientPacket::ChannelJoin(c::ChannelJoin { name }) => {
-                if !self.state.channel_aliases.contains_key(&name) {
+                if crate::channel::is_instance_key(&name) {
+                    tracing::info!(user, channel = %name, "refused a join of a room's channel by its key");
+                    self.state.enqueue_packet(ChannelKick { name });
+                } else if !self.state.channel_aliases.contains_key(&name) {
                     self.join_channel_as(name.clone(), name).await;
                 }
             }
@@ -315,20 +318,48 @@ impl Session {
         }
         // Offline (or went offline just now): keep it for their next login.
         match self.world.db().user_by_name(&target).await {
-            Ok(Some(user)) => {
-                if let Err(e) = self
-                    .world
-                    .db()
-                    .store_mail(self.state.id, user.id, &text)
-                    .await
-                {
-                    tracing::warn!(user = self.state.id, "could not store offline message: {e}");
-                    self.notify("Your message could not be delivered; please try again.");
-                }
-            }
+            Ok(Some(user)) => self.leave_mail(user, &text).await,
             Ok(None) => self.notify(format!("There is no user named {target}.")),
             Err(e) => {
                 tracing::warn!(user = self.state.id, "could not look up {target}: {e}");
+                self.notify("Your message could not be delivered; please try again.");
+            }
+        }
+    }
+
+    /// Leaves `text` for `to`, who is offline; the sender hears what an online
+    /// recipient's session would have told them.
+    async fn leave_mail(&mut self, to: peace_db::User, text: &str) {
+        use peace_db::MailOutcome;
+        let from_target = peace_bancho::Message {
+            sender: to.name.clone(),
+            recipient: self.state.name.clone(),
+            sender_id: to.id,
+            ..Default::default()
+        };
+        match self.world.db().store_mail(self.state.id, to.id, text).await {
+            Ok(MailOutcome::Stored) => {}
+            Ok(MailOutcome::Silenced) => {
+                self.state
+                    .enqueue_packet(peace_bancho::server::TargetIsSilenced {
+                        message: from_target,
+                    })
+            }
+            // As online: a blocked sender is not told.
+            Ok(MailOutcome::Blocked) => {
+                tracing::debug!(
+                    user = self.state.id,
+                    to = to.id,
+                    "offline message to a blocker dropped"
+                );
+            }
+            Ok(MailOutcome::TooMany) => self.notify(format!(
+                "{} has {} of your messages waiting already; this one was not kept.",
+                to.name,
+                peace_db::MAX_WAITING_MAIL_PER_SENDER
+            )),
+            Err(e) => {
+                tracing::warn!(user = self.state.id, "could not store offline message: {e}");
                 self.notify("Your message could not be delivered; please try again.");
             }
         }

@@ -14,6 +14,44 @@ use peace_db::SessionRecord;
 
 use super::{Session, UserState};
 
+/// How often, and how far apart at most, a failed deletion of an ended session's record
+/// is tried again (a database that was down comes back).
+pub const DELETE_ATTEMPTS: u32 = 12;
+pub const DELETE_RETRY_MAX: Duration = Duration::from_secs(120);
+
+/// Deletes the record of a session that ended for good, so that a replayed token gets
+/// a restart instead of a rebuilt session. If the database does not answer, deleting
+/// goes on in the background (doubling waits up to [`DELETE_RETRY_MAX`]) rather than
+/// leaving a record that could bring the session back for [`RECORD_TTL_SECS`].
+pub(crate) async fn forget(db: &peace_db::Database, user_id: i32, session_id: u64) {
+    let Err(e) = db.delete_session_record(user_id, session_id).await else {
+        return;
+    };
+    tracing::warn!(
+        user = user_id,
+        "could not delete the session record, will retry: {e}"
+    );
+    let db = db.clone();
+    tokio::spawn(async move {
+        let mut wait = Duration::from_secs(1);
+        for _ in 1..DELETE_ATTEMPTS {
+            tokio::time::sleep(wait).await;
+            match db.delete_session_record(user_id, session_id).await {
+                Ok(_) => {
+                    tracing::info!(user = user_id, "session record deleted after all");
+                    return;
+                }
+                Err(e) => tracing::debug!(user = user_id, "session record still not deleted: {e}"),
+            }
+            wait = (wait * 2).min(DELETE_RETRY_MAX);
+        }
+        tracing::error!(
+            user = user_id,
+            "gave up deleting an ended session's record; it expires by itself"
+        );
+    });
+}
+
 /// How often a living session refreshes its record.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(3600);
 /// A record not refreshed for this long belongs to a session that is gone: it is not
@@ -26,10 +64,7 @@ pub(crate) fn lasting_channels(state: &UserState) -> BTreeSet<String> {
     state
         .channels
         .iter()
-        .filter(|c| {
-            crate::spectate::host_of_channel(c).is_none()
-                && crate::match_room::match_of_channel(c).is_none()
-        })
+        .filter(|c| !crate::channel::is_instance_key(c))
         .cloned()
         .collect()
 }

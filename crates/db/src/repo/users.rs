@@ -111,6 +111,24 @@ impl Database {
         .map(drop)
     }
 
+    /// Stores `new` privileges if the row still holds `old`; false when another change
+    /// got there first. Staff on different nodes can act on one player at once, so a
+    /// read-change-write without this check could drop the other change's bit.
+    pub async fn replace_privileges(
+        &self,
+        id: i32,
+        old: Privileges,
+        new: Privileges,
+    ) -> Result<bool, DbError> {
+        run!(self, |conn| async {
+            diesel::update(users::table.find(id).filter(users::privileges.eq(old.0)))
+                .set(users::privileges.eq(new.0))
+                .execute(conn)
+                .await
+        })
+        .map(|rows| rows == 1)
+    }
+
     pub async fn set_silence_end(&self, id: i32, silence_end: i64) -> Result<(), DbError> {
         run!(self, |conn| async {
             diesel::update(users::table.find(id))
