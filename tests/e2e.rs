@@ -156,6 +156,37 @@ async fn presence_and_status_are_broadcast() {
             .any(|p| matches!(p, ServerPacket::UserStats(s) if s.user_id == a))
     );
 
+    // RECEIVE_UPDATES = friends: bob gets the status changes of his friends only.
+    let mut carol = server.player("Carol").await;
+    let cid = carol.user_id;
+    bob.send([
+        c::FriendAdd { user_id: a }.into(),
+        c::ReceiveUpdates { filter: 2 }.into(),
+    ])
+    .await;
+    let status = |action: u8| c::ChangeAction {
+        action,
+        info_text: String::new(),
+        beatmap_md5: String::new(),
+        mods: 0,
+        mode: 0,
+        beatmap_id: 0,
+    };
+    carol.send([status(3).into()]).await;
+    alice.send([status(4).into()]).await;
+    bob.wait_for(
+        "his friend alice's status",
+        |p| matches!(p, ServerPacket::UserStats(s) if s.user_id == a && s.action == 4),
+    )
+    .await;
+    carol.tell("Bob", "carol's marker").await;
+    bob.wait_message("carol's marker").await;
+    assert!(
+        bob.take_seen(|p| matches!(p, ServerPacket::UserStats(s) if s.user_id == cid))
+            .is_none(),
+        "bob, who wants his friends' updates only, got carol's"
+    );
+
     // RECEIVE_UPDATES = none: bob stops getting alice's status changes.
     bob.send([c::ReceiveUpdates { filter: 0 }.into()]).await;
     let action = c::ChangeAction {
@@ -389,7 +420,7 @@ async fn logout_and_idle_timeout_are_broadcast() {
     let server = TestServer::start_with(|c| c.sessions.idle_timeout_secs = 2).await;
     let mut alice = server.player("Alice").await;
     let mut bob = server.player("Bob").await;
-    let carol = server.player("Carol").await;
+    let mut carol = server.player("Carol").await;
     // The client's LOGOUT in its first second is a startup quirk and ignored.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -421,6 +452,12 @@ async fn logout_and_idle_timeout_are_broadcast() {
         .unwrap();
     assert_eq!(online["count"], 1);
     assert_eq!(online["users"][0]["name"], "Alice");
+    // The timed-out session is over for good: its token gets a restart, not a session.
+    let reply = carol.poll().await;
+    assert!(
+        reply.iter().any(|p| p.id() == ServerPacketId::Restart),
+        "{reply:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1191,6 +1191,54 @@ def cluster_phase(run: Runner, server: Server, tag: str) -> None:
     run.step("every chat line of the whole move arrived once, in order, and nobody had to "
              "log in again", everything_arrived)
 
+    def kill_mid_chat():
+        # The node of the second player dies (SIGKILL) while everyone chats. Its players
+        # are rebuilt on a live node from their session records at their next poll; what
+        # was in flight through the dead node may be lost, nothing arrives twice or out
+        # of order, and the chat goes on.
+        victim_name = server.host_of(players[1].user_id)
+        victim = next(i for i, n in enumerate(server.nodes) if n.name == victim_name)
+        survivor = next(i for i, n in enumerate(server.nodes) if i != victim)
+        for p in players:
+            if p.port == server.nodes[victim].port:
+                p.port = server.nodes[survivor].port
+        for lines in heard.values():
+            for got in lines.values():
+                got.clear()
+        start = dict(sent)
+        say_and_listen(5)
+        server.nodes[victim].proc.kill()
+        server.nodes[victim].proc.wait(timeout=5)
+        live = [i for i in range(len(server.nodes)) if i != victim]
+        until(f"the others to see {victim_name} gone", lambda: server.formed(live), 30)
+        until(f"{players[1].username} to be rebuilt elsewhere",
+              lambda: server.host_of(players[1].user_id) not in ("", victim_name), 20)
+        say_and_listen(20)
+        deadline = time.monotonic() + run.budget(WAIT)
+        last = {q.username: sent[q.username] - 1 for q in players}
+        while time.monotonic() < deadline and any(
+                last[q.username] not in heard[p.username][q.username]
+                for p in players for q in players if q is not p):
+            time.sleep(0.05)
+            listen()
+        for p in players:
+            for q in players:
+                if q is p:
+                    continue
+                got = heard[p.username][q.username]
+                check(all(a < b for a, b in zip(got, got[1:])),
+                      f"{p.username} heard {q.username}'s lines doubled or reordered: {got}")
+                check(got and got[-1] == last[q.username],
+                      f"{p.username} stopped hearing {q.username} at {got[-1:]} "
+                      f"(last sent {last[q.username]})")
+            restarts = [x for x in p.log if x.packet is P.BanchoRestart]
+            check(not restarts, f"{p.username} was told to log in again")
+        total = sum(sent[n] - start[n] for n in sent)
+        return (f"{victim_name} killed; {players[1].username} now on "
+                f"{server.host_of(players[1].user_id)}; {total} lines sent, none doubled")
+    run.step("a node is killed (SIGKILL) mid-chat: its players play on from their "
+             "session records without logging in again, and the chat goes on", kill_mid_chat)
+
 
 def main() -> int:
     if chio.__version__ != osu.CHIO_VERSION:

@@ -161,12 +161,15 @@ fn establish_sqlite(path: &str, busy_timeout: Duration) -> Result<SqliteConnecti
     Ok(conn)
 }
 
-/// The server gives up on a statement when the pool's caller does (the query time-out):
-/// a caller that timed out drops its connection, but a statement still waiting for a
-/// lock on the server would otherwise go on waiting and commit later, after the caller
-/// was told that nothing happened.
+/// How much longer than the caller the server waits for a statement. The caller gives
+/// up first (and gets [`DbError::Timeout`]); the server follows shortly after, so that a
+/// statement whose caller gave up never commits later. Without a server-side limit, a
+/// statement waiting for a lock would go on waiting after the caller dropped its
+/// connection, and commit after the caller was told that nothing happened.
+const SERVER_TIMEOUT_MARGIN: Duration = Duration::from_secs(1);
+
 fn postgres_setup(query_timeout: Duration) -> String {
-    let ms = query_timeout.as_millis().max(1);
+    let ms = (query_timeout + SERVER_TIMEOUT_MARGIN).as_millis();
     format!("SET statement_timeout = {ms}; SET lock_timeout = {ms}")
 }
 
@@ -182,10 +185,10 @@ async fn establish_postgres(
     Ok(conn)
 }
 
-/// [`postgres_setup`] for MySQL and MariaDB: their lock waits (table locks and InnoDB
-/// row locks) count in whole seconds, rounded up.
+/// The server-side limits of [`SERVER_TIMEOUT_MARGIN`] for MySQL and MariaDB: their
+/// lock waits (table locks and InnoDB row locks) count in whole seconds, rounded up.
 fn mysql_lock_setup(query_timeout: Duration) -> String {
-    let secs = query_timeout.as_secs_f64().ceil().max(1.0) as u64;
+    let secs = (query_timeout + SERVER_TIMEOUT_MARGIN).as_secs_f64().ceil() as u64;
     format!("SET SESSION lock_wait_timeout = {secs}, SESSION innodb_lock_wait_timeout = {secs}")
 }
 
@@ -218,11 +221,12 @@ async fn establish_pooled_mysql(
     // A running statement's limit has a different name on each server (MariaDB:
     // seconds, any statement; MySQL: milliseconds, reads only); the other one's is an
     // unknown variable there, so each is tried and a refusal ignored.
-    let secs = query_timeout.as_secs_f64();
+    let limit = query_timeout + SERVER_TIMEOUT_MARGIN;
+    let secs = limit.as_secs_f64();
     let _ = conn
         .batch_execute(&format!("SET SESSION max_statement_time = {secs}"))
         .await;
-    let ms = query_timeout.as_millis().max(1);
+    let ms = limit.as_millis();
     let _ = conn
         .batch_execute(&format!("SET SESSION max_execution_time = {ms}"))
         .await;

@@ -64,10 +64,9 @@ async fn a_write_stuck_behind_a_lock_times_out_and_the_pool_recovers(scratch: Sc
         "gave up after {waited:?}"
     );
 
-    // The server gave up on the statement too (its own time-out, set on every pooled
-    // connection): when the lock goes away, the write the caller was told had failed
-    // does not land after all. (Its limit counts from a little later than the caller's,
-    // and MySQL's in whole seconds: wait for it.)
+    // The server gives up on the statement too, a second after the caller (its own
+    // time-out, set on every pooled connection): when the lock goes away, the write the
+    // caller was told had failed does not land after all.
     tokio::time::sleep(TEST_TIMEOUT).await;
     drop(lock);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -52,7 +52,14 @@ pub async fn cluster(State(state): State<AppState>) -> Json<Value> {
                 nodes.push(node_json(status, "draining"))
             }
             Some(status) => nodes.push(node_json(status, label)),
-            None => nodes.push(json!({ "name": peer.name, "status": label })),
+            // Not heard from yet (or never): it hosts nothing this node knows of. The
+            // same shape as the others, so that tools need no special case.
+            None => nodes.push(json!({
+                "name": peer.name,
+                "status": label,
+                "shards": 0,
+                "entities": {"user": 0, "channel": 0, "spectate": 0, "match": 0, "lobby": 0},
+            })),
         }
     }
     Json(json!({
