@@ -168,6 +168,27 @@ impl ClusterArgs {
     }
 }
 
+/// The listener settings of `peace serve`; each overrides `cluster.toml`.
+struct ListenerArgs {
+    http_addr: Option<String>,
+    metrics_addr: Option<String>,
+    domain: Option<String>,
+}
+
+impl ListenerArgs {
+    fn apply(self, config: &mut Config) {
+        if let Some(addr) = self.http_addr {
+            config.http.addr = addr;
+        }
+        if let Some(addr) = self.metrics_addr {
+            config.http.metrics_addr = addr;
+        }
+        if let Some(domain) = self.domain {
+            config.http.domain = domain;
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum DbCommand {
     /// Copy every table from one database to another, ids included (e.g. from SQLite to
@@ -232,15 +253,12 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
             domain,
             cluster,
         } => {
-            if let Some(addr) = http_addr {
-                config.http.addr = addr;
-            }
-            if let Some(addr) = metrics_addr {
-                config.http.metrics_addr = addr;
-            }
-            if let Some(domain) = domain {
-                config.http.domain = domain;
-            }
+            let listeners = ListenerArgs {
+                http_addr,
+                metrics_addr,
+                domain,
+            };
+            listeners.apply(&mut config);
             cluster.apply(&mut config);
             let server = Server::start(&config).await?;
             shutdown_signal().await;
@@ -354,4 +372,83 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_flags_override_the_configuration() {
+        let cli = Cli::try_parse_from([
+            "peace",
+            "serve",
+            "--http-addr",
+            "0.0.0.0:9000",
+            "--metrics-addr",
+            "127.0.0.1:9180",
+            "--domain",
+            "example.com",
+            "--node-name",
+            "node-7",
+            "--cluster-addr",
+            "10.0.0.7:4000",
+            "--advertise-addr",
+            "node7.internal:4000",
+            "--seed",
+            "10.0.0.1:4000",
+            "--seed",
+            "10.0.0.2:4000",
+            "--cookie",
+            "a cookie",
+            "--secret",
+            "a secret",
+            "--roles",
+            "gateway,actors",
+            "--admin-token",
+            "a token",
+        ])
+        .unwrap();
+        let Some(Command::Serve {
+            http_addr,
+            metrics_addr,
+            domain,
+            cluster,
+        }) = cli.command
+        else {
+            panic!("not parsed as serve");
+        };
+        let mut config = Config::default();
+        ListenerArgs {
+            http_addr,
+            metrics_addr,
+            domain,
+        }
+        .apply(&mut config);
+        cluster.apply(&mut config);
+        assert_eq!(config.http.addr, "0.0.0.0:9000");
+        assert_eq!(config.http.metrics_addr, "127.0.0.1:9180");
+        assert_eq!(config.http.domain, "example.com");
+        assert_eq!(config.node.name, "node-7");
+        assert_eq!(config.cluster.listen, "10.0.0.7:4000");
+        assert_eq!(config.cluster.advertise, "node7.internal:4000");
+        assert_eq!(config.cluster.seeds, ["10.0.0.1:4000", "10.0.0.2:4000"]);
+        assert_eq!(config.cluster.cookie, "a cookie");
+        assert_eq!(config.sessions.secret, "a secret");
+        assert_eq!(config.node.roles, ["gateway", "actors"]);
+        assert_eq!(config.api.admin_token, "a token");
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn without_flags_the_configuration_stands() {
+        let cli = Cli::try_parse_from(["peace", "serve"]).unwrap();
+        let Some(Command::Serve { cluster, .. }) = cli.command else {
+            panic!("not parsed as serve");
+        };
+        let mut config = Config::default();
+        let before = format!("{config:?}");
+        cluster.apply(&mut config);
+        assert_eq!(format!("{config:?}"), before);
+    }
 }

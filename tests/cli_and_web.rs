@@ -470,6 +470,12 @@ async fn web_endpoints_the_client_calls_around_login() {
     assert_eq!(response.status(), 200);
     let seasonal: Value = response.json().await.unwrap();
     assert!(seasonal.is_array(), "{seasonal}");
+    let response = get("/web/check-updates.php?action=check&stream=stable40&time=1")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let updates: Value = response.json().await.unwrap();
+    assert_eq!(updates, serde_json::json!([]), "no files to update");
 
     for path in [
         "/web/osu-markasread.php?channel=%23osu",

@@ -117,6 +117,33 @@ async fn players_on_different_nodes_see_each_other_and_chat() {
     let m = players[2].wait_message("psst, from the second node").await;
     assert_eq!(m.sender_id, b);
 
+    // Friends across nodes: carol befriends alice and takes private messages from
+    // friends only; bob, on another node and not her friend, is told she blocks him.
+    let alice_name = players[0].name.clone();
+    players[2]
+        .send([
+            c::FriendAdd { user_id: a }.into(),
+            c::ToggleBlockNonFriendDms { value: 1 }.into(),
+        ])
+        .await;
+    players[1].tell(&carol_name, "let me in").await;
+    players[1]
+        .wait_for("USER_DM_BLOCKED", |p| {
+            matches!(p, ServerPacket::UserDmBlocked(_))
+        })
+        .await;
+    players[0].tell(&carol_name, "a friend's word").await;
+    let m = players[2].wait_message("a friend's word").await;
+    assert_eq!(m.sender, alice_name);
+    players[2].poll().await;
+    assert!(
+        players[2]
+            .take_seen(
+                |p| matches!(p, ServerPacket::SendMessage(m) if m.message.text == "let me in")
+            )
+            .is_none()
+    );
+
     // A status change is broadcast across nodes.
     let action = c::ChangeAction {
         action: 2,
@@ -172,6 +199,13 @@ async fn players_on_different_nodes_see_each_other_and_chat() {
     assert!(
         back.login_packets.iter().any(|p| matches!(p, ServerPacket::SendMessage(m) if m.message.text == "see you later" && m.message.sender_id == a)),
         "the offline message is delivered at the next login: {:?}",
+        back.login_packets
+    );
+    assert!(
+        back.login_packets
+            .iter()
+            .any(|p| matches!(p, ServerPacket::FriendsList(f) if f.user_ids.contains(&a))),
+        "the friends list at login, from another node's gateway: {:?}",
         back.login_packets
     );
 }
@@ -942,4 +976,76 @@ async fn a_node_killed_mid_chat_costs_its_players_a_gap_not_their_session() {
             heard.len()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_node_stalls_nobody_beyond_the_time_outs() {
+    // A poll whose session is on the frozen node waits at most the call time-out (5 s
+    // by default) and a margin; one whose session is on a live node does not wait for
+    // the frozen node at all.
+    const FROZEN_BOUND: Duration = Duration::from_secs(7);
+    const LIVE_BOUND: Duration = Duration::from_millis(2500);
+    let mut cluster = TestCluster::start(3).await;
+    let mut players = one_player_per_node(&cluster, "Frozen").await;
+    for p in &mut players {
+        p.use_gateway(&cluster.gateway(0));
+    }
+    let bob_name = players[1].name.clone();
+
+    // Node 3 (carol's) stops answering, without closing anything. Everyone polls on
+    // for six seconds, alice writing to bob each time; each records its slowest poll.
+    cluster.freeze(2).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(6);
+    let mut tasks = Vec::new();
+    for (i, mut p) in players.into_iter().enumerate() {
+        let bob_name = bob_name.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut slowest, mut polls) = (Duration::ZERO, 0usize);
+            while tokio::time::Instant::now() < until {
+                let started = tokio::time::Instant::now();
+                let poll = async {
+                    if i == 0 {
+                        p.tell(&bob_name, &format!("frozen {polls}")).await;
+                    } else {
+                        p.poll().await;
+                    }
+                };
+                if tokio::time::timeout(FROZEN_BOUND, poll).await.is_err() {
+                    panic!("{}'s poll hung while a node was frozen", p.name);
+                }
+                slowest = slowest.max(started.elapsed());
+                polls += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (p, slowest, polls)
+        }));
+    }
+    let mut done = Vec::new();
+    for task in tasks {
+        done.push(task.await.unwrap());
+    }
+    for (p, slowest, polls) in &done[..2] {
+        assert!(
+            *slowest < LIVE_BOUND,
+            "{}, on a live node, waited {slowest:?} for a poll ({polls} polls)",
+            p.name
+        );
+    }
+    let sent = done[0].2;
+    assert!(sent > 20, "alice polled only {sent} times in six seconds");
+    // Bob got alice's messages while it lasted: all of them, in order.
+    let last = format!("frozen {}", sent - 1);
+    let bob_client = &mut done[1].0;
+    bob_client.wait_message(&last).await;
+    let mut heard: Vec<usize> = bob_client
+        .seen
+        .drain(..)
+        .filter_map(|p| match p {
+            ServerPacket::SendMessage(m) => numbered(&m.message.text, "frozen "),
+            _ => None,
+        })
+        .collect();
+    heard.push(sent - 1);
+    assert_eq!(heard, (0..sent).collect::<Vec<_>>());
+    cluster.kill(2).await;
 }

@@ -254,8 +254,37 @@ async fn restrict_in_a_channel_hides_the_player_and_mutes_them() {
             is_notification(p, "cannot chat publicly")
         })
         .await;
+    // Nor privately to players, nor spectate; to the staff they may still write (to
+    // appeal).
+    target.tell("Watcher", "psst").await;
+    target
+        .wait_for("the private refusal", |p| {
+            is_notification(p, "can only write to the staff")
+        })
+        .await;
+    target
+        .send([c::StartSpectating {
+            target_id: watcher.user_id,
+        }
+        .into()])
+        .await;
+    target
+        .wait_for("the spectating refusal", |p| {
+            is_notification(p, "cannot spectate")
+        })
+        .await;
+    target.tell("Moddy", "please reconsider").await;
+    let appeal = moderator.wait_message("please reconsider").await;
+    assert_eq!(appeal.sender, "Target");
     barrier(&mut moderator, &mut watcher, "#osu", "barrier 1").await;
     assert!(!saw_message(&mut watcher, "it was not me"));
+    assert!(!saw_message(&mut watcher, "psst"));
+    assert!(
+        watcher
+            .take_seen(|p| matches!(p, ServerPacket::SpectatorJoined(_)))
+            .is_none(),
+        "a restricted player spectated"
+    );
     assert!(
         watcher
             .take_seen(

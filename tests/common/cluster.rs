@@ -237,6 +237,22 @@ join_grace_ms = 1500
         }
     }
 
+    /// Freezes node `i` (SIGSTOP): its process holds its connections open and answers
+    /// nothing, as a node stuck in a long pause or behind a broken network would.
+    pub async fn freeze(&self, i: usize) {
+        let pid = self.nodes[i]
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("a running node");
+        let status = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Stops node `i` as an operator would (SIGTERM: it drains itself first).
     pub async fn stop(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {

@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/users", post(register::handle))
         .route("/web/bancho_connect.php", get(web::bancho_connect))
         .route("/web/osu-getseasonal.php", get(web::seasonal))
+        .route("/web/check-updates.php", get(web::check_updates))
         .route("/web/osu-markasread.php", get(web::empty))
         .route("/web/lastfm.php", get(web::empty))
         .route("/web/osu-error.php", post(web::empty))

@@ -34,6 +34,12 @@ pub async fn seasonal() -> impl IntoResponse {
     axum::Json(Vec::<String>::new())
 }
 
+/// The updater's question (`check-updates.php?action=check&stream=…`): no files to
+/// update. Players update their client from ppy's servers; this server has no builds.
+pub async fn check_updates() -> impl IntoResponse {
+    axum::Json(Vec::<serde_json::Value>::new())
+}
+
 /// Endpoints whose answer the client ignores (read marks, error reports, last.fm).
 pub async fn empty() -> impl IntoResponse {
     StatusCode::OK
