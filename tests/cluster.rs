@@ -980,9 +980,8 @@ async fn a_node_killed_mid_chat_costs_its_players_a_gap_not_their_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_node_stalls_nobody_beyond_the_time_outs() {
-    // A poll whose session is on the frozen node waits at most the call time-out (5 s
-    // by default) and a margin; one whose session is on a live node does not wait for
-    // the frozen node at all.
+    // No poll may hang: at most the call time-out (5 s by default) and a margin. One
+    // whose session is on a live node does not wait for the frozen node at all.
     const FROZEN_BOUND: Duration = Duration::from_secs(7);
     const LIVE_BOUND: Duration = Duration::from_millis(2500);
     let mut cluster = TestCluster::start(3).await;
@@ -1031,6 +1030,15 @@ async fn a_frozen_node_stalls_nobody_beyond_the_time_outs() {
             p.name
         );
     }
+    // Carol's polls, whose session was on the frozen node, waited until the cluster
+    // marked it down (`down_after_ms`, 1.5 s here), not for the call time-out (5 s):
+    // requests waiting on a node fail as soon as it is marked down.
+    let (carol, slowest, _) = &done[2];
+    assert!(
+        *slowest < Duration::from_secs(4),
+        "{}'s poll waited {slowest:?} on the frozen node",
+        carol.name
+    );
     let sent = done[0].2;
     assert!(sent > 20, "alice polled only {sent} times in six seconds");
     // Bob got alice's messages while it lasted: all of them, in order.

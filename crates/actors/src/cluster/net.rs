@@ -24,11 +24,20 @@ struct Traffic {
     dropped: AtomicU64,
 }
 
+/// A peer that is up: its router, and the signal that it went down.
+#[derive(Debug, Clone)]
+struct Peer {
+    router: ActorRef<RouterMsg>,
+    /// Notified when the peer is disconnected: what waits for its answers gives up at
+    /// once rather than at its time-out (a frozen node answers nothing, ever).
+    gone: Arc<tokio::sync::Notify>,
+}
+
 /// The way out of this node. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct Net {
     me: Arc<str>,
-    peers: Arc<RwLock<HashMap<String, ActorRef<RouterMsg>>>>,
+    peers: Arc<RwLock<HashMap<String, Peer>>>,
     traffic: Arc<Traffic>,
 }
 
@@ -50,25 +59,38 @@ impl Net {
         &self.me
     }
 
-    fn peers(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, ActorRef<RouterMsg>>> {
+    fn peers(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Peer>> {
         // Writes are single inserts and removes: a poisoned map is still whole.
         self.peers.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Makes `node` reachable through `router` (a peer came up or reconnected).
     pub fn connect(&self, node: &str, router: ActorRef<RouterMsg>) {
-        self.peers
+        let peer = Peer {
+            router,
+            gone: Arc::default(),
+        };
+        let old = self
+            .peers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(node.to_owned(), router);
+            .insert(node.to_owned(), peer);
+        // Answers awaited through the old connection will not come.
+        if let Some(old) = old {
+            old.gone.notify_waiters();
+        }
     }
 
-    /// Stops sending to `node` (it is down).
+    /// Stops sending to `node` (it is down); requests waiting for its answers fail now.
     pub fn disconnect(&self, node: &str) {
-        self.peers
+        let old = self
+            .peers
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(node);
+        if let Some(old) = old {
+            old.gone.notify_waiters();
+        }
     }
 
     /// The peers messages can be sent to now.
@@ -78,7 +100,7 @@ impl Net {
         names
     }
 
-    fn router(&self, node: &str) -> Result<ActorRef<RouterMsg>, RouteError> {
+    fn peer(&self, node: &str) -> Result<Peer, RouteError> {
         self.peers()
             .get(node)
             .cloned()
@@ -109,7 +131,7 @@ impl Net {
     }
 
     fn send_envelope(&self, node: &str, envelope: &Envelope) -> Result<(), RouteError> {
-        let router = self.router(node)?;
+        let router = self.peer(node)?.router;
         let bytes = envelope::encode(envelope).map_err(RouteError::Wire)?;
         bump(&self.traffic.envelopes_sent);
         peace_metrics::cluster_envelope(true);
@@ -124,7 +146,7 @@ impl Net {
         let routers: Vec<(String, ActorRef<RouterMsg>)> = self
             .peers()
             .iter()
-            .map(|(n, r)| (n.clone(), r.clone()))
+            .map(|(n, p)| (n.clone(), p.router.clone()))
             .collect();
         if routers.is_empty() {
             return;
@@ -204,8 +226,9 @@ impl Net {
         request: Request,
         timeout: Duration,
     ) -> Result<Answer, RouteError> {
-        let router = self.router(node)?;
-        self.ask_router(node, &router, request, timeout).await
+        let peer = self.peer(node)?;
+        self.ask_router(node, &peer.router, Some(&peer.gone), request, timeout)
+            .await
     }
 
     /// Asks a peer that is not (yet) up, through the router reference found for it.
@@ -221,21 +244,32 @@ impl Net {
             hops: 0,
             body,
         };
-        self.ask_router(node, router, request, timeout).await
+        self.ask_router(node, router, None, request, timeout).await
     }
 
+    /// Asks `router` and waits for the answer: at most `timeout`, and no longer than
+    /// until `gone` says the peer went down.
     async fn ask_router(
         &self,
         node: &str,
         router: &ActorRef<RouterMsg>,
+        gone: Option<&tokio::sync::Notify>,
         request: Request,
         timeout: Duration,
     ) -> Result<Answer, RouteError> {
         let bytes = envelope::encode(&request).map_err(RouteError::Wire)?;
         bump(&self.traffic.requests_sent);
-        let result = router
-            .call(|port| RouterMsg::Ask(bytes, port), Some(timeout))
-            .await;
+        let call = router.call(|port| RouterMsg::Ask(bytes, port), Some(timeout));
+        let result = match gone {
+            Some(gone) => tokio::select! {
+                result = call => result,
+                () = gone.notified() => {
+                    self.dropped();
+                    return Err(RouteError::Unreachable(node.to_owned()));
+                }
+            },
+            None => call.await,
+        };
         let bytes = match result {
             Ok(ractor::rpc::CallResult::Success(bytes)) => bytes,
             Ok(ractor::rpc::CallResult::Timeout) => {
