@@ -1058,6 +1058,26 @@ def scenario(run: Runner, server: Server) -> None:
 
     if len(server.nodes) > 1:
         cluster_phase(run, server, tag)
+    else:
+        def restart():
+            ids = {alice.username: alice.user_id, carol.username: carol.user_id}
+            server.nodes[0].stop(timeout=30)
+            server.nodes[0].start()
+            server.wait_healthy(run.budget(30))
+            for p in (alice, carol):
+                p.token = None
+                r = p.login()
+                check(r.user_id == ids[p.username],
+                      f"{p.username} logged in as {r.user_id} after the restart, "
+                      f"not {ids[p.username]}")
+            mark = carol.mark()
+            alice.send(osu.public_message("#osu", "still here after the restart"))
+            alice.poll()
+            wait(carol, "alice's message after the restart", lambda: any(
+                m.content == "still here after the restart" for m in carol.messages(mark)))
+            return f"{alice.username} and {carol.username} are back with the same ids"
+        run.step("the server restarts (SIGTERM, then start on the same database): the same "
+                 "accounts log in again and chat", restart)
 
 
 def cluster_phase(run: Runner, server: Server, tag: str) -> None:
