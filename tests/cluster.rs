@@ -1057,3 +1057,62 @@ async fn a_frozen_node_stalls_nobody_beyond_the_time_outs() {
     assert_eq!(heard, (0..sent).collect::<Vec<_>>());
     cluster.kill(2).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_connection_between_nodes_is_re_established() {
+    use common::proxy::Mode;
+
+    let cluster = TestCluster::start_through_proxies(2).await;
+    let mut players = one_player_per_node(&cluster, "Cut").await;
+    let second = players[1].name.clone();
+    players[0].tell(&second, "before the cut").await;
+    players[1].wait_message("before the cut").await;
+
+    // The network between the two nodes fails for a moment: every connection between
+    // them is cut, and new ones are refused.
+    for node in &cluster.nodes {
+        node.proxy.as_ref().unwrap().set(Mode::Refuse);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for node in &cluster.nodes {
+        node.proxy.as_ref().unwrap().set(Mode::Forward);
+    }
+
+    // They connect again by themselves, and players chat across them as before.
+    cluster.wait_formed(&[0, 1]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut attempt = 0;
+    loop {
+        let text = format!("after the cut {attempt}");
+        players[0].tell(&second, &text).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        players[1].poll().await;
+        if players[1]
+            .take_seen(|p| matches!(p, ServerPacket::SendMessage(m) if m.message.text == text))
+            .is_some()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message crossed after the cut\n{}",
+            cluster.logs()
+        );
+        attempt += 1;
+    }
+    for p in &players {
+        assert!(
+            !p.seen.iter().any(|x| x.id() == ServerPacketId::Restart),
+            "{} was asked to log in again",
+            p.name
+        );
+    }
+    // The connection really was cut, on both sides.
+    for i in 0..2 {
+        assert!(
+            cluster.log(i).contains("Session closed"),
+            "node {i} never lost its connection\n{}",
+            cluster.log(i)
+        );
+    }
+}
