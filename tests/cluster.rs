@@ -46,6 +46,11 @@ async fn one_player_per_node(cluster: &TestCluster, prefix: &str) -> Vec<TestCli
         let gateway = cluster.gateway((host + 1) % n);
         players.push(gateway.login(&name, PASSWORD).await);
     }
+    // A session joins its channels as it starts, just after the login reply; a message
+    // sent before a member's join is done does not reach them.
+    for p in &mut players {
+        p.joined("#osu").await;
+    }
     players
 }
 
@@ -678,6 +683,9 @@ async fn gateway_only_and_actor_only_nodes_split_the_work() {
         let host = cluster.where_is(2, "user", &p.user_id.to_string()).await;
         assert_ne!(host, "node-3");
         players.push(p);
+    }
+    for p in &mut players {
+        p.joined("#osu").await;
     }
     players[0].say("#osu", "through a gateway").await;
     for p in &mut players[1..] {
