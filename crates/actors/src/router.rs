@@ -910,20 +910,19 @@ impl Router {
                     tracing::error!("fan-out not encodable");
                     break;
                 };
-                let mut bodies = Vec::with_capacity(2);
+                let send = |body| {
+                    if let Err(e) = self.send_on(&node, origin, body) {
+                        tracing::debug!(%node, "fan-out not sent: {e}");
+                    }
+                };
                 if !users.is_empty() {
-                    bodies.push(Body::CastUsers {
+                    send(Body::CastUsers {
                         user_ids: users,
                         payload: payload.clone(),
                     });
                 }
                 if !sessions.is_empty() {
-                    bodies.push(Body::CastSessions { sessions, payload });
-                }
-                for body in bodies {
-                    if let Err(e) = self.send_on(&node, origin, body) {
-                        tracing::debug!(%node, "fan-out not sent: {e}");
-                    }
+                    send(Body::CastSessions { sessions, payload });
                 }
             }
             frozen

@@ -168,28 +168,18 @@ fn establish_sqlite(path: &str, busy_timeout: Duration) -> Result<SqliteConnecti
 /// connection, and commit after the caller was told that nothing happened.
 const SERVER_TIMEOUT_MARGIN: Duration = Duration::from_secs(1);
 
-fn postgres_setup(query_timeout: Duration) -> String {
-    let ms = (query_timeout + SERVER_TIMEOUT_MARGIN).as_millis();
-    format!("SET statement_timeout = {ms}; SET lock_timeout = {ms}")
-}
-
-async fn establish_postgres(
-    url: &str,
-    query_timeout: Duration,
-) -> diesel::ConnectionResult<PgConn> {
+/// A pooled PostgreSQL connection whose statements and lock waits the server ends
+/// after `limit` (the query time-out and [`SERVER_TIMEOUT_MARGIN`]).
+async fn establish_postgres(url: &str, limit: Duration) -> diesel::ConnectionResult<PgConn> {
     use diesel_async::SimpleAsyncConnection;
+    let ms = limit.as_millis();
     let mut conn = PgConn::establish(url).await?;
-    conn.batch_execute(&postgres_setup(query_timeout))
-        .await
-        .map_err(bad_connection)?;
+    conn.batch_execute(&format!(
+        "SET statement_timeout = {ms}; SET lock_timeout = {ms}"
+    ))
+    .await
+    .map_err(bad_connection)?;
     Ok(conn)
-}
-
-/// The server-side limits of [`SERVER_TIMEOUT_MARGIN`] for MySQL and MariaDB: their
-/// lock waits (table locks and InnoDB row locks) count in whole seconds, rounded up.
-fn mysql_lock_setup(query_timeout: Duration) -> String {
-    let secs = (query_timeout + SERVER_TIMEOUT_MARGIN).as_secs_f64().ceil() as u64;
-    format!("SET SESSION lock_wait_timeout = {secs}, SESSION innodb_lock_wait_timeout = {secs}")
 }
 
 fn bad_connection(e: diesel::result::Error) -> diesel::ConnectionError {
@@ -206,22 +196,22 @@ async fn establish_mysql(url: &str) -> diesel::ConnectionResult<MysqlConn> {
     Ok(conn)
 }
 
-/// A pooled MySQL connection: [`establish_mysql`] with the server-side time-outs.
-/// (Migrations use their own connection, without them: they may wait for each other.)
-async fn establish_pooled_mysql(
-    url: &str,
-    query_timeout: Duration,
-) -> diesel::ConnectionResult<MysqlConn> {
+/// A pooled MySQL connection: [`establish_mysql`] with the server ending statements
+/// and lock waits after `limit`, as for PostgreSQL. (Migrations use their own
+/// connection, without them: they may wait for each other.)
+async fn establish_pooled_mysql(url: &str, limit: Duration) -> diesel::ConnectionResult<MysqlConn> {
     use diesel_async::SimpleAsyncConnection;
-    let bad = bad_connection;
     let mut conn = establish_mysql(url).await?;
-    conn.batch_execute(&mysql_lock_setup(query_timeout))
-        .await
-        .map_err(bad)?;
+    // Lock waits (table locks and InnoDB row locks) count in whole seconds, rounded up.
+    let lock_secs = limit.as_secs_f64().ceil() as u64;
+    conn.batch_execute(&format!(
+        "SET SESSION lock_wait_timeout = {lock_secs}, SESSION innodb_lock_wait_timeout = {lock_secs}"
+    ))
+    .await
+    .map_err(bad_connection)?;
     // A running statement's limit has a different name on each server (MariaDB:
     // seconds, any statement; MySQL: milliseconds, reads only); the other one's is an
     // unknown variable there, so each is tried and a refusal ignored.
-    let limit = query_timeout + SERVER_TIMEOUT_MARGIN;
     let secs = limit.as_secs_f64();
     let _ = conn
         .batch_execute(&format!("SET SESSION max_statement_time = {secs}"))
@@ -260,13 +250,13 @@ impl Database {
     /// Opens a pool for `config.url`. For SQLite the file and its folder are created.
     /// Connections are made lazily, so this succeeds even while a server is down.
     pub async fn connect(config: &DbConfig) -> Result<Self, DbError> {
+        let server_limit = config.query_timeout + SERVER_TIMEOUT_MARGIN;
         let pools = match Backend::of_url(&config.url)? {
             Backend::Sqlite => Self::sqlite_pool(config)?,
             Backend::Postgres => {
                 let mut manager_config = ManagerConfig::<PgConn>::default();
-                let timeout = config.query_timeout;
                 manager_config.custom_setup =
-                    Box::new(move |url| Box::pin(establish_postgres(url, timeout)));
+                    Box::new(move |url| Box::pin(establish_postgres(url, server_limit)));
                 Pools::Postgres {
                     pool: build_pool(&config.url, manager_config, config)?,
                     url: config.url.clone(),
@@ -274,9 +264,8 @@ impl Database {
             }
             Backend::Mysql => {
                 let mut manager_config = ManagerConfig::<MysqlConn>::default();
-                let timeout = config.query_timeout;
                 manager_config.custom_setup =
-                    Box::new(move |url| Box::pin(establish_pooled_mysql(url, timeout)));
+                    Box::new(move |url| Box::pin(establish_pooled_mysql(url, server_limit)));
                 Pools::Mysql {
                     pool: build_pool(&config.url, manager_config, config)?,
                     url: config.url.clone(),

@@ -20,22 +20,12 @@ pub(crate) fn deliver(world: &World, envelope: Envelope) {
         Body::Cast { .. } => deliver_cast(world, envelope),
         Body::Flush { .. } => flush(world, envelope),
         Body::CastUsers { user_ids, payload } => {
-            match envelope::decode_payload::<UserCast>(&payload) {
-                Ok(msg) => {
-                    let targets = user_ids.into_iter().map(|id| (id, None));
-                    router.cast_users_from(targets, msg, &origin);
-                }
-                Err(e) => net.undecodable(&origin.from, &e),
-            }
+            let targets = user_ids.into_iter().map(|id| (id, None));
+            fan_out(world, targets, &payload, &origin);
         }
         Body::CastSessions { sessions, payload } => {
-            match envelope::decode_payload::<UserCast>(&payload) {
-                Ok(msg) => {
-                    let targets = sessions.into_iter().map(|(id, s)| (id, Some(s)));
-                    router.cast_users_from(targets, msg, &origin);
-                }
-                Err(e) => net.undecodable(&origin.from, &e),
-            }
+            let targets = sessions.into_iter().map(|(id, s)| (id, Some(s)));
+            fan_out(world, targets, &payload, &origin);
         }
         Body::Broadcast { audience, payload } => {
             match envelope::decode_payload::<UserCast>(&payload) {
@@ -62,6 +52,20 @@ pub(crate) fn deliver(world: &World, envelope: Envelope) {
             required,
             packet,
         } => world.channel_counts().publish(&channel, required, packet),
+    }
+}
+
+/// A peer's fan-out to users (their own sessions, `None`) or particular sessions here.
+fn fan_out(
+    world: &World,
+    targets: impl IntoIterator<Item = (i32, Option<u64>)>,
+    payload: &[u8],
+    origin: &Origin,
+) {
+    let router = world.router();
+    match envelope::decode_payload::<UserCast>(payload) {
+        Ok(msg) => router.cast_users_from(targets, msg, origin),
+        Err(e) => router.net().undecodable(&origin.from, &e),
     }
 }
 

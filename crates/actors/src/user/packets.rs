@@ -365,25 +365,29 @@ impl Session {
         }
     }
 
-    /// Joins channel `name`, which the client knows as `display` (they differ for the
-    /// `#spectator` and `#multiplayer` instance channels). Joining twice does nothing.
-    pub(super) async fn join_channel_as(&mut self, name: String, display: String) {
-        if self.state.channels.contains(&name) {
-            return;
-        }
+    /// Asks channel `name` to take this session as a member.
+    async fn ask_to_join(&self, name: &str) -> Result<ChannelReply, crate::RouteError> {
         let call = ChannelCall::Join {
             user_id: self.state.id,
             session_id: self.state.session_id,
             privileges: self.state.privileges,
         };
         let timeout = self.world.config().call_timeout;
-        match self
-            .world
+        let name = name.to_owned();
+        self.world
             .router()
             .channels()
             .call(&name, call, timeout)
             .await
-        {
+    }
+
+    /// Joins channel `name`, which the client knows as `display` (they differ for the
+    /// `#spectator` and `#multiplayer` instance channels). Joining twice does nothing.
+    pub(super) async fn join_channel_as(&mut self, name: String, display: String) {
+        if self.state.channels.contains(&name) {
+            return;
+        }
+        match self.ask_to_join(&name).await {
             Ok(ChannelReply::Joined) => {
                 if name != display {
                     self.state
@@ -407,19 +411,7 @@ impl Session {
         if !self.state.channels.contains(&name) {
             return;
         }
-        let call = ChannelCall::Join {
-            user_id: self.state.id,
-            session_id: self.state.session_id,
-            privileges: self.state.privileges,
-        };
-        let timeout = self.world.config().call_timeout;
-        match self
-            .world
-            .router()
-            .channels()
-            .call(&name, call, timeout)
-            .await
-        {
+        match self.ask_to_join(&name).await {
             Ok(ChannelReply::Joined) => {}
             other => {
                 tracing::debug!(user = self.state.id, "rejoining {name:?} failed: {other:?}");
