@@ -87,15 +87,7 @@ async fn players_on_different_nodes_see_each_other_and_chat() {
         }
     }
     for i in 0..3 {
-        let online: serde_json::Value = reqwest::get(format!(
-            "http://127.0.0.1:{}/api/v1/users/online",
-            cluster.nodes[i].http_port
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let online = cluster.gateway(i).get_json("/api/v1/users/online").await;
         assert!(
             [a, b, cid]
                 .iter()
@@ -188,14 +180,8 @@ async fn players_on_different_nodes_see_each_other_and_chat() {
     }
     let first = cluster.gateway(0);
     cluster
-        .wait("the directory to forget the player who left", || {
-            let http = first.http.clone();
-            let url = format!("{}/api/v1/users/online", first.base);
-            async move {
-                let v: serde_json::Value =
-                    http.get(url).send().await.unwrap().json().await.unwrap();
-                !online_ids(&v).contains(&cid)
-            }
+        .wait("the directory to forget the player who left", || async {
+            !online_ids(&first.get_json("/api/v1/users/online").await).contains(&cid)
         })
         .await;
     players[0].tell(&carol_name, "see you later").await;

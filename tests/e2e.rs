@@ -441,15 +441,7 @@ async fn logout_and_idle_timeout_are_broadcast() {
             |p| matches!(p, ServerPacket::UserLogout(l) if l.user_id == carol.user_id),
         )
         .await;
-    let online: serde_json::Value = server
-        .http
-        .get(format!("{}/api/v1/users/online", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let online = server.get_json("/api/v1/users/online").await;
     assert_eq!(online["count"], 1);
     assert_eq!(online["users"][0]["name"], "Alice");
     // The timed-out session is over for good: its token gets a restart, not a session.

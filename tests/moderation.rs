@@ -228,15 +228,7 @@ async fn restrict_in_a_channel_hides_the_player_and_mutes_them() {
             .iter()
             .any(|p| matches!(p, ServerPacket::UserPresence(u) if u.presence.user_id == target_id))
     );
-    let online: serde_json::Value = server
-        .http
-        .get(format!("{}/api/v1/users/online", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let online = server.get_json("/api/v1/users/online").await;
     assert!(
         online["users"]
             .as_array()

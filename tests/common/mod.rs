@@ -176,6 +176,13 @@ impl Gateway {
         }
     }
 
+    /// `GET path` (e.g. `/api/v1/users/online`), read as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.get(url).send().await.unwrap();
+        response.json().await.unwrap()
+    }
+
     pub async fn register(
         &self,
         name: &str,
