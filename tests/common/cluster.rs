@@ -12,7 +12,6 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use super::Gateway;
-use super::proxy::Proxy;
 
 /// The cluster's shared cookie in tests.
 pub const COOKIE: &str = "test-cookie";
@@ -56,9 +55,6 @@ pub struct Node {
     /// TLS between nodes: the fixture names of this node's certificate and of the CA
     /// it trusts (`tests/fixtures/tls/<name>.pem`), or plain TCP.
     pub tls: Option<(&'static str, &'static str)>,
-    /// A TCP proxy in front of the node's cluster listener, which it advertises and the
-    /// others dial: the test can cut the node's connections with it.
-    pub proxy: Option<Proxy>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -89,26 +85,18 @@ impl TestCluster {
 
     /// Starts one node per entry of `roles` (the first needs the gateway role).
     pub async fn start_with_roles(roles: &[&[&'static str]]) -> Self {
-        Self::start_planned(roles, None, false).await
-    }
-
-    /// Like [`TestCluster::start`], with every connection between the nodes through a
-    /// proxy of the test's (see [`Node::proxy`]).
-    pub async fn start_through_proxies(n: usize) -> Self {
-        let roles = vec![["gateway", "actors"].as_slice(); n];
-        Self::start_planned(&roles, None, true).await
+        Self::start_planned(roles, None).await
     }
 
     /// Like [`TestCluster::start`], with TLS between the nodes.
     pub async fn start_tls(n: usize) -> Self {
         let roles = vec![["gateway", "actors"].as_slice(); n];
-        Self::start_planned(&roles, Some(CLUSTER_TLS), false).await
+        Self::start_planned(&roles, Some(CLUSTER_TLS)).await
     }
 
     async fn start_planned(
         roles: &[&[&'static str]],
         tls: Option<(&'static str, &'static str)>,
-        proxied: bool,
     ) -> Self {
         let n = roles.len();
         let dir = tempfile::tempdir().unwrap();
@@ -122,10 +110,6 @@ impl TestCluster {
         for (i, roles) in roles.iter().enumerate() {
             let node = cluster.add_node_with_roles(&format!("node-{}", i + 1), roles);
             cluster.nodes[node].tls = tls;
-            if proxied {
-                let listener = format!("127.0.0.1:{}", cluster.nodes[node].cluster_port);
-                cluster.nodes[node].proxy = Some(Proxy::start(listener).await);
-            }
         }
         cluster.launch(0, COOKIE);
         cluster.wait_healthy(0).await;
@@ -151,7 +135,6 @@ impl TestCluster {
             http_port: free_port(),
             cluster_port: free_port(),
             tls: None,
-            proxy: None,
             child: None,
             log,
         });
@@ -160,17 +143,7 @@ impl TestCluster {
 
     fn config(&self, i: usize, cookie: &str) -> String {
         let node = &self.nodes[i];
-        // Through the proxies, every node dials every other (so that every connection
-        // goes through one); otherwise everyone joins through the first node.
-        let seeds: Vec<String> = if node.proxy.is_some() {
-            self.nodes
-                .iter()
-                .filter_map(|n| n.proxy.as_ref())
-                .map(|p| format!("\"{}\"", p.addr))
-                .collect()
-        } else {
-            vec![format!("\"127.0.0.1:{}\"", self.nodes[0].cluster_port)]
-        };
+        let seed = self.nodes[0].cluster_port;
         let roles: Vec<String> = node.roles.iter().map(|r| format!("{r:?}")).collect();
         let tls = node.tls.map_or(String::new(), |(cert, ca)| {
             format!(
@@ -200,18 +173,13 @@ messages_per_window = 1000000
 admin_token = "{admin}"
 [cluster]
 listen = "127.0.0.1:{cluster}"
-seeds = [{seeds}]
-{advertise}cookie = "{cookie}"
+seeds = ["127.0.0.1:{seed}"]
+cookie = "{cookie}"
 heartbeat_ms = 200
 down_after_ms = 1500
 join_grace_ms = 1500
 {tls}"#,
             name = node.name,
-            seeds = seeds.join(", "),
-            advertise = node
-                .proxy
-                .as_ref()
-                .map_or(String::new(), |p| format!("advertise = \"{}\"\n", p.addr)),
             admin = ADMIN_TOKEN,
             roles = roles.join(", "),
             http = node.http_port,
