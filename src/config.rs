@@ -78,7 +78,7 @@ impl Default for ClusterSection {
             tls_cert: String::new(),
             tls_key: String::new(),
             tls_ca: String::new(),
-            tls_server_name: peace_actors::cluster::tls::DEFAULT_SERVER_NAME.to_owned(),
+            tls_server_name: peace_sharding::tls::DEFAULT_SERVER_NAME.to_owned(),
         }
     }
 }
@@ -293,7 +293,7 @@ impl Config {
         }
         if let Some(files) = self.cluster_config().tls {
             // Read now, so that a node with broken TLS says which file and does not start.
-            peace_actors::cluster::tls::NodeTls::load(&files)
+            peace_sharding::tls::NodeTls::load(&files)
                 .map_err(|e| anyhow::anyhow!("[cluster] TLS: {e}"))?;
         }
         Ok(())
@@ -315,7 +315,7 @@ impl Config {
             rebalance_batch: c.rebalance_batch.clamp(1, 256),
             auto_rebalance: c.auto_rebalance,
             http_addr: None,
-            tls: (!c.tls_cert.is_empty()).then(|| peace_actors::cluster::tls::TlsFiles {
+            tls: (!c.tls_cert.is_empty()).then(|| peace_sharding::tls::TlsFiles {
                 cert: c.tls_cert.clone().into(),
                 key: c.tls_key.clone().into(),
                 ca: c.tls_ca.clone().into(),

@@ -27,6 +27,7 @@ mod login;
 pub mod match_room;
 pub mod message;
 pub mod migrate;
+pub mod ports;
 pub mod presence;
 pub mod router;
 pub mod sessions;

@@ -1,4 +1,5 @@
-//! The lobby actor: one per server, keyed `Lobby`.
+//! The lobby: one per server, keyed `Lobby`, hosted like every entity by the runtime's
+//! generic host.
 //!
 //! Players browsing multiplayer are its members. Matches report every change of their
 //! public view (password hidden) here, and the lobby tells its members with NEW_MATCH,
@@ -8,11 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use peace_bancho::server::{DisposeMatch, NewMatch, UpdateMatch};
 use peace_bancho::{MatchData, ServerPacket};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use peace_sharding::{AfterPanic, Entity, Me};
 use serde::{Deserialize, Serialize};
 
-use crate::World;
+use crate::EntityKey;
 use crate::message::EntityMsg;
+use crate::ports::{Mail, Ports};
+use crate::snapshot::Snapshot;
 use crate::user::UserCast;
 
 /// What the lobby can be told.
@@ -44,91 +47,210 @@ pub struct LobbyState {
     pub matches: BTreeMap<u16, MatchData>,
 }
 
-/// The lobby actor.
-#[derive(Debug)]
-pub struct LobbyActor;
-
-#[derive(Debug)]
-pub struct LobbyRuntime {
-    world: World,
-    state: LobbyState,
+impl LobbyState {
+    /// One envelope per node, however many of the lobby's members live there.
+    fn tell_members(&self, ports: &Ports, packet: ServerPacket) {
+        let mut members = self.members.iter().copied();
+        ports.send_users(&mut members, UserCast::Enqueue(packet.to_bytes()));
+    }
 }
 
-impl Actor for LobbyActor {
-    type Msg = LobbyMsg;
-    type State = LobbyRuntime;
-    type Arguments = (World, LobbyState);
+impl Entity for LobbyState {
+    const KIND: &'static str = "lobby";
+    type Key = ();
+    type Cast = LobbyCast;
+    type Call = LobbyCall;
+    type Reply = ();
+    type Snapshot = Snapshot;
+    type Ctx = Ports;
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        (world, state): Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(LobbyRuntime { world, state })
-    }
+    fn key(&self) {}
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        rt: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        peace_metrics::mailbox_handled("lobby");
-        // The lobby has no calls (`LobbyCall` is empty): a cast, or its move.
-        let cast = match msg {
-            EntityMsg::Cast(cast) => cast,
-            EntityMsg::Export(reply) => {
-                let state = Box::new(rt.state.clone());
-                let _ = reply.send(crate::snapshot::Snapshot::Lobby(state));
-                _myself.stop(Some("moved".into()));
-                return Ok(());
-            }
-        };
-        let st = &mut rt.state;
-        match cast {
+    async fn cast(&mut self, msg: LobbyCast, ports: &Ports, _me: &Me<Self>) {
+        match msg {
             LobbyCast::Join { user_id } => {
-                st.members.insert(user_id);
+                self.members.insert(user_id);
                 let mut all = Vec::new();
-                for data in st.matches.values() {
+                for data in self.matches.values() {
                     ServerPacket::from(NewMatch { data: data.clone() }).encode(&mut all);
                 }
                 if !all.is_empty() {
-                    let _ = rt
-                        .world
-                        .router()
-                        .cast_user(user_id, UserCast::Enqueue(all.into()));
+                    let _ = ports.send(Mail::User(user_id, UserCast::Enqueue(all.into())));
                 }
             }
             LobbyCast::Leave { user_id } => {
-                st.members.remove(&user_id);
+                self.members.remove(&user_id);
             }
             LobbyCast::MatchUpdated(data) => {
                 let data = *data;
-                let packet = if st.matches.contains_key(&data.match_id) {
+                let packet = if self.matches.contains_key(&data.match_id) {
                     ServerPacket::from(UpdateMatch { data: data.clone() })
                 } else {
                     ServerPacket::from(NewMatch { data: data.clone() })
                 };
-                st.matches.insert(data.match_id, data);
-                rt.tell_members(packet);
+                self.matches.insert(data.match_id, data);
+                self.tell_members(ports, packet);
             }
             LobbyCast::MatchDisposed { match_id } => {
-                if u16::try_from(match_id).is_ok_and(|id| st.matches.remove(&id).is_some()) {
-                    rt.tell_members(ServerPacket::from(DisposeMatch { match_id }));
+                if u16::try_from(match_id).is_ok_and(|id| self.matches.remove(&id).is_some()) {
+                    self.tell_members(ports, ServerPacket::from(DisposeMatch { match_id }));
                 }
             }
         }
-        Ok(())
+    }
+
+    async fn call(&mut self, msg: LobbyCall, _ports: &Ports, _me: &Me<Self>) {
+        match msg {}
+    }
+
+    fn export(&mut self, _ports: &Ports) -> Snapshot {
+        Snapshot::Lobby(Box::new(std::mem::take(self)))
+    }
+
+    async fn ended(&mut self, ports: &Ports, me: &Me<Self>) {
+        ports.forget(&EntityKey::Lobby, me.id());
+    }
+
+    /// The lobby goes on from its last state: its members and matches are still right.
+    fn after_panic(_: &(), last: Option<Snapshot>, _: &Ports, _: &Me<Self>) -> AfterPanic<Self> {
+        match last {
+            Some(Snapshot::Lobby(state)) => AfterPanic::Restart(*state),
+            _ => AfterPanic::Restart(LobbyState::default()),
+        }
     }
 }
 
-impl LobbyRuntime {
-    /// One envelope per node, however many of the lobby's members live there.
-    fn tell_members(&self, packet: ServerPacket) {
-        let bytes = packet.to_bytes();
-        let members = self.state.members.iter().copied();
-        self.world
-            .router()
-            .cast_users(members, UserCast::Enqueue(bytes));
+#[cfg(test)]
+mod tests {
+    use peace_bancho::{MatchData, ServerPacket};
+
+    use super::*;
+    use crate::ports::testing::{Recorded, Sent};
+
+    fn a_match(id: u16) -> MatchData {
+        MatchData {
+            match_id: id,
+            name: format!("match {id}"),
+            ..MatchData::default()
+        }
+    }
+
+    async fn cast(lobby: &mut LobbyState, ports: &Ports, msg: LobbyCast) {
+        lobby.cast(msg, ports, &Me::detached()).await;
+    }
+
+    fn packet_ids(bytes: &[u8]) -> Vec<u16> {
+        let mut ids = Vec::new();
+        let mut rest = bytes;
+        while rest.len() >= 7 {
+            let id = u16::from_le_bytes([rest[0], rest[1]]);
+            let len = u32::from_le_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
+            ids.push(id);
+            rest = &rest[(7 + len).min(rest.len())..];
+        }
+        ids
+    }
+
+    fn id_of(packet: ServerPacket) -> u16 {
+        packet_ids(&packet.to_bytes())[0]
+    }
+
+    #[tokio::test]
+    async fn a_joining_player_is_sent_every_open_match() {
+        let (sent, ports) = Recorded::ports();
+        let mut lobby = LobbyState::default();
+        // Nothing open: nothing to send.
+        cast(&mut lobby, &ports, LobbyCast::Join { user_id: 5 }).await;
+        assert!(sent.take().is_empty());
+
+        for id in [1, 2] {
+            cast(
+                &mut lobby,
+                &ports,
+                LobbyCast::MatchUpdated(Box::new(a_match(id))),
+            )
+            .await;
+        }
+        let new_match = id_of(NewMatch { data: a_match(1) }.into());
+        // The member present was told of each new match, once per match.
+        let told = sent.take();
+        assert_eq!(told.len(), 2);
+        for t in &told {
+            let Sent::Users(users, UserCast::Enqueue(bytes)) = t else {
+                panic!("unexpected {t:?}");
+            };
+            assert_eq!(users, &[5]);
+            assert_eq!(packet_ids(bytes), [new_match]);
+        }
+
+        cast(&mut lobby, &ports, LobbyCast::Join { user_id: 6 }).await;
+        let [Sent::Mail(Mail::User(6, UserCast::Enqueue(bytes)))] = &sent.take()[..] else {
+            panic!("the joining player should get one batch");
+        };
+        assert_eq!(packet_ids(bytes), [new_match, new_match]);
+    }
+
+    #[tokio::test]
+    async fn changes_are_updates_and_disposals_are_told_once() {
+        let (sent, ports) = Recorded::ports();
+        let mut lobby = LobbyState::default();
+        cast(&mut lobby, &ports, LobbyCast::Join { user_id: 5 }).await;
+        cast(
+            &mut lobby,
+            &ports,
+            LobbyCast::MatchUpdated(Box::new(a_match(3))),
+        )
+        .await;
+        cast(
+            &mut lobby,
+            &ports,
+            LobbyCast::MatchUpdated(Box::new(a_match(3))),
+        )
+        .await;
+        let update = id_of(UpdateMatch { data: a_match(3) }.into());
+        let told = sent.take();
+        let Some(Sent::Users(_, UserCast::Enqueue(bytes))) = told.last() else {
+            panic!("no update in {told:?}");
+        };
+        assert_eq!(packet_ids(bytes), [update]);
+
+        cast(&mut lobby, &ports, LobbyCast::MatchDisposed { match_id: 3 }).await;
+        assert_eq!(sent.take().len(), 1);
+        assert!(lobby.matches.is_empty());
+        // Unknown or out-of-range ids are ignored.
+        cast(&mut lobby, &ports, LobbyCast::MatchDisposed { match_id: 3 }).await;
+        cast(
+            &mut lobby,
+            &ports,
+            LobbyCast::MatchDisposed { match_id: -1 },
+        )
+        .await;
+        assert!(sent.take().is_empty());
+
+        cast(&mut lobby, &ports, LobbyCast::Leave { user_id: 5 }).await;
+        cast(
+            &mut lobby,
+            &ports,
+            LobbyCast::MatchUpdated(Box::new(a_match(4))),
+        )
+        .await;
+        let [Sent::Users(users, _)] = &sent.take()[..] else {
+            panic!("one fan-out expected");
+        };
+        assert!(users.is_empty(), "a player who left is not told");
+    }
+
+    #[test]
+    fn a_panic_keeps_the_lobby_as_it_was() {
+        let mut lobby = LobbyState::default();
+        lobby.members.insert(9);
+        let (_, ports) = Recorded::ports();
+        let last = lobby.export(&ports);
+        let AfterPanic::Restart(again) =
+            LobbyState::after_panic(&(), Some(last), &ports, &Me::detached())
+        else {
+            panic!("the lobby restarts");
+        };
+        assert!(again.members.contains(&9));
     }
 }

@@ -4,30 +4,9 @@
 //! serde types, so the router can carry them to another node as bytes; only the reply
 //! port, which cannot cross a node, stays outside the payload.
 
-use ractor::RpcReplyPort;
-
-/// A message to an entity actor: `C` is what it can be told, `Q` what it can be asked,
-/// `R` its answer.
-#[derive(Debug)]
-pub enum EntityMsg<C, Q, R> {
-    Cast(C),
-    Call(Q, RpcReplyPort<R>),
-    /// The entity moves to another node: answer with its state and stop *without* the
-    /// clean-up of an entity that ends (it lives on elsewhere). Only the migration sends
-    /// this, while the entity's shard is frozen, so nothing else arrives after it.
-    Export(RpcReplyPort<crate::snapshot::Snapshot>),
-}
-
-// Entity actors are local-only: their messages cross nodes as bytes inside the node
-// router's envelopes (see `cluster`), never as ractor remote messages. With ractor's
-// `cluster` feature every message type must opt in to being a message explicitly.
-impl<C, Q, R> ractor::Message for EntityMsg<C, Q, R>
-where
-    C: Send + 'static,
-    Q: Send + 'static,
-    R: Send + 'static,
-{
-}
+/// A message to an osu! entity's actor: `C` is what it can be told, `Q` what it can be
+/// asked, `R` its answer; what it exports when it moves is a [`crate::snapshot::Snapshot`].
+pub type EntityMsg<C, Q, R> = peace_sharding::EntityMsg<C, Q, R, crate::snapshot::Snapshot>;
 
 /// Puts `msg` in `actor`'s mailbox, counting it in the mailbox backlog of `kind`
 /// (`peace_metrics`): before sending, so that the handler's decrement never comes first,
@@ -51,7 +30,7 @@ where
 pub(crate) async fn call_counted<C, Q, R, T>(
     actor: &ractor::ActorRef<EntityMsg<C, Q, R>>,
     kind: &'static str,
-    make: impl FnOnce(RpcReplyPort<T>) -> EntityMsg<C, Q, R>,
+    make: impl FnOnce(ractor::RpcReplyPort<T>) -> EntityMsg<C, Q, R>,
     timeout: std::time::Duration,
 ) -> Result<ractor::rpc::CallResult<T>, ractor::MessagingErr<EntityMsg<C, Q, R>>>
 where

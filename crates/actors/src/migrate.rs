@@ -29,12 +29,10 @@ use crate::channel::ChannelActor;
 use crate::cluster::envelope::{Answer, Body, Envelope, Refusal, RequestBody};
 use crate::cluster::placement::Location;
 use crate::cluster::shard::{Shard, shard_of};
-use crate::lobby::LobbyActor;
 use crate::match_room::MatchActor;
 use crate::message::EntityMsg;
 use crate::router::RouteError;
 use crate::snapshot::{self, Snapshot};
-use crate::spectate::SpectatorRoom;
 use crate::user::{Start, UserSession};
 use crate::{EntityKey, World};
 
@@ -465,9 +463,9 @@ impl World {
             }
             Snapshot::Spectate(state) => {
                 let host = state.host_id;
-                Actor::spawn_linked(None, SpectatorRoom, (self.clone(), *state), supervisor)
+                crate::ports::host(*state, self.ports(), supervisor)
                     .await
-                    .map(|(actor, _)| router.spectate().insert(host, actor))
+                    .map(|actor| router.spectate().insert(host, actor))
             }
             Snapshot::Match(state) => {
                 let id = i32::from(state.data.match_id);
@@ -475,11 +473,9 @@ impl World {
                     .await
                     .map(|(actor, _)| router.matches().insert(id, actor))
             }
-            Snapshot::Lobby(state) => {
-                Actor::spawn_linked(None, LobbyActor, (self.clone(), *state), supervisor)
-                    .await
-                    .map(|(actor, _)| router.lobby().insert((), actor))
-            }
+            Snapshot::Lobby(state) => crate::ports::host(*state, self.ports(), supervisor)
+                .await
+                .map(|actor| router.lobby().insert((), actor)),
         };
         if let Err(e) = result {
             tracing::error!("could not restore an entity: {e}");

@@ -18,7 +18,7 @@ use crate::directory::OnlineUser;
 use crate::match_room::{MatchActor, MatchState};
 use crate::message::EntityMsg;
 use crate::sessions::LocalSession;
-use crate::spectate::{SpectateState, SpectatorRoom};
+use crate::spectate::SpectateState;
 use crate::user::{Start, UserCall, UserReply, UserSession, UserState};
 use crate::{EntityKey, RouteError, World};
 
@@ -318,8 +318,7 @@ impl World {
             host_id,
             spectators: Default::default(),
         };
-        let (room, _) =
-            Actor::spawn_linked(None, SpectatorRoom, (self.clone(), state), supervisor).await?;
+        let room = crate::ports::host(state, self.ports(), supervisor).await?;
         self.router().spectate().insert(host_id, room);
         Ok(SpawnReply::Started)
     }

@@ -58,16 +58,9 @@ impl Actor for NodeSupervisor {
             tracing::error!(channel = %name, "channel failed: {error}; restarting it");
             router.channels().remove(&name, id);
             world.respawn_channel(&name).await?;
-        } else if let Some(host) = router.spectate().key_of(id) {
-            tracing::error!(host, "spectator room failed: {error}; closing it");
-            crate::spectate::close(world, host, id);
         } else if let Some(match_id) = router.matches().key_of(id) {
             tracing::error!(match_id, "match failed: {error}; disposing of it");
             crate::match_room::dispose(world, match_id, id);
-        } else if router.lobby().key_of(id).is_some() {
-            tracing::error!("the lobby failed: {error}; restarting it");
-            router.lobby().remove(&(), id);
-            world.spawn_lobby().await?;
         } else {
             tracing::error!(actor = %id, "an unknown actor failed: {error}");
         }

@@ -25,7 +25,6 @@ use crate::cluster::shard::{ShardTable, TableOrigin, shard_of};
 use crate::cluster::{ClusterView, Location, NodeStatus};
 use crate::directory::OnlineUser;
 use crate::limits::RateLimiter;
-use crate::lobby::LobbyActor;
 use crate::router::Audience;
 use crate::sessions::LocalSession;
 use crate::spawn::{SpawnReply, SpawnRequest};
@@ -68,6 +67,8 @@ struct Inner {
     config: WorldConfig,
     db: Database,
     router: Router,
+    /// The router as entities see it (`crate::ports`).
+    ports: crate::ports::Ports,
     tokens: TokenSigner,
     passwords: PasswordVerifier,
     started_ms: i64,
@@ -122,6 +123,7 @@ impl World {
             config.secret.clone()
         };
         let limits = config.limits.clone();
+        let router = Router::new(&config.cluster.node_name);
         let world = World {
             inner: Arc::new(Inner {
                 failed_logins_by_ip: RateLimiter::new(
@@ -137,7 +139,8 @@ impl World {
                     limits.registration_window,
                 ),
                 tokens: TokenSigner::new(&secret),
-                router: Router::new(&config.cluster.node_name),
+                router: router.clone(),
+                ports: std::sync::Arc::new(router),
                 started_ms: crate::unix_millis(),
                 view: ClusterView::default(),
                 passwords: PasswordVerifier::new(config.bcrypt_cost),
@@ -215,6 +218,11 @@ impl World {
 
     pub fn router(&self) -> &Router {
         &self.inner.router
+    }
+
+    /// What entities that only send to others get as their context.
+    pub(crate) fn ports(&self) -> crate::ports::Ports {
+        self.inner.ports.clone()
     }
 
     pub fn tokens(&self) -> &TokenSigner {
@@ -382,8 +390,8 @@ impl World {
             return Ok(());
         }
         let supervisor = self.live_supervisor()?;
-        let args = (self.clone(), crate::lobby::LobbyState::default());
-        let (lobby, _) = Actor::spawn_linked(None, LobbyActor, args, supervisor).await?;
+        let lobby = crate::lobby::LobbyState::default();
+        let lobby = crate::ports::host(lobby, self.ports(), supervisor).await?;
         self.router().lobby().insert((), lobby);
         // Players browsing the lobby (it restarted after a failure or a lost node) join
         // it again; matches announce themselves at their next change.

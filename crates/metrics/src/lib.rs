@@ -28,6 +28,8 @@ pub const ONLINE_USERS: &str = "peace_online_users";
 pub const ACTORS: &str = "peace_actors";
 /// Messages sent to entity actors of a kind and not handled yet (gauge).
 pub const MAILBOX_BACKLOG: &str = "peace_actor_mailbox_backlog";
+/// Entity handlers that panicked, by kind and outcome (`restarted`, `stopped`).
+pub const ENTITY_PANICS: &str = "peace_entity_panics_total";
 /// Polls (Bancho requests with a token) answered.
 pub const POLLS: &str = "peace_polls_total";
 /// Polls answered on the node without a round trip to the session actor (a subset of
@@ -181,6 +183,10 @@ fn describe_all() {
         "Envelopes that crossed nodes, by direction."
     );
     describe_counter!(MIGRATIONS, "Entity migrations between nodes, by outcome.");
+    describe_counter!(
+        ENTITY_PANICS,
+        "Entity handlers that panicked, by kind and outcome."
+    );
 }
 
 /// Metrics that must be visible before anything happened, so that dashboards and the
@@ -194,6 +200,9 @@ fn register_zeroes() {
     }
     for kind in ACTOR_KINDS {
         gauge!(MAILBOX_BACKLOG, "kind" => *kind).set(0.0);
+        for outcome in ["restarted", "stopped"] {
+            counter!(ENTITY_PANICS, "kind" => *kind, "outcome" => outcome).absolute(0);
+        }
     }
     for outcome in ["ok", "failed"] {
         counter!(LOGINS, "outcome" => outcome).absolute(0);
@@ -235,6 +244,13 @@ pub fn mailbox_handled(kind: &'static str) {
     if let Some(g) = backlog(kind) {
         g.decrement(1.0);
     }
+}
+
+/// An entity of `kind` panicked; it was restarted or it stopped.
+pub fn entity_panicked(kind: &'static str, restarted: bool) {
+    recorder();
+    let outcome = if restarted { "restarted" } else { "stopped" };
+    counter!(ENTITY_PANICS, "kind" => kind, "outcome" => outcome).increment(1);
 }
 
 /// One poll was answered; `bytes_in`/`bytes_out` are the body sizes.
@@ -345,6 +361,7 @@ mod tests {
             CLUSTER_ENVELOPES,
             MIGRATIONS,
             MAILBOX_BACKLOG,
+            ENTITY_PANICS,
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

@@ -24,9 +24,9 @@ use super::envelope::{Answer, Body, RequestBody};
 use super::node_router::{ROUTER_GROUP_PREFIX, RouterMsg};
 use super::shard::{SHARD_COUNT, Shard, ShardTable, TableOrigin};
 use super::status::NodeStatus;
-use super::tls::NodeTls;
 use super::{ClusterConfig, PeerReport, PeerState};
 use crate::World;
+use peace_sharding::tls::NodeTls;
 
 /// Most peer addresses kept from what peers report (far more nodes than a cluster has).
 const MAX_LEARNED_PEERS: usize = 256;
@@ -165,7 +165,7 @@ async fn start_node_server(
     let (server, _) = Actor::spawn(None, server, ()).await?;
     let _ = server.cast(NodeServerMessage::SubscribeToEvents {
         id: "peace-membership".into(),
-        subscription: Box::new(super::events::ConnectionLog::default()),
+        subscription: Box::new(peace_sharding::connection_log::ConnectionLog::default()),
     });
     tracing::info!(%listen, advertise = %advertise, tls = tls.is_some(), "cluster listener started");
     Ok(server)

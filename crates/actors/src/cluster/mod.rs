@@ -1,7 +1,7 @@
 //! The cluster: nodes that find each other, agree on where every entity lives, and carry
 //! messages for each other.
 //!
-//! * [`shard`]: key → shard → node, the table every node holds a copy of.
+//! * [`shard`]: the shard of each osu! key (the table is the runtime's).
 //! * [`placement`]: this node's view of the table, with shards in flight.
 //! * [`envelope`]: what travels between nodes (versioned bincode).
 //! * [`node_router`]: the one remotable actor per node, where envelopes arrive.
@@ -14,7 +14,6 @@
 
 mod admin;
 pub mod envelope;
-mod events;
 pub(crate) mod inbound;
 pub mod membership;
 pub mod net;
@@ -22,7 +21,6 @@ pub mod node_router;
 pub mod placement;
 pub mod shard;
 pub mod status;
-pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -61,7 +59,7 @@ pub struct ClusterConfig {
     /// The HTTP listener's address, reported to peers and in the API.
     pub http_addr: Option<String>,
     /// TLS between nodes; `None` for plain TCP (a private network).
-    pub tls: Option<tls::TlsFiles>,
+    pub tls: Option<peace_sharding::tls::TlsFiles>,
 }
 
 impl Default for ClusterConfig {

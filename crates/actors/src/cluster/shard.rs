@@ -1,39 +1,17 @@
-//! Placement: every [`EntityKey`] hashes to one of [`SHARD_COUNT`] shards, and a
-//! [`ShardTable`] that every node holds a copy of says which node owns each shard.
-//!
-//! The hash is computed over a byte encoding written out here (not `std::hash`, whose
-//! output may change between compiler versions), so that nodes running different builds
-//! agree on where a key lives.
-//!
-//! Instance channels (`#spec_12`, `#mp_3`) hash like the room or match they belong to:
-//! a room, a match and their chat always live on the same node.
+//! Where an osu! entity lives: the shard of each [`EntityKey`]. The table and the hash
+//! are the runtime's (`peace_sharding::shard`); what is osu!'s is the byte encoding of
+//! each key and one rule: instance channels (`#spec_12`, `#mp_3`) hash like the room or
+//! match they belong to, so that a room, a match and their chat live on the same node.
 
-use serde::{Deserialize, Serialize};
+use peace_sharding::shard::shard_of_parts;
+pub use peace_sharding::shard::{SHARD_COUNT, Shard, ShardKey, ShardTable, TableOrigin};
 
 use crate::EntityKey;
 
-/// Number of shards. Fixed for the life of a cluster: every node must use the same.
-pub const SHARD_COUNT: u16 = 256;
-
-/// A shard number, below [`SHARD_COUNT`].
-pub type Shard = u16;
-
-/// FNV-1a, 64 bits: small, fast and stable, which is all a shard hash needs.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &byte in *part {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    hash
-}
-
 /// The shard `key` lives in.
 pub fn shard_of(key: &EntityKey) -> Shard {
-    let hash = match key {
-        EntityKey::User(id) => fnv1a(&[b"u", &id.to_le_bytes()]),
+    match key {
+        EntityKey::User(id) => shard_of_parts(&[b"u", &id.to_le_bytes()]),
         EntityKey::Channel(name) => {
             if let Some(host) = crate::spectate::host_of_channel(name) {
                 return shard_of(&EntityKey::Spectate(host));
@@ -41,149 +19,17 @@ pub fn shard_of(key: &EntityKey) -> Shard {
             if let Some(id) = crate::match_room::match_of_channel(name) {
                 return shard_of(&EntityKey::Match(id));
             }
-            fnv1a(&[b"c", name.as_bytes()])
+            shard_of_parts(&[b"c", name.as_bytes()])
         }
-        EntityKey::Spectate(host) => fnv1a(&[b"s", &host.to_le_bytes()]),
-        EntityKey::Match(id) => fnv1a(&[b"m", &id.to_le_bytes()]),
-        EntityKey::Lobby => fnv1a(&[b"l"]),
-    };
-    // The remainder is below SHARD_COUNT, so it fits.
-    (hash % u64::from(SHARD_COUNT)) as Shard
+        EntityKey::Spectate(host) => shard_of_parts(&[b"s", &host.to_le_bytes()]),
+        EntityKey::Match(id) => shard_of_parts(&[b"m", &id.to_le_bytes()]),
+        EntityKey::Lobby => shard_of_parts(&[b"l"]),
+    }
 }
 
-/// Where a table came from: the node that first created it (its start time, then its
-/// name). Two clusters that formed apart and then meet keep the older one's table.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct TableOrigin {
-    pub started_ms: i64,
-    pub node: String,
-}
-
-/// Which node owns each shard. Changed only by the coordinator, one epoch at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardTable {
-    pub epoch: u64,
-    pub origin: TableOrigin,
-    /// Node names; `owners` holds indexes into it.
-    nodes: Vec<String>,
-    owners: Vec<u16>,
-    /// Nodes being drained, with the start time of the incarnation that is: a restarted
-    /// node is not draining any more.
-    pub draining: std::collections::BTreeMap<String, i64>,
-}
-
-impl ShardTable {
-    /// A first table with the shards dealt round-robin over `nodes` (which must not be
-    /// empty).
-    pub fn deal(origin: TableOrigin, nodes: &[String]) -> Self {
-        let mut nodes: Vec<String> = nodes.to_vec();
-        nodes.sort();
-        nodes.dedup();
-        let count = nodes.len().max(1);
-        let owners = (0..SHARD_COUNT)
-            .map(|s| (usize::from(s) % count) as u16)
-            .collect();
-        Self {
-            epoch: 1,
-            origin,
-            nodes,
-            owners,
-            draining: Default::default(),
-        }
-    }
-
-    /// Whether this table should replace `current`: a newer epoch of the same cluster,
-    /// or any table of an older cluster.
-    pub fn supersedes(&self, current: &ShardTable) -> bool {
-        match self.origin.cmp(&current.origin) {
-            std::cmp::Ordering::Less => true,
-            std::cmp::Ordering::Equal => self.epoch > current.epoch,
-            std::cmp::Ordering::Greater => false,
-        }
-    }
-
-    /// A table received from a peer is checked before use: it must have one owner per
-    /// shard, each naming a listed node.
-    pub fn is_well_formed(&self) -> bool {
-        self.owners.len() == usize::from(SHARD_COUNT)
-            && !self.nodes.is_empty()
-            && self
-                .owners
-                .iter()
-                .all(|&o| usize::from(o) < self.nodes.len())
-    }
-
-    pub fn owner(&self, shard: Shard) -> &str {
-        self.owners
-            .get(usize::from(shard))
-            .and_then(|&i| self.nodes.get(usize::from(i)))
-            .map_or("", String::as_str)
-    }
-
-    pub fn owner_of(&self, key: &EntityKey) -> &str {
-        self.owner(shard_of(key))
-    }
-
-    /// The shards `node` owns.
-    pub fn shards_of(&self, node: &str) -> Vec<Shard> {
-        (0..SHARD_COUNT)
-            .filter(|&s| self.owner(s) == node)
-            .collect()
-    }
-
-    /// How many shards each listed node owns (nodes owning none are left out).
-    pub fn load(&self) -> std::collections::BTreeMap<String, usize> {
-        let mut load = std::collections::BTreeMap::new();
-        for s in 0..SHARD_COUNT {
-            *load.entry(self.owner(s).to_owned()).or_insert(0) += 1;
-        }
-        load
-    }
-
-    /// The next epoch of this table with `moves` applied (shard → new owner).
-    pub fn with_moves(&self, moves: &[(Shard, String)]) -> ShardTable {
-        let mut next = self.clone();
-        next.epoch += 1;
-        for (shard, node) in moves {
-            let index = match next.nodes.iter().position(|n| n == node) {
-                Some(i) => i,
-                None => {
-                    next.nodes.push(node.clone());
-                    next.nodes.len() - 1
-                }
-            };
-            if let Some(owner) = next.owners.get_mut(usize::from(*shard)) {
-                *owner = index as u16;
-            }
-        }
-        next.compact();
-        next
-    }
-
-    /// The next epoch with a different set of draining nodes.
-    pub fn with_draining(&self, draining: std::collections::BTreeMap<String, i64>) -> ShardTable {
-        let mut next = self.clone();
-        next.epoch += 1;
-        next.draining = draining;
-        next
-    }
-
-    /// Whether the incarnation of `node` that started at `started_ms` is draining.
-    pub fn is_draining(&self, node: &str, started_ms: i64) -> bool {
-        self.draining.get(node) == Some(&started_ms)
-    }
-
-    /// Drops node names that own nothing any more, so the table stays small.
-    fn compact(&mut self) {
-        let names: Vec<String> = (0..SHARD_COUNT).map(|s| self.owner(s).to_owned()).collect();
-        let mut nodes: Vec<String> = names.clone();
-        nodes.sort();
-        nodes.dedup();
-        self.owners = names
-            .iter()
-            .map(|n| nodes.iter().position(|m| m == n).unwrap_or(0) as u16)
-            .collect();
-        self.nodes = nodes;
+impl ShardKey for EntityKey {
+    fn shard(&self) -> Shard {
+        shard_of(self)
     }
 }
 
@@ -191,20 +37,15 @@ impl ShardTable {
 mod tests {
     use super::*;
 
-    fn origin() -> TableOrigin {
-        TableOrigin {
-            started_ms: 1,
-            node: "a".into(),
-        }
-    }
-
     #[test]
-    fn the_hash_is_stable_across_builds() {
-        // These values are part of the cluster's wire contract: nodes of different
-        // builds must agree on them. Changing the hash is a breaking change.
-        assert_eq!(shard_of(&EntityKey::User(1)), shard_of(&EntityKey::User(1)));
-        assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a(&[b"foo", b"bar"]), fnv1a(&[b"foobar"]));
+    fn the_encoding_of_each_key_is_stable_across_builds() {
+        // Part of the cluster's wire contract: nodes of different builds must agree.
+        assert_eq!(shard_of(&EntityKey::User(1)), 0x81);
+        assert_eq!(
+            shard_of(&EntityKey::Channel("#osu".into())),
+            shard_of_parts(&[b"c#osu"])
+        );
+        assert_eq!(shard_of(&EntityKey::Lobby), shard_of_parts(&[b"l"]));
     }
 
     #[test]
@@ -226,52 +67,5 @@ mod tests {
             seen.insert(shard_of(&EntityKey::User(id)));
         }
         assert_eq!(seen.len(), usize::from(SHARD_COUNT));
-    }
-
-    #[test]
-    fn dealing_and_moving() {
-        let t = ShardTable::deal(origin(), &["b".into(), "a".into(), "c".into()]);
-        assert!(t.is_well_formed());
-        let load = t.load();
-        assert_eq!(load.len(), 3);
-        assert!(load.values().all(|&n| (85..=86).contains(&n)));
-        let moves: Vec<_> = t
-            .shards_of("c")
-            .into_iter()
-            .map(|s| (s, "a".into()))
-            .collect();
-        let next = t.with_moves(&moves);
-        assert_eq!(next.epoch, 2);
-        assert!(next.is_well_formed());
-        assert!(next.shards_of("c").is_empty());
-        assert_eq!(next.nodes, ["a", "b"]);
-        assert!(next.supersedes(&t) && !t.supersedes(&next));
-        let moves = [(0, "d".to_owned())];
-        assert_eq!(next.with_moves(&moves).owner(0), "d");
-    }
-
-    #[test]
-    fn an_older_cluster_wins() {
-        let old = ShardTable::deal(origin(), &["a".into()]);
-        let mut young = ShardTable::deal(
-            TableOrigin {
-                started_ms: 5,
-                node: "z".into(),
-            },
-            &["z".into()],
-        );
-        young.epoch = 99;
-        assert!(old.supersedes(&young));
-        assert!(!young.supersedes(&old));
-    }
-
-    #[test]
-    fn malformed_tables_are_refused() {
-        let mut t = ShardTable::deal(origin(), &["a".into()]);
-        t.owners.pop();
-        assert!(!t.is_well_formed());
-        let mut t = ShardTable::deal(origin(), &["a".into()]);
-        t.owners[3] = 9;
-        assert!(!t.is_well_formed());
     }
 }

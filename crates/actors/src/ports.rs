@@ -1,0 +1,166 @@
+//! What an osu! entity may use beyond its own state, as narrow traits: an entity gets
+//! these, never the whole node. The real implementations are the router's; an entity's
+//! unit tests use [`testing::Recorded`], which keeps what was sent.
+//!
+//! * [`Outbox`]: sending to other entities by key (and forgetting one's own table entry).
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use ractor::ActorId;
+
+use crate::channel::ChannelCast;
+use crate::lobby::LobbyCast;
+use crate::match_room::MatchCast;
+use crate::spectate::SpectateCast;
+use crate::user::UserCast;
+use crate::{EntityKey, RouteError, Router};
+
+/// A message to one entity, by key: everything an osu! entity may tell another.
+#[derive(Debug, Clone)]
+pub enum Mail {
+    /// To a user's own session.
+    User(i32, UserCast),
+    Channel(String, ChannelCast),
+    Spectate(i32, SpectateCast),
+    Match(i32, MatchCast),
+    Lobby(LobbyCast),
+}
+
+/// Sending by key, wherever the receiver lives. Every send is a cast: entities other
+/// than sessions never wait for another entity (no call cycle, so no deadlock).
+pub trait Outbox: Send + Sync + Debug + 'static {
+    fn send(&self, mail: Mail) -> Result<(), RouteError>;
+    /// The same message to many users' own sessions (one envelope per node).
+    fn send_users(&self, users: &mut dyn Iterator<Item = i32>, msg: UserCast);
+    /// The same message to particular sessions (one envelope per node).
+    fn send_sessions(&self, sessions: &mut dyn Iterator<Item = (i32, u64)>, msg: UserCast);
+    /// The entity at `key`, hosted by `actor`, stopped on this node: drop its entry
+    /// (unless a successor holds it already).
+    fn forget(&self, key: &EntityKey, actor: ActorId);
+}
+
+/// The context of the osu! entity kinds that only send: rooms, matches, the lobby.
+pub type Ports = Arc<dyn Outbox>;
+
+impl Outbox for Router {
+    fn send(&self, mail: Mail) -> Result<(), RouteError> {
+        match mail {
+            Mail::User(id, msg) => self.cast_user(id, msg),
+            Mail::Channel(name, msg) => self.channels().cast(&name, msg),
+            Mail::Spectate(host, msg) => self.spectate().cast(&host, msg),
+            Mail::Match(id, msg) => self.matches().cast(&id, msg),
+            Mail::Lobby(msg) => self.cast_lobby(msg),
+        }
+    }
+
+    fn send_users(&self, users: &mut dyn Iterator<Item = i32>, msg: UserCast) {
+        self.cast_users(users, msg);
+    }
+
+    fn send_sessions(&self, sessions: &mut dyn Iterator<Item = (i32, u64)>, msg: UserCast) {
+        self.cast_sessions(sessions, msg);
+    }
+
+    fn forget(&self, key: &EntityKey, actor: ActorId) {
+        match key {
+            EntityKey::User(_) => {}
+            EntityKey::Channel(name) => self.channels().remove(name, actor),
+            EntityKey::Spectate(host) => self.spectate().remove(host, actor),
+            EntityKey::Match(id) => self.matches().remove(id, actor),
+            EntityKey::Lobby => self.lobby().remove(&(), actor),
+        }
+    }
+}
+
+/// Counts what entity hosts report in the node's metrics.
+#[derive(Debug)]
+pub(crate) struct Metrics;
+
+impl peace_sharding::Observer for Metrics {
+    fn handled(&self, kind: &'static str) {
+        peace_metrics::mailbox_handled(kind);
+    }
+
+    fn panicked(&self, kind: &'static str, restarted: bool) {
+        peace_metrics::entity_panicked(kind, restarted);
+    }
+}
+
+/// Starts a host for `entity` under the node's supervisor.
+pub(crate) async fn host<E>(
+    entity: E,
+    ctx: E::Ctx,
+    supervisor: ractor::ActorCell,
+) -> Result<ractor::ActorRef<peace_sharding::MsgOf<E>>, ractor::SpawnErr>
+where
+    E: peace_sharding::Entity,
+{
+    let args = peace_sharding::HostArgs {
+        entity,
+        ctx,
+        observer: &Metrics,
+    };
+    peace_sharding::EntityHost::spawn_linked(args, supervisor).await
+}
+
+/// Test doubles for unit tests of entities.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// One thing an entity sent.
+    #[derive(Debug, Clone)]
+    pub enum Sent {
+        Mail(Mail),
+        Users(Vec<i32>, UserCast),
+        Sessions(Vec<(i32, u64)>, UserCast),
+        Forgot(EntityKey),
+    }
+
+    /// An outbox that keeps everything sent through it.
+    #[derive(Debug, Default)]
+    pub struct Recorded {
+        sent: Mutex<Vec<Sent>>,
+    }
+
+    impl Recorded {
+        pub fn ports() -> (Arc<Recorded>, Ports) {
+            let recorded = Arc::new(Recorded::default());
+            (recorded.clone(), recorded)
+        }
+
+        /// What was sent since the last call.
+        pub fn take(&self) -> Vec<Sent> {
+            std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
+        }
+
+        fn push(&self, sent: Sent) {
+            self.sent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(sent);
+        }
+    }
+
+    impl Outbox for Recorded {
+        fn send(&self, mail: Mail) -> Result<(), RouteError> {
+            self.push(Sent::Mail(mail));
+            Ok(())
+        }
+
+        fn send_users(&self, users: &mut dyn Iterator<Item = i32>, msg: UserCast) {
+            self.push(Sent::Users(users.collect(), msg));
+        }
+
+        fn send_sessions(&self, sessions: &mut dyn Iterator<Item = (i32, u64)>, msg: UserCast) {
+            self.push(Sent::Sessions(sessions.collect(), msg));
+        }
+
+        fn forget(&self, key: &EntityKey, _actor: ActorId) {
+            self.push(Sent::Forgot(key.clone()));
+        }
+    }
+}
