@@ -4,14 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::cluster::{COOKIE, ROGUE_TLS, TestCluster};
-use common::play::{create, join, score_frame};
-use common::{PASSWORD, TestClient};
+use crate::common;
+use crate::common::cluster::{COOKIE, ROGUE_TLS, TestCluster};
+use crate::common::play::{create, join, score_frame};
+use crate::common::{PASSWORD, TestClient};
 use peace_bancho::client as c;
 use peace_bancho::wire::Raw;
 use peace_bancho::{ServerPacket, ServerPacketId};

@@ -2,11 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{PASSWORD, TestServer, login_body};
+use crate::common;
+use crate::common::{PASSWORD, TestServer, login_body};
 use peace_bancho::client as c;
 use peace_bancho::{ServerPacket, ServerPacketId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,6 +8,8 @@ pub mod cluster;
 pub mod play;
 pub mod proxy;
 
+use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
@@ -28,6 +30,8 @@ pub struct TestServer {
     pub config: Config,
     /// Where the database lives; dropped (and on a server, dropped there) with the test.
     _storage: Storage,
+    /// This server's place among the tests that share the process (see [`alone`]).
+    _share: Share,
 }
 
 /// One node's HTTP listener, as clients see it.
@@ -114,6 +118,7 @@ impl TestServer {
     }
 
     async fn launch(config: Config, storage: Storage) -> Self {
+        let share = Share::take().await;
         // The server's log goes to the test's output (shown when it fails): warnings and
         // errors, or whatever RUST_LOG asks for.
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -129,6 +134,7 @@ impl TestServer {
             gateway: Gateway::new(base),
             config,
             _storage: storage,
+            _share: share,
         }
     }
 
@@ -402,5 +408,111 @@ impl TestClient {
             ServerPacket::SendMessage(m) => m.message,
             _ => unreachable!(),
         }
+    }
+}
+
+/// Who may run a server in this process right now. Every test of the binary shares one
+/// process, and with it the metrics recorder: a test that reads its counters must not
+/// see another test's servers move them (a lower bound would then hold without the
+/// server under test doing anything). Such a test takes [`alone`] first; every
+/// [`TestServer`] holds a [`Share`] while it lives. [`alone`] waits until no other
+/// test's server runs, and other tests' servers wait until the lone test is done.
+///
+/// Shares are counted by the thread that took them: a test's body runs on the test's
+/// own thread (the runtime's `block_on`), so that names the test.
+struct Sharing {
+    /// The test that has the process to itself.
+    alone: Option<ThreadId>,
+    /// Tests waiting to have the process to themselves.
+    waiting_alone: usize,
+    /// Running servers, by the test that started them.
+    servers: Vec<(ThreadId, usize)>,
+}
+
+static SHARING: Mutex<Sharing> = Mutex::new(Sharing {
+    alone: None,
+    waiting_alone: 0,
+    servers: Vec::new(),
+});
+
+/// How often a test waiting for its turn in [`SHARING`] looks again.
+const SHARING_RECHECK: Duration = Duration::from_millis(20);
+
+fn sharing() -> std::sync::MutexGuard<'static, Sharing> {
+    // A test that panicked while holding the lock left the counts consistent (every
+    // change is one statement), so a poisoned lock is still usable.
+    SHARING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running server's share of the process; see [`Sharing`].
+struct Share {
+    /// The test counted for it, or `None` when that test has the process alone (and
+    /// then needs no share).
+    test: Option<ThreadId>,
+}
+
+impl Share {
+    async fn take() -> Share {
+        let me = std::thread::current().id();
+        loop {
+            {
+                let mut sharing = sharing();
+                if sharing.alone == Some(me) {
+                    return Share { test: None };
+                }
+                let running = sharing.servers.iter().position(|(t, _)| *t == me);
+                // A test that runs a server already may start another even while a lone
+                // test waits: that one waits for this test's servers to stop, so
+                // holding this one back would wait forever.
+                if sharing.alone.is_none() && (sharing.waiting_alone == 0 || running.is_some()) {
+                    match running {
+                        Some(i) => sharing.servers[i].1 += 1,
+                        None => sharing.servers.push((me, 1)),
+                    }
+                    return Share { test: Some(me) };
+                }
+            }
+            tokio::time::sleep(SHARING_RECHECK).await;
+        }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let Some(test) = self.test else { return };
+        let mut sharing = sharing();
+        if let Some(i) = sharing.servers.iter().position(|(t, _)| *t == test) {
+            sharing.servers[i].1 -= 1;
+            if sharing.servers[i].1 == 0 {
+                sharing.servers.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// The process to this test alone (as far as in-process servers go) until the guard is
+/// dropped; see [`Sharing`]. Take it before starting any server.
+pub async fn alone() -> Alone {
+    let me = std::thread::current().id();
+    sharing().waiting_alone += 1;
+    loop {
+        {
+            let mut sharing = sharing();
+            if sharing.alone.is_none() && sharing.servers.is_empty() {
+                sharing.alone = Some(me);
+                sharing.waiting_alone -= 1;
+                return Alone;
+            }
+        }
+        tokio::time::sleep(SHARING_RECHECK).await;
+    }
+}
+
+/// See [`alone`].
+pub struct Alone;
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        sharing().alone = None;
     }
 }

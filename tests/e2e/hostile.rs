@@ -9,13 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{PASSWORD, TestClient, TestServer, login_body};
+use crate::common;
+use crate::common::{PASSWORD, TestClient, TestServer, login_body};
 use peace_bancho::{ClientPacket, ClientPacketId, ServerPacket, client as c};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
