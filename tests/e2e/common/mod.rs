@@ -240,6 +240,7 @@ impl Gateway {
     /// Logs in with a given client version (e.g. `b20240101tourney`).
     pub async fn login_version(&self, name: &str, password: &str, version: &str) -> TestClient {
         let (token, packets) = self.login_raw(login_body(name, password, version)).await;
+        let logged_in_at = std::time::SystemTime::now();
         let user_id = match packets.iter().find_map(|p| match p {
             ServerPacket::UserId(u) => Some(u.user_id),
             _ => None,
@@ -256,6 +257,7 @@ impl Gateway {
             name: name.to_owned(),
             login_packets: packets,
             seen: Vec::new(),
+            logged_in_at,
         }
     }
 }
@@ -284,6 +286,8 @@ pub struct TestClient {
     pub login_packets: Vec<ServerPacket>,
     /// Everything received by polls so far, in order.
     pub seen: Vec<ServerPacket>,
+    /// When the login was answered (the server's session started before).
+    logged_in_at: std::time::SystemTime,
 }
 
 impl TestClient {
@@ -342,6 +346,29 @@ impl TestClient {
             }
             self.poll().await;
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the server honours this client's LOGOUT. It ignores one in a
+    /// session's first second (the client sends LOGOUT right after starting up), and it
+    /// counts whole seconds of the wall clock, so that second is over once the next
+    /// whole second after the login has begun: a wait of less than a second, and none
+    /// when the login is older. The server's rule is on the wall clock and has no
+    /// setting, so this must wait on the clock rather than on a condition.
+    pub async fn past_first_second(&self) {
+        let since_epoch = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .expect("a clock after 1970")
+        };
+        let next_second = Duration::from_secs(since_epoch(self.logged_in_at).as_secs() + 1);
+        loop {
+            let now = since_epoch(std::time::SystemTime::now());
+            let Some(left) = next_second.checked_sub(now).filter(|d| !d.is_zero()) else {
+                return;
+            };
+            // Checked again after the sleep: the timer runs on the monotonic clock, the
+            // server's rule on the wall clock, and the two may drift apart.
+            tokio::time::sleep(left).await;
         }
     }
 
