@@ -1104,6 +1104,7 @@ async fn a_frozen_node_stalls_nobody_beyond_the_time_outs() {
                 }
                 slowest = slowest.max(started.elapsed());
                 polls += 1;
+                // The pace of a client's polls, not a wait for anything.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             (p, slowest, polls)
