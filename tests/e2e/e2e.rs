@@ -2,11 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use std::time::Duration;
-
-use common::{PASSWORD, TestServer, login_body};
+use crate::common;
+use crate::common::{PASSWORD, TestServer, login_body};
 use peace_bancho::client as c;
 use peace_bancho::{ServerPacket, ServerPacketId};
 
@@ -422,11 +419,7 @@ async fn logout_and_idle_timeout_are_broadcast() {
     let mut bob = server.player("Bob").await;
     let mut carol = server.player("Carol").await;
     // The client's LOGOUT in its first second is a startup quirk and ignored.
-    for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        alice.poll().await;
-        bob.poll().await;
-    }
+    bob.past_first_second().await;
     bob.send([c::Logout {}.into()]).await;
     alice
         .wait_for(

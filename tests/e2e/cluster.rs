@@ -4,14 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::cluster::{COOKIE, ROGUE_TLS, TestCluster};
-use common::play::{create, join, score_frame};
-use common::{PASSWORD, TestClient};
+use crate::common;
+use crate::common::cluster::{COOKIE, ROGUE_TLS, TestCluster};
+use crate::common::play::{create, join, score_frame};
+use crate::common::{PASSWORD, TestClient};
 use peace_bancho::client as c;
 use peace_bancho::wire::Raw;
 use peace_bancho::{ServerPacket, ServerPacketId};
@@ -169,7 +170,7 @@ async fn players_on_different_nodes_see_each_other_and_chat() {
 
     // Logout is seen everywhere; a message to the player who left waits for them.
     // (A logout in the first second after a login is ignored, as the client needs.)
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    players[2].past_first_second().await;
     players[2].send([c::Logout {}.into()]).await;
     for p in &mut players[..2] {
         p.wait_for(
@@ -317,7 +318,16 @@ async fn a_killed_nodes_players_play_on_and_it_rejoins_when_restarted() {
     let lost_name = lost.name.clone();
     // Give the lost player's record its channels before the node dies.
     lost.poll().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let db = cluster.database().await;
+    cluster
+        .wait("the lost player's session record to list #osu", || async {
+            db.session_record(lost_id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.channels.iter().any(|c| c == "#osu"))
+        })
+        .await;
 
     cluster.kill(2).await;
     cluster.wait_formed(&[0, 1]).await;
@@ -377,8 +387,13 @@ async fn a_node_with_the_wrong_cookie_is_refused() {
     let mut cluster = TestCluster::start(2).await;
     let intruder = cluster.add_node("intruder");
     cluster.launch(intruder, "not-the-cookie");
-    // Give it time to try (its heartbeat and join grace are well under this).
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // It tried, and was refused, once the refusal is logged (after a few attempts).
+    cluster
+        .wait("the intruder's refusal to be logged", || async {
+            format!("{}{}", cluster.log(0), cluster.log(intruder))
+                .contains("refused before authentication")
+        })
+        .await;
     for i in 0..2 {
         let view = cluster.view(i).await.unwrap();
         let names: Vec<&str> = view["nodes"]
@@ -603,12 +618,28 @@ async fn a_tls_cluster_forms_through_one_seed_and_admits_only_its_own_ca() {
 
     // The right cookie is not enough: a certificate from another CA, or none at all,
     // does not get in.
+    // Each outsider is started once the one before has tried and been refused:
+    // ractor_cluster's listener on node-1 (every node's seed) logs a failed TLS
+    // handshake, which for the rogue node is the only trace of its attempt.
+    const REFUSED: &str = "Error establishing secure socket";
+    let refusals = |cluster: &TestCluster| cluster.log(0).matches(REFUSED).count();
+    let before = refusals(&cluster);
     let rogue = cluster.add_node("rogue");
     cluster.nodes[rogue].tls = Some(ROGUE_TLS);
     cluster.launch(rogue, COOKIE);
+    cluster
+        .wait("node-1 to refuse the rogue certificate", || async {
+            refusals(&cluster) > before
+        })
+        .await;
     let plain = cluster.add_node("plain");
     cluster.launch(plain, COOKIE);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The plain node's own connection to its seed is opened and cut.
+    cluster
+        .wait("node-1 to cut the plain connection", || async {
+            cluster.log(plain).contains("TCP Session closed")
+        })
+        .await;
     for i in 0..3 {
         let names = listed(&cluster, i).await;
         assert!(
@@ -690,6 +721,16 @@ struct Heard {
 /// Messages a sender puts in one poll.
 const BURST: usize = 5;
 
+/// How far a talker of the migration scenario got, for the test to wait on while the
+/// talker owns its client.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Numbered messages sent.
+    sent: AtomicUsize,
+    /// Numbered messages heard.
+    heard: AtomicUsize,
+}
+
 fn numbered(text: &str, prefix: &str) -> Option<usize> {
     text.strip_prefix(prefix)?.parse().ok()
 }
@@ -700,6 +741,7 @@ async fn converse(
     mut client: TestClient,
     say: Option<(&'static str, String)>,
     stop: tokio::sync::watch::Receiver<bool>,
+    progress: Arc<Progress>,
 ) -> (TestClient, Heard, usize) {
     let mut heard = Heard::default();
     let mut sent = 0;
@@ -725,6 +767,7 @@ async fn converse(
                     .collect();
                 sent += BURST;
                 client.send(burst).await;
+                progress.sent.store(sent, Ordering::Relaxed);
                 std::mem::take(&mut client.seen)
             }
             _ => {
@@ -737,8 +780,10 @@ async fn converse(
                 ServerPacket::SendMessage(m) => {
                     if let Some(n) = numbered(&m.message.text, "chat ") {
                         heard.chat.push(n);
+                        progress.heard.fetch_add(1, Ordering::Relaxed);
                     } else if let Some(n) = numbered(&m.message.text, "pm ") {
                         heard.private.push(n);
+                        progress.heard.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 ServerPacket::Restart(_) => heard.restarts += 1,
@@ -752,6 +797,7 @@ async fn converse(
                 return (client, heard, sent);
             }
         }
+        // Not a wait for anything: the pace of the conversation.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -761,6 +807,8 @@ async fn converse(
 struct Conversation {
     stop: tokio::sync::watch::Sender<bool>,
     talkers: [tokio::task::JoinHandle<(TestClient, Heard, usize)>; 3],
+    /// Alice's, bob's and carol's progress.
+    progress: [Arc<Progress>; 3],
     bob_id: i32,
 }
 
@@ -781,21 +829,55 @@ impl Conversation {
         }
         let [alice, bob, carol] = clients;
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let progress: [Arc<Progress>; 3] = Default::default();
         let talkers = [
             tokio::spawn(converse(
                 alice,
                 Some(("chat", "#osu".into())),
                 stopped.clone(),
+                Arc::clone(&progress[0]),
             )),
-            tokio::spawn(converse(bob, Some(("pm", carol_name)), stopped.clone())),
-            tokio::spawn(converse(carol, None, stopped)),
+            tokio::spawn(converse(
+                bob,
+                Some(("pm", carol_name)),
+                stopped.clone(),
+                Arc::clone(&progress[1]),
+            )),
+            tokio::spawn(converse(carol, None, stopped, Arc::clone(&progress[2]))),
         ];
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        Self {
+        let conversation = Self {
             stop,
             talkers,
+            progress,
             bob_id,
-        }
+        };
+        // Under way once messages of both kinds reach their listeners.
+        conversation
+            .goes_on(cluster, "the conversation to start")
+            .await;
+        conversation
+    }
+
+    /// Numbered messages heard by bob (alice's chat) and by carol (alice's chat and
+    /// bob's private messages).
+    fn heard(&self) -> [usize; 2] {
+        [1, 2].map(|i| self.progress[i].heard.load(Ordering::Relaxed))
+    }
+
+    /// Numbered messages sent by alice and by bob.
+    fn sent(&self) -> [usize; 2] {
+        [0, 1].map(|i| self.progress[i].sent.load(Ordering::Relaxed))
+    }
+
+    /// Waits until bob and carol have each heard another burst of messages.
+    async fn goes_on(&self, cluster: &TestCluster, what: &str) {
+        let [bob, carol] = self.heard();
+        cluster
+            .wait(what, || async {
+                let [bob_now, carol_now] = self.heard();
+                bob_now >= bob + BURST && carol_now >= carol + BURST
+            })
+            .await;
     }
 
     /// Ends the conversation: how many chat and private messages were sent, and what
@@ -900,7 +982,9 @@ async fn chat_carries_on_while_a_node_is_drained_restarted_and_rebalanced() {
     cluster.launch(1, common::cluster::COOKIE);
     cluster.wait_formed(&[0, 1, 2]).await;
     assert_eq!(cluster.admin(2, "/api/v1/cluster/rebalance").await, 200);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    conversation
+        .goes_on(&cluster, "the conversation to go on after the rebalance")
+        .await;
     conversation.finish().await;
 
     // The moves are in the cluster API's migration figures.
@@ -922,7 +1006,9 @@ async fn a_node_that_gets_sigterm_drains_itself_before_it_exits() {
     assert_ne!(cluster.where_is(0, "user", &bob).await, "node-2");
     let moved_in = migrated(&cluster, &["node-1", "node-3"], "entities_in").await;
     assert!(moved_in > 0, "the stopping node moved its entities away");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    conversation
+        .goes_on(&cluster, "the conversation to go on after the node left")
+        .await;
     if let Err(e) = tokio::spawn(conversation.finish()).await {
         for i in 0..3 {
             eprintln!("=== {i}\n{}", cluster.log(i));
@@ -941,7 +1027,17 @@ async fn a_node_killed_mid_chat_costs_its_players_a_gap_not_their_session() {
     // kill -9 of bob's node while alice chats and bob writes to carol.
     cluster.kill(1).await;
     cluster.wait_formed(&[0, 2]).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The conversation goes on after the gap for as long as it ran before and during
+    // it: bob and carol each hear as many messages again as had been sent to them by
+    // then, so that what was lost is at most about half of it (checked below).
+    let [alice_sent, bob_sent] = conversation.sent();
+    let [bob_before, carol_before] = conversation.heard();
+    cluster
+        .wait("the conversation to go on after the gap", || async {
+            let [bob_now, carol_now] = conversation.heard();
+            bob_now >= bob_before + alice_sent && carol_now >= carol_before + alice_sent + bob_sent
+        })
+        .await;
     let (chats, pms, [alice, bob_heard, carol]) = conversation.stop().await;
     assert_ne!(cluster.where_is(0, "user", &bob).await, "node-2");
 
@@ -1008,6 +1104,7 @@ async fn a_frozen_node_stalls_nobody_beyond_the_time_outs() {
                 }
                 slowest = slowest.max(started.elapsed());
                 polls += 1;
+                // The pace of a client's polls, not a wait for anything.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             (p, slowest, polls)

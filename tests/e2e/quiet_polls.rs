@@ -3,15 +3,14 @@
 //! player can see: whatever is queued still arrives, once and in order; a client that
 //! only pings stays online; one that stops polling still times out.
 //!
-//! Its own test binary: it reads a process-wide counter from `/metrics`.
+//! It reads a process-wide counter from `/metrics`, so it runs with no other test's server
+//! in the process (`common::alone`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
+use crate::common::{TestServer, alone};
 use peace_bancho::ServerPacket;
 
 async fn quiet_polls(server: &TestServer) -> f64 {
@@ -36,8 +35,11 @@ async fn quiet_polls(server: &TestServer) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn quiet_polls_keep_sessions_alive_and_lose_nothing() {
+    let _alone = alone().await;
     let server = TestServer::start_with(|c| {
-        c.sessions.idle_timeout_secs = 2;
+        // The shortest time-out there is (whole seconds), so that outliving it three
+        // times over takes a few seconds of real time.
+        c.sessions.idle_timeout_secs = 1;
         // Bob chats faster than the spam limit allows.
         c.limits.messages_per_window = 1_000;
     })
@@ -53,7 +55,8 @@ async fn quiet_polls_keep_sessions_alive_and_lose_nothing() {
     // of those polls were quiet.
     let before = quiet_polls(&server).await;
     for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The pace of the pings, not a wait for anything: a tenth of the time-out.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         alice.poll().await;
         bob.poll().await;
     }

@@ -4,9 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{BOT_NAME, PASSWORD, TestClient, TestServer, login_body};
+use crate::common::{BOT_NAME, PASSWORD, TestClient, TestServer, login_body};
 use peace_bancho::client as c;
 use peace_bancho::{ServerPacket, ServerPacketId};
 use peace_db::{AuditEntry, Privileges};

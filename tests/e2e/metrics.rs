@@ -1,11 +1,12 @@
 //! End-to-end: `GET /metrics` serves the listed metrics in the Prometheus text format,
 //! and what players do shows up in them.
+//!
+//! The recorder is process-wide and the gauges are set by whichever server is scraped,
+//! so these tests run with no other test's server in the process (`common::alone`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TestServer;
+use crate::common::{TestServer, alone};
 
 /// The value of the sample line `series` (name with labels, exactly as rendered).
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -36,6 +37,7 @@ async fn scrape(server: &TestServer) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_what_players_do() {
+    let _alone = alone().await;
     let server = TestServer::start().await;
     let before = scrape(&server).await;
     // Names that exist before anything happened, so that the cluster code and
@@ -89,6 +91,7 @@ async fn metrics_count_what_players_do() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_without_a_gateway_serves_metrics_on_its_metrics_listener() {
+    let _alone = alone().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = peace::Config::default();
     config.node.roles = vec!["actors".into()];

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{PASSWORD, TestServer, login_body};
+use crate::common::{PASSWORD, TestServer, login_body};
 use peace_bancho::ServerPacket;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -9,13 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{PASSWORD, TestClient, TestServer, login_body};
+use crate::common;
+use crate::common::{PASSWORD, TestClient, TestServer, login_body};
 use peace_bancho::{ClientPacket, ClientPacketId, ServerPacket, client as c};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -199,7 +198,7 @@ async fn forged_tokens(server: &TestServer, real: &str) -> Failures {
     // Replays: the token of a session that logged out, many times over.
     let mut eve = server.player("Eve").await;
     // The client's LOGOUT in its first second is a startup quirk and ignored.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    eve.past_first_second().await;
     eve.send([c::Logout {}.into()]).await;
     tokens.extend(std::iter::repeat_n(eve.token.clone(), 20));
     for (i, token) in tokens.iter().enumerate() {
@@ -499,13 +498,15 @@ async fn chat(
         alice.say("#osu", &format!("alice says {lines}")).await;
         bob.say("#osu", &format!("bob says {lines}")).await;
         lines += 1;
+        // The pace of the chat, not a wait for anything.
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     (alice, bob, lines)
 }
 
 /// Panics anywhere in this process (the server runs in it): an actor's panic is caught
-/// by ractor and would otherwise go unnoticed.
+/// by ractor and would otherwise go unnoticed. The other tests of the binary run in
+/// this process too, so one of them failing at the same time fails this one as well.
 static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,12 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::proxy::{Mode, Proxy, upstream_of};
-use common::{PASSWORD, TestServer, login_body};
+use crate::common::proxy::{Mode, Proxy, upstream_of};
+use crate::common::{PASSWORD, TestServer, login_body};
 use peace_bancho::client as c;
 use peace_bancho::{LoginFailure, ServerPacket};
 use peace_db::Backend;

@@ -3,14 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, TestServer, decode, login_body, md5_hex};
+use crate::common;
+use crate::common::{PASSWORD, TestServer, decode, login_body, md5_hex};
 use peace_bancho::{ServerPacket, client as c};
 use reqwest::StatusCode;
 use serde_json::Value;

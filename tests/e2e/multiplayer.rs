@@ -2,11 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
+use crate::common::TestServer;
+use crate::common::play::{create, join, score_frame, wait_update};
 use bytes::Bytes;
-use common::TestServer;
-use common::play::{create, join, score_frame, wait_update};
 use peace_bancho::client as c;
 use peace_bancho::wire::Raw;
 use peace_bancho::{MatchData, ServerPacket, mods, slot_status, team, team_type};

@@ -8,6 +8,8 @@ pub mod cluster;
 pub mod play;
 pub mod proxy;
 
+use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use md5::{Digest, Md5};
@@ -28,6 +30,8 @@ pub struct TestServer {
     pub config: Config,
     /// Where the database lives; dropped (and on a server, dropped there) with the test.
     _storage: Storage,
+    /// This server's place among the tests that share the process (see [`alone`]).
+    _share: Share,
 }
 
 /// One node's HTTP listener, as clients see it.
@@ -114,6 +118,7 @@ impl TestServer {
     }
 
     async fn launch(config: Config, storage: Storage) -> Self {
+        let share = Share::take().await;
         // The server's log goes to the test's output (shown when it fails): warnings and
         // errors, or whatever RUST_LOG asks for.
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -129,6 +134,7 @@ impl TestServer {
             gateway: Gateway::new(base),
             config,
             _storage: storage,
+            _share: share,
         }
     }
 
@@ -234,6 +240,7 @@ impl Gateway {
     /// Logs in with a given client version (e.g. `b20240101tourney`).
     pub async fn login_version(&self, name: &str, password: &str, version: &str) -> TestClient {
         let (token, packets) = self.login_raw(login_body(name, password, version)).await;
+        let logged_in_at = std::time::SystemTime::now();
         let user_id = match packets.iter().find_map(|p| match p {
             ServerPacket::UserId(u) => Some(u.user_id),
             _ => None,
@@ -250,6 +257,7 @@ impl Gateway {
             name: name.to_owned(),
             login_packets: packets,
             seen: Vec::new(),
+            logged_in_at,
         }
     }
 }
@@ -278,6 +286,8 @@ pub struct TestClient {
     pub login_packets: Vec<ServerPacket>,
     /// Everything received by polls so far, in order.
     pub seen: Vec<ServerPacket>,
+    /// When the login was answered (the server's session started before).
+    logged_in_at: std::time::SystemTime,
 }
 
 impl TestClient {
@@ -336,6 +346,29 @@ impl TestClient {
             }
             self.poll().await;
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the server honours this client's LOGOUT. It ignores one in a
+    /// session's first second (the client sends LOGOUT right after starting up), and it
+    /// counts whole seconds of the wall clock, so that second is over once the next
+    /// whole second after the login has begun: a wait of less than a second, and none
+    /// when the login is older. The server's rule is on the wall clock and has no
+    /// setting, so this must wait on the clock rather than on a condition.
+    pub async fn past_first_second(&self) {
+        let since_epoch = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .expect("a clock after 1970")
+        };
+        let next_second = Duration::from_secs(since_epoch(self.logged_in_at).as_secs() + 1);
+        loop {
+            let now = since_epoch(std::time::SystemTime::now());
+            let Some(left) = next_second.checked_sub(now).filter(|d| !d.is_zero()) else {
+                return;
+            };
+            // Checked again after the sleep: the timer runs on the monotonic clock, the
+            // server's rule on the wall clock, and the two may drift apart.
+            tokio::time::sleep(left).await;
         }
     }
 
@@ -402,5 +435,111 @@ impl TestClient {
             ServerPacket::SendMessage(m) => m.message,
             _ => unreachable!(),
         }
+    }
+}
+
+/// Who may run a server in this process right now. Every test of the binary shares one
+/// process, and with it the metrics recorder: a test that reads its counters must not
+/// see another test's servers move them (a lower bound would then hold without the
+/// server under test doing anything). Such a test takes [`alone`] first; every
+/// [`TestServer`] holds a [`Share`] while it lives. [`alone`] waits until no other
+/// test's server runs, and other tests' servers wait until the lone test is done.
+///
+/// Shares are counted by the thread that took them: a test's body runs on the test's
+/// own thread (the runtime's `block_on`), so that names the test.
+struct Sharing {
+    /// The test that has the process to itself.
+    alone: Option<ThreadId>,
+    /// Tests waiting to have the process to themselves.
+    waiting_alone: usize,
+    /// Running servers, by the test that started them.
+    servers: Vec<(ThreadId, usize)>,
+}
+
+static SHARING: Mutex<Sharing> = Mutex::new(Sharing {
+    alone: None,
+    waiting_alone: 0,
+    servers: Vec::new(),
+});
+
+/// How often a test waiting for its turn in [`SHARING`] looks again.
+const SHARING_RECHECK: Duration = Duration::from_millis(20);
+
+fn sharing() -> std::sync::MutexGuard<'static, Sharing> {
+    // A test that panicked while holding the lock left the counts consistent (every
+    // change is one statement), so a poisoned lock is still usable.
+    SHARING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running server's share of the process; see [`Sharing`].
+struct Share {
+    /// The test counted for it, or `None` when that test has the process alone (and
+    /// then needs no share).
+    test: Option<ThreadId>,
+}
+
+impl Share {
+    async fn take() -> Share {
+        let me = std::thread::current().id();
+        loop {
+            {
+                let mut sharing = sharing();
+                if sharing.alone == Some(me) {
+                    return Share { test: None };
+                }
+                let running = sharing.servers.iter().position(|(t, _)| *t == me);
+                // A test that runs a server already may start another even while a lone
+                // test waits: that one waits for this test's servers to stop, so
+                // holding this one back would wait forever.
+                if sharing.alone.is_none() && (sharing.waiting_alone == 0 || running.is_some()) {
+                    match running {
+                        Some(i) => sharing.servers[i].1 += 1,
+                        None => sharing.servers.push((me, 1)),
+                    }
+                    return Share { test: Some(me) };
+                }
+            }
+            tokio::time::sleep(SHARING_RECHECK).await;
+        }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let Some(test) = self.test else { return };
+        let mut sharing = sharing();
+        if let Some(i) = sharing.servers.iter().position(|(t, _)| *t == test) {
+            sharing.servers[i].1 -= 1;
+            if sharing.servers[i].1 == 0 {
+                sharing.servers.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// The process to this test alone (as far as in-process servers go) until the guard is
+/// dropped; see [`Sharing`]. Take it before starting any server.
+pub async fn alone() -> Alone {
+    let me = std::thread::current().id();
+    sharing().waiting_alone += 1;
+    loop {
+        {
+            let mut sharing = sharing();
+            if sharing.alone.is_none() && sharing.servers.is_empty() {
+                sharing.alone = Some(me);
+                sharing.waiting_alone -= 1;
+                return Alone;
+            }
+        }
+        tokio::time::sleep(SHARING_RECHECK).await;
+    }
+}
+
+/// See [`alone`].
+pub struct Alone;
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        sharing().alone = None;
     }
 }

@@ -2,11 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{PASSWORD, TestServer, login_body};
+use crate::common;
+use crate::common::{PASSWORD, TestServer, login_body};
 use peace_bancho::client as c;
 use peace_bancho::{ServerPacket, ServerPacketId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -76,6 +75,10 @@ async fn slow_clients_and_connection_floods_are_cut_off() {
     for _ in 0..3 {
         held.push(TcpStream::connect(addr).await.unwrap());
     }
+    // A sleep, as nothing can be waited on: the server counts a connection when its
+    // accept loop takes it, which a client cannot see (the kernel completed the
+    // handshake already), and the held connections must send nothing to stay held.
+    // A moment lets it take them before the one beyond the cap.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut extra = TcpStream::connect(addr).await.unwrap();
     let _ = extra
@@ -405,7 +408,7 @@ async fn tokens_cannot_be_forged_tampered_with_or_replayed_after_logout() {
 
     // After LOGOUT the token is dead (the client's LOGOUT within its first second is a
     // startup quirk and ignored, so wait that out first).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    alice.past_first_second().await;
     let token = alice.token.clone();
     alice.send([c::Logout {}.into()]).await;
     assert!(is_restart(&poll_with(&server, &token).await));
