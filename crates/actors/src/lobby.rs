@@ -125,7 +125,7 @@ mod tests {
     use peace_bancho::{MatchData, ServerPacket};
 
     use super::*;
-    use crate::ports::testing::{Recorded, Sent};
+    use crate::ports::testing::{Recorded, Sent, packets};
 
     fn a_match(id: u16) -> MatchData {
         MatchData {
@@ -139,20 +139,13 @@ mod tests {
         lobby.cast(msg, ports, &Me::detached()).await;
     }
 
+    /// The ids of the packets in a batch.
     fn packet_ids(bytes: &[u8]) -> Vec<u16> {
-        let mut ids = Vec::new();
-        let mut rest = bytes;
-        while rest.len() >= 7 {
-            let id = u16::from_le_bytes([rest[0], rest[1]]);
-            let len = u32::from_le_bytes([rest[3], rest[4], rest[5], rest[6]]) as usize;
-            ids.push(id);
-            rest = &rest[(7 + len).min(rest.len())..];
-        }
-        ids
+        packets(bytes).iter().map(|p| p.id() as u16).collect()
     }
 
     fn id_of(packet: ServerPacket) -> u16 {
-        packet_ids(&packet.to_bytes())[0]
+        packet.id() as u16
     }
 
     #[tokio::test]

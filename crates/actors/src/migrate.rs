@@ -29,7 +29,6 @@ use crate::channel::ChannelActor;
 use crate::cluster::envelope::{Answer, Body, Envelope, Refusal, RequestBody};
 use crate::cluster::placement::Location;
 use crate::cluster::shard::{Shard, shard_of};
-use crate::match_room::MatchActor;
 use crate::message::EntityMsg;
 use crate::router::RouteError;
 use crate::snapshot::{self, Snapshot};
@@ -469,9 +468,9 @@ impl World {
             }
             Snapshot::Match(state) => {
                 let id = i32::from(state.data.match_id);
-                Actor::spawn_linked(None, MatchActor, (self.clone(), *state), supervisor)
+                crate::ports::host(*state, self.match_ports(), supervisor)
                     .await
-                    .map(|(actor, _)| router.matches().insert(id, actor))
+                    .map(|actor| router.matches().insert(id, actor))
             }
             Snapshot::Lobby(state) => crate::ports::host(*state, self.ports(), supervisor)
                 .await

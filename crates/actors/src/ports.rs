@@ -3,6 +3,8 @@
 //! unit tests use [`testing::Recorded`], which keeps what was sent.
 //!
 //! * [`Outbox`]: sending to other entities by key (and forgetting one's own table entry).
+//! * [`Roster`]: who is online (the directory every node holds).
+//! * [`GameRecords`]: where finished multiplayer games are written.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use crate::{EntityKey, RouteError, Router};
 pub enum Mail {
     /// To a user's own session.
     User(i32, UserCast),
+    /// To one session of a user (a tournament account may have several).
+    Session(i32, u64, UserCast),
     Channel(String, ChannelCast),
     Spectate(i32, SpectateCast),
     Match(i32, MatchCast),
@@ -47,6 +51,7 @@ impl Outbox for Router {
     fn send(&self, mail: Mail) -> Result<(), RouteError> {
         match mail {
             Mail::User(id, msg) => self.cast_user(id, msg),
+            Mail::Session(id, session, msg) => self.cast_session(id, session, msg),
             Mail::Channel(name, msg) => self.channels().cast(&name, msg),
             Mail::Spectate(host, msg) => self.spectate().cast(&host, msg),
             Mail::Match(id, msg) => self.matches().cast(&id, msg),
@@ -73,11 +78,44 @@ impl Outbox for Router {
     }
 }
 
+/// Who is online, as every node knows it.
+pub trait Roster: Send + Sync + Debug + 'static {
+    /// A visible online player by name: their id and their name as written.
+    fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)>;
+}
+
+impl Roster for Router {
+    fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
+        self.users().by_name(name).map(|user| (user.id, user.name))
+    }
+}
+
+/// Where finished multiplayer games go. Writing never holds the match up: a failure is
+/// logged, and the game goes on.
+pub trait GameRecords: Send + Sync + Debug + 'static {
+    fn record_game(&self, game: peace_db::NewMatchGame, scores: Vec<peace_db::MatchScore>);
+}
+
+impl GameRecords for peace_db::Database {
+    fn record_game(&self, game: peace_db::NewMatchGame, scores: Vec<peace_db::MatchScore>) {
+        let db = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.record_match_game(&game, &scores).await {
+                tracing::warn!(match_id = game.match_id, "could not record the game: {e}");
+            }
+        });
+    }
+}
+
 /// Counts what entity hosts report in the node's metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics;
 
 impl peace_sharding::Observer for Metrics {
+    fn sent(&self, kind: &'static str) {
+        peace_metrics::mailbox_sent(kind);
+    }
+
     fn handled(&self, kind: &'static str) {
         peace_metrics::mailbox_handled(kind);
     }
@@ -118,6 +156,14 @@ pub(crate) mod testing {
         Users(Vec<i32>, UserCast),
         Sessions(Vec<(i32, u64)>, UserCast),
         Forgot(EntityKey),
+    }
+
+    /// The packets in a queued batch of bytes (an `Enqueue`).
+    pub fn packets(bytes: &[u8]) -> Vec<peace_bancho::ServerPacket> {
+        peace_bancho::decode_server_packets(bytes)
+            .into_iter()
+            .map(|p| p.expect("the entity queued an undecodable packet"))
+            .collect()
     }
 
     /// An outbox that keeps everything sent through it.

@@ -15,7 +15,7 @@ use crate::cluster::envelope::{Answer, Request, RequestBody};
 use crate::cluster::placement::Location;
 use crate::cluster::shard::Shard;
 use crate::directory::OnlineUser;
-use crate::match_room::{MatchActor, MatchState};
+use crate::match_room::MatchState;
 use crate::message::EntityMsg;
 use crate::sessions::LocalSession;
 use crate::spectate::SpectateState;
@@ -348,8 +348,7 @@ impl World {
             &data.name,
         )
         .await?;
-        let (actor, _) =
-            Actor::spawn_linked(None, MatchActor, (self.clone(), state), supervisor).await?;
+        let actor = crate::ports::host(state, self.match_ports(), supervisor).await?;
         self.router().matches().insert(id, actor);
         tracing::info!(match_id = id, host = host_id, "match created");
         Ok(SpawnReply::MatchStarted(Box::new(data)))

@@ -58,9 +58,6 @@ impl Actor for NodeSupervisor {
             tracing::error!(channel = %name, "channel failed: {error}; restarting it");
             router.channels().remove(&name, id);
             world.respawn_channel(&name).await?;
-        } else if let Some(match_id) = router.matches().key_of(id) {
-            tracing::error!(match_id, "match failed: {error}; disposing of it");
-            crate::match_room::dispose(world, match_id, id);
         } else {
             tracing::error!(actor = %id, "an unknown actor failed: {error}");
         }

@@ -296,6 +296,16 @@ impl World {
         self.inner.registrations_by_ip.hit(&ip)
     }
 
+    /// What a match gets as its context.
+    pub(crate) fn match_ports(&self) -> crate::match_room::MatchPorts {
+        crate::match_room::MatchPorts {
+            outbox: self.ports(),
+            roster: Arc::new(self.router().clone()),
+            games: Arc::new(self.db().clone()),
+            bot_name: self.bot_name().into(),
+        }
+    }
+
     pub fn bot_name(&self) -> &str {
         self.inner.bot.get().map_or("Peace", |b| b.name.as_str())
     }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ractor::{ActorId, ActorRef, RpcReplyPort};
 
+use crate::host::{Observer, Unobserved};
+
 /// A message to an entity's host: `C` is what the entity can be told, `Q` what it can be
 /// asked, `R` its answer and `S` its snapshot.
 ///
@@ -126,13 +128,15 @@ pub trait Entity: Send + Sized + 'static {
 pub struct Me<E: Entity> {
     /// `None` for a handle without a host (unit tests call handlers directly).
     actor: Option<ActorRef<MsgOf<E>>>,
+    observer: &'static dyn Observer,
     stop: AtomicBool,
 }
 
 impl<E: Entity> Me<E> {
-    pub(crate) fn new(actor: ActorRef<MsgOf<E>>) -> Self {
+    pub(crate) fn new(actor: ActorRef<MsgOf<E>>, observer: &'static dyn Observer) -> Self {
         Self {
             actor: Some(actor),
+            observer,
             stop: AtomicBool::new(false),
         }
     }
@@ -142,6 +146,7 @@ impl<E: Entity> Me<E> {
     pub fn detached() -> Self {
         Self {
             actor: None,
+            observer: &Unobserved,
             stop: AtomicBool::new(false),
         }
     }
@@ -160,8 +165,12 @@ impl<E: Entity> Me<E> {
     /// Tells the entity `msg` after `delay` (a timer); dropped if it has stopped by then.
     pub fn cast_after(&self, delay: std::time::Duration, msg: E::Cast) {
         if let Some(actor) = &self.actor {
+            let observer = self.observer;
             // ractor's timer: one short task that ends with the send.
-            let _timer = actor.send_after(delay, move || EntityMsg::Cast(msg));
+            let _timer = actor.send_after(delay, move || {
+                observer.sent(E::KIND);
+                EntityMsg::Cast(msg)
+            });
         }
     }
 

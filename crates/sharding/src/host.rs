@@ -21,6 +21,9 @@ use crate::entity::{AfterPanic, Entity, EntityMsg, Me, MsgOf};
 /// What the host reports, so that the embedding application can count it (the runtime
 /// itself knows no metrics backend).
 pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
+    /// A message to an entity of `kind` entered its mailbox by the runtime's hand (a
+    /// timer); senders outside the runtime report their own sends.
+    fn sent(&self, _kind: &'static str) {}
     /// An entity of `kind` took a message out of its mailbox.
     fn handled(&self, _kind: &'static str) {}
     /// An entity of `kind` panicked; `restarted` tells whether it went on.
@@ -129,7 +132,7 @@ impl<E: Entity> Actor for EntityHost<E> {
         Ok(Hosted {
             entity: args.entity,
             ctx: args.ctx,
-            me: Me::new(myself),
+            me: Me::new(myself, args.observer),
             observer: args.observer,
             skip_ended: false,
         })

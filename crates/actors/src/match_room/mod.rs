@@ -1,4 +1,4 @@
-//! The match actor: one per multiplayer room, keyed `Match(match_id)`.
+//! The match: one per multiplayer room, keyed `Match(match_id)`.
 //!
 //! It owns the slots and the game in progress. Players' sessions cast what their client
 //! asked for (`MatchCast::Player`); the match checks who may do it, changes its state,
@@ -9,19 +9,22 @@
 mod referee;
 mod state;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use peace_bancho::server as s;
 use peace_bancho::{MatchData, ServerPacket, slot_status};
 use peace_db::Privileges;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use peace_sharding::{AfterPanic, Entity, Me};
 use serde::{Deserialize, Serialize};
 
-use crate::World;
+use crate::EntityKey;
 use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
 use crate::message::EntityMsg;
+use crate::ports::{GameRecords, Mail, Ports, Roster};
+use crate::snapshot::Snapshot;
 use crate::user::{UserCast, packet_bytes};
 
 pub use state::{Countdown, Game, MIN_SCORE_FRAME_LEN, MatchState};
@@ -122,186 +125,176 @@ pub enum MatchReply {
 
 pub type MatchMsg = EntityMsg<MatchCast, MatchCall, MatchReply>;
 
-/// The match actor.
-#[derive(Debug)]
-pub struct MatchActor;
-
-#[derive(Debug)]
-pub struct MatchRuntime {
-    world: World,
-    state: MatchState,
-    myself: ActorRef<MatchMsg>,
-    /// Exported to another node: it stops without being disposed of.
-    moved: bool,
+/// What a match may use beyond its own state.
+#[derive(Debug, Clone)]
+pub struct MatchPorts {
+    pub outbox: Ports,
+    /// Who is online (a referee's `!mp invite NAME`).
+    pub roster: Arc<dyn Roster>,
+    /// Where finished games are written.
+    pub games: Arc<dyn GameRecords>,
+    /// The bot's name, which the match speaks as in its channel.
+    pub bot_name: Arc<str>,
 }
 
-impl Actor for MatchActor {
-    type Msg = MatchMsg;
-    type State = MatchRuntime;
-    type Arguments = (World, MatchState);
+/// The match while it handles one message: its state, its ports and its host.
+struct Room<'a> {
+    state: &'a mut MatchState,
+    ports: &'a MatchPorts,
+    me: &'a Me<MatchState>,
+}
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        (world, state): Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(MatchRuntime {
-            world,
-            state,
-            myself,
-            moved: false,
-        })
+impl Entity for MatchState {
+    const KIND: &'static str = "match";
+    type Key = i32;
+    type Cast = MatchCast;
+    type Call = MatchCall;
+    type Reply = MatchReply;
+    type Snapshot = Snapshot;
+    type Ctx = MatchPorts;
+
+    fn key(&self) -> i32 {
+        i32::from(self.data.match_id)
     }
 
-    async fn post_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        rt: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        rt.announce();
+    async fn started(&mut self, ports: &MatchPorts, me: &Me<Self>) {
+        let room = Room {
+            state: self,
+            ports,
+            me,
+        };
+        room.announce();
         // A match that moved here mid-countdown goes on counting.
-        if rt.state.countdown.is_some() {
-            let generation = rt.state.countdown_generation;
-            rt.myself.send_after(Duration::from_secs(1), move || {
-                peace_metrics::mailbox_sent("match");
-                EntityMsg::Cast(MatchCast::Tick { generation })
-            });
+        if room.state.countdown.is_some() {
+            room.tick_in_a_second(room.state.countdown_generation);
         }
-        Ok(())
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        rt: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        peace_metrics::mailbox_handled("match");
+    async fn cast(&mut self, msg: MatchCast, ports: &MatchPorts, me: &Me<Self>) {
+        let mut room = Room {
+            state: self,
+            ports,
+            me,
+        };
         match msg {
-            EntityMsg::Call(
-                MatchCall::Join {
-                    user_id,
-                    name,
-                    password,
-                    privileges,
-                },
-                reply,
-            ) => {
-                let _ = reply.send(rt.join(user_id, &name, &password, privileges));
-            }
-            EntityMsg::Call(MatchCall::Info, reply) => {
-                let _ = reply.send(MatchReply::Info(Box::new(rt.state.public_view())));
-            }
-            EntityMsg::Cast(MatchCast::Player { user_id, action }) => rt.player(user_id, action),
-            EntityMsg::Cast(MatchCast::Leave { user_id }) => rt.leave(user_id),
-            EntityMsg::Cast(MatchCast::Invite {
+            MatchCast::Player { user_id, action } => room.player(user_id, action),
+            MatchCast::Leave { user_id } => room.leave(user_id),
+            MatchCast::Invite {
                 from_id,
                 from_name,
                 target_id,
                 target_name,
-            }) => {
-                rt.invite(from_id, from_name, target_id, target_name);
-            }
-            EntityMsg::Cast(MatchCast::Watch {
+            } => room.invite(from_id, from_name, target_id, target_name),
+            MatchCast::Watch {
                 user_id,
                 session_id,
                 watching,
-            }) => {
+            } => {
                 if watching {
-                    rt.state.watchers.insert((user_id, session_id));
+                    room.state.watchers.insert((user_id, session_id));
                     let update = ServerPacket::from(s::UpdateMatch {
-                        data: rt.state.public_view(),
+                        data: room.state.public_view(),
                     });
                     let update = UserCast::Enqueue(update.to_bytes());
-                    let _ = rt.world.router().cast_session(user_id, session_id, update);
+                    let _ = ports
+                        .outbox
+                        .send(Mail::Session(user_id, session_id, update));
                 } else {
-                    rt.state.watchers.remove(&(user_id, session_id));
+                    room.state.watchers.remove(&(user_id, session_id));
                 }
             }
-            EntityMsg::Cast(MatchCast::Tick { generation }) => rt.tick(generation),
-            EntityMsg::Export(reply) => {
-                rt.moved = true;
-                let state = Box::new(rt.state.clone());
-                let _ = reply.send(crate::snapshot::Snapshot::Match(state));
-                rt.myself.stop(Some("moved".into()));
-            }
-            EntityMsg::Cast(MatchCast::Referee {
+            MatchCast::Tick { generation } => room.tick(generation),
+            MatchCast::Referee {
                 user_id,
                 name,
                 privileges,
                 args,
-            }) => {
-                let text = rt.referee(user_id, &name, privileges, &args);
-                rt.say(text);
+            } => {
+                let text = room.referee(user_id, &name, privileges, &args);
+                room.say(text);
             }
         }
-        Ok(())
     }
 
-    async fn post_stop(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        rt: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if !rt.moved {
-            dispose(
-                &rt.world,
-                i32::from(rt.state.data.match_id),
-                myself.get_id(),
-            );
+    async fn call(&mut self, msg: MatchCall, ports: &MatchPorts, me: &Me<Self>) -> MatchReply {
+        let mut room = Room {
+            state: self,
+            ports,
+            me,
+        };
+        match msg {
+            MatchCall::Join {
+                user_id,
+                name,
+                password,
+                privileges,
+            } => room.join(user_id, &name, &password, privileges),
+            MatchCall::Info => MatchReply::Info(Box::new(room.state.public_view())),
         }
-        Ok(())
+    }
+
+    fn export(&mut self, _ports: &MatchPorts) -> Snapshot {
+        Snapshot::Match(Box::new(std::mem::take(self)))
+    }
+
+    async fn ended(&mut self, ports: &MatchPorts, me: &Me<Self>) {
+        dispose(&ports.outbox, self.key(), me.id());
+    }
+
+    /// A match that failed is disposed of: its players are told it is gone.
+    fn after_panic(
+        match_id: &i32,
+        _: Option<Snapshot>,
+        ports: &MatchPorts,
+        me: &Me<Self>,
+    ) -> AfterPanic<Self> {
+        dispose(&ports.outbox, *match_id, me.id());
+        AfterPanic::Stop
     }
 }
 
-/// Unregisters a match, closes its channel and removes it from the lobby (also used when
-/// the match failed).
-pub(crate) fn dispose(world: &World, match_id: i32, actor: ractor::ActorId) {
-    world.router().matches().remove(&match_id, actor);
-    let _ = world
-        .router()
-        .channels()
-        .cast(&channel_name(match_id), ChannelCast::Close);
-    let _ = world
-        .router()
-        .cast_lobby(LobbyCast::MatchDisposed { match_id });
+/// Unregisters a match, closes its channel and removes it from the lobby.
+fn dispose(outbox: &Ports, match_id: i32, actor: ractor::ActorId) {
+    outbox.forget(&EntityKey::Match(match_id), actor);
+    let _ = outbox.send(Mail::Channel(channel_name(match_id), ChannelCast::Close));
+    let _ = outbox.send(Mail::Lobby(LobbyCast::MatchDisposed { match_id }));
 }
 
-impl MatchRuntime {
+impl Room<'_> {
     fn id(&self) -> i32 {
         i32::from(self.state.data.match_id)
     }
 
     fn tell(&self, user_id: i32, bytes: Bytes) {
         let _ = self
-            .world
-            .router()
-            .cast_user(user_id, UserCast::Enqueue(bytes));
+            .ports
+            .outbox
+            .send(Mail::User(user_id, UserCast::Enqueue(bytes)));
     }
 
     /// Sends a packet to everyone in the room: players and tournament watchers (one
     /// envelope per node each).
     fn tell_all(&self, packet: impl Into<ServerPacket>) {
         let bytes = packet.into().to_bytes();
-        let router = self.world.router();
-        router.cast_users(self.state.players(), UserCast::Enqueue(bytes.clone()));
-        router.cast_sessions(
-            self.state.watchers.iter().copied(),
+        let outbox = &self.ports.outbox;
+        outbox.send_users(&mut self.state.players(), UserCast::Enqueue(bytes.clone()));
+        outbox.send_sessions(
+            &mut self.state.watchers.iter().copied(),
             UserCast::Enqueue(bytes),
         );
     }
 
     /// Sends a packet to this game's players (score updates: one envelope per node).
     fn tell_players(&self, packet: impl Into<ServerPacket>) {
-        let players = self
+        let mut players = self
             .state
             .game
             .iter()
             .flat_map(|g| g.players.iter().copied());
         let bytes = packet.into().to_bytes();
-        self.world
-            .router()
-            .cast_users(players, UserCast::Enqueue(bytes));
+        self.ports
+            .outbox
+            .send_users(&mut players, UserCast::Enqueue(bytes));
     }
 
     /// Tells the room and the lobby about the match's new state.
@@ -311,24 +304,23 @@ impl MatchRuntime {
         });
         let public = Box::new(self.state.public_view());
         let _ = self
-            .world
-            .router()
-            .cast_lobby(LobbyCast::MatchUpdated(public));
+            .ports
+            .outbox
+            .send(Mail::Lobby(LobbyCast::MatchUpdated(public)));
     }
 
     /// Says something in the match channel, as the bot.
     fn say(&self, text: String) {
         let msg = ChannelCast::Message {
             from_id: crate::BOT_ID,
-            from_name: self.world.bot_name().to_owned(),
+            from_name: self.ports.bot_name.to_string(),
             privileges: Privileges::BOT,
             text,
         };
         let _ = self
-            .world
-            .router()
-            .channels()
-            .cast(&channel_name(self.id()), msg);
+            .ports
+            .outbox
+            .send(Mail::Channel(channel_name(self.id()), msg));
     }
 
     fn join(
@@ -365,7 +357,7 @@ impl MatchRuntime {
         let new_host = self.state.unseat(user_id);
         if self.state.player_count() == 0 {
             self.end_game(true);
-            self.myself.stop(Some("everyone left".into()));
+            self.me.stop();
             return;
         }
         if let Some(host) = new_host {
@@ -379,9 +371,9 @@ impl MatchRuntime {
     fn kick(&mut self, user_id: i32) {
         let match_id = self.id();
         let _ = self
-            .world
-            .router()
-            .cast_user(user_id, UserCast::RemovedFromMatch { match_id });
+            .ports
+            .outbox
+            .send(Mail::User(user_id, UserCast::RemovedFromMatch { match_id }));
     }
 
     fn player(&mut self, user_id: i32, action: PlayerAction) {
@@ -680,12 +672,7 @@ impl MatchRuntime {
                 )
             })
             .collect();
-        let db = self.world.db().clone();
-        tokio::spawn(async move {
-            if let Err(e) = db.record_match_game(&row, &scores).await {
-                tracing::warn!(match_id = row.match_id, "could not record the game: {e}");
-            }
-        });
+        self.ports.games.record_game(row, scores);
     }
 
     /// A player's MATCH_INVITE: only someone in the match invites to it.
@@ -713,6 +700,11 @@ impl MatchRuntime {
         self.tell(target_id, packet_bytes(s::MatchInvite { message }));
     }
 
+    fn tick_in_a_second(&self, generation: u32) {
+        self.me
+            .cast_after(Duration::from_secs(1), MatchCast::Tick { generation });
+    }
+
     fn cancel_countdown(&mut self) {
         self.state.countdown = None;
     }
@@ -725,11 +717,7 @@ impl MatchRuntime {
             start,
             generation,
         });
-        self.myself.send_after(Duration::from_secs(1), move || {
-            // Runs when the timer fires, as the tick enters the mailbox.
-            peace_metrics::mailbox_sent("match");
-            EntityMsg::Cast(MatchCast::Tick { generation })
-        });
+        self.tick_in_a_second(generation);
     }
 
     fn tick(&mut self, generation: u32) {
@@ -765,11 +753,7 @@ impl MatchRuntime {
             };
             self.say(format!("{what} in {remaining} second(s)."));
         }
-        self.myself.send_after(Duration::from_secs(1), move || {
-            // Runs when the timer fires, as the tick enters the mailbox.
-            peace_metrics::mailbox_sent("match");
-            EntityMsg::Cast(MatchCast::Tick { generation })
-        });
+        self.tick_in_a_second(generation);
     }
 }
 
@@ -807,5 +791,231 @@ fn score_row(
         score: i32_at(17),
         max_combo: u16_at(21),
         passed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use peace_bancho::ServerPacket;
+
+    use super::*;
+    use crate::ports::testing::{Recorded, Sent, packets};
+
+    const HOST: i32 = 10;
+    const GUEST: i32 = 11;
+
+    /// Nobody is online but the guest, by name.
+    #[derive(Debug)]
+    struct OnlyGuest;
+
+    impl Roster for OnlyGuest {
+        fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
+            (name == "guest").then(|| (GUEST, "guest".into()))
+        }
+    }
+
+    /// Keeps the games a match records.
+    #[derive(Debug, Default)]
+    struct Games(Mutex<Vec<(peace_db::NewMatchGame, Vec<peace_db::MatchScore>)>>);
+
+    impl GameRecords for Games {
+        fn record_game(&self, game: peace_db::NewMatchGame, scores: Vec<peace_db::MatchScore>) {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((game, scores));
+        }
+    }
+
+    struct Harness {
+        state: MatchState,
+        ports: MatchPorts,
+        sent: Arc<Recorded>,
+        games: Arc<Games>,
+        me: Me<MatchState>,
+    }
+
+    impl Harness {
+        fn new(password: Option<&str>) -> Self {
+            let (sent, outbox) = Recorded::ports();
+            let games = Arc::new(Games::default());
+            let requested = MatchData {
+                name: "test match".into(),
+                password: password.map(str::to_owned),
+                ..MatchData::default()
+            };
+            Self {
+                state: MatchState::create(1, &requested, HOST, "host"),
+                ports: MatchPorts {
+                    outbox,
+                    roster: Arc::new(OnlyGuest),
+                    games: games.clone(),
+                    bot_name: "Peace".into(),
+                },
+                sent,
+                games,
+                me: Me::detached(),
+            }
+        }
+
+        async fn join(&mut self, user_id: i32, password: &str, privileges: Privileges) -> bool {
+            let call = MatchCall::Join {
+                user_id,
+                name: format!("user {user_id}"),
+                password: password.into(),
+                privileges,
+            };
+            matches!(
+                self.state.call(call, &self.ports, &self.me).await,
+                MatchReply::Joined(_)
+            )
+        }
+
+        async fn act(&mut self, user_id: i32, action: PlayerAction) {
+            let cast = MatchCast::Player { user_id, action };
+            self.state.cast(cast, &self.ports, &self.me).await;
+        }
+
+        /// The packets queued for `user_id` alone since the last look.
+        fn packets_to(&self, user_id: i32) -> Vec<ServerPacket> {
+            let mut out = Vec::new();
+            for sent in self.sent.take() {
+                let (to, bytes) = match sent {
+                    Sent::Mail(Mail::User(to, UserCast::Enqueue(b))) => (vec![to], b),
+                    Sent::Users(to, UserCast::Enqueue(b)) => (to, b),
+                    _ => continue,
+                };
+                if to.contains(&user_id) {
+                    out.extend(packets(&bytes));
+                }
+            }
+            out
+        }
+    }
+
+    #[tokio::test]
+    async fn a_password_keeps_players_out_but_not_staff() {
+        let mut m = Harness::new(Some("secret"));
+        assert!(!m.join(GUEST, "wrong", Privileges::NORMAL).await);
+        assert!(m.join(GUEST, "secret", Privileges::NORMAL).await);
+        assert!(
+            m.join(12, "", Privileges::NORMAL.union(Privileges::MODERATOR))
+                .await
+        );
+        assert_eq!(m.state.player_count(), 3);
+    }
+
+    #[tokio::test]
+    async fn only_the_host_starts_and_a_finished_game_is_recorded() {
+        let mut m = Harness::new(None);
+        assert!(m.join(GUEST, "", Privileges::NORMAL).await);
+        m.act(GUEST, PlayerAction::Start).await;
+        assert!(!m.state.data.in_progress, "a guest cannot start the match");
+
+        m.sent.take();
+        m.act(HOST, PlayerAction::Start).await;
+        assert!(m.state.data.in_progress);
+        assert!(
+            m.packets_to(GUEST)
+                .iter()
+                .any(|p| matches!(p, ServerPacket::MatchStart(_)))
+        );
+
+        m.act(HOST, PlayerAction::Complete).await;
+        assert!(m.state.data.in_progress, "one player is still playing");
+        m.act(GUEST, PlayerAction::Complete).await;
+        assert!(!m.state.data.in_progress);
+        assert!(
+            m.packets_to(GUEST)
+                .iter()
+                .any(|p| matches!(p, ServerPacket::MatchComplete(_)))
+        );
+        let games = m.games.0.lock().unwrap_or_else(|e| e.into_inner());
+        let [(game, scores)] = &games[..] else {
+            panic!("one game recorded, not {}", games.len());
+        };
+        assert!(!game.aborted);
+        assert_eq!(scores.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn locking_an_occupied_slot_removes_its_player() {
+        let mut m = Harness::new(None);
+        assert!(m.join(GUEST, "", Privileges::NORMAL).await);
+        let slot = m.state.slot_of(GUEST).expect("the guest has a slot") as i32;
+        m.sent.take();
+        m.act(GUEST, PlayerAction::Lock(0)).await;
+        assert!(m.sent.take().is_empty(), "only the host locks slots");
+        m.act(HOST, PlayerAction::Lock(slot)).await;
+        assert!(m.sent.take().iter().any(|s| matches!(
+            s,
+            Sent::Mail(Mail::User(
+                GUEST,
+                UserCast::RemovedFromMatch { match_id: 1 }
+            ))
+        )));
+    }
+
+    #[tokio::test]
+    async fn the_host_passes_on_when_it_leaves_and_the_last_one_out_ends_the_match() {
+        let mut m = Harness::new(None);
+        assert!(m.join(GUEST, "", Privileges::NORMAL).await);
+        let leave = |user_id| MatchCast::Leave { user_id };
+        m.state.cast(leave(HOST), &m.ports, &m.me).await;
+        assert_eq!(m.state.data.host_id, GUEST);
+        assert!(
+            m.packets_to(GUEST)
+                .iter()
+                .any(|p| matches!(p, ServerPacket::MatchTransferHost(_)))
+        );
+        assert!(!m.me.stop_requested());
+        m.state.cast(leave(GUEST), &m.ports, &m.me).await;
+        assert!(m.me.stop_requested());
+
+        m.state.ended(&m.ports, &m.me).await;
+        let sent = m.sent.take();
+        assert!(
+            sent.iter()
+                .any(|s| matches!(s, Sent::Forgot(EntityKey::Match(1))))
+        );
+        assert!(sent.iter().any(|s| matches!(
+            s,
+            Sent::Mail(Mail::Lobby(LobbyCast::MatchDisposed { match_id: 1 }))
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_referee_invites_only_who_is_online() {
+        let mut m = Harness::new(None);
+        let referee = |args: &[&str]| MatchCast::Referee {
+            user_id: HOST,
+            name: "host".into(),
+            privileges: Privileges::NORMAL,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        m.state
+            .cast(referee(&["invite", "nobody"]), &m.ports, &m.me)
+            .await;
+        let said = |sent: &[Sent], what: &str| {
+            sent.iter().any(|s| {
+                matches!(
+                    s,
+                    Sent::Mail(Mail::Channel(name, ChannelCast::Message { text, .. }))
+                        if name == "#mp_1" && text.contains(what)
+                )
+            })
+        };
+        assert!(said(&m.sent.take(), "nobody is not online"));
+        m.state
+            .cast(referee(&["invite", "guest"]), &m.ports, &m.me)
+            .await;
+        let sent = m.sent.take();
+        assert!(said(&sent, "Invited guest"));
+        assert!(
+            sent.iter()
+                .any(|s| matches!(s, Sent::Mail(Mail::User(GUEST, UserCast::Enqueue(_)))))
+        );
     }
 }

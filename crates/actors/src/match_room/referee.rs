@@ -4,7 +4,7 @@ use peace_bancho::model::{MATCH_SLOTS, SLOT_HAS_PLAYER};
 use peace_bancho::{mods, slot_status};
 use peace_db::Privileges;
 
-use super::{MatchRuntime, PlayerAction};
+use super::{PlayerAction, Room};
 
 /// Longest countdown accepted (`!mp start`, `!mp timer`).
 pub const MAX_COUNTDOWN_SECS: u32 = 600;
@@ -31,7 +31,7 @@ fn parse_mods(args: &[String]) -> Option<u32> {
     })
 }
 
-impl MatchRuntime {
+impl Room<'_> {
     /// Runs `!mp <args>` for `user_id`; the answer goes to the channel.
     pub(super) fn referee(
         &mut self,
@@ -172,11 +172,11 @@ impl MatchRuntime {
             },
             "invite" => {
                 let target = rest.join(" ");
-                match self.world.router().users().by_name(&target) {
-                    Some(user) => {
-                        let to = user.name.to_string();
-                        self.send_invite(user_id, name.to_owned(), user.id, to);
-                        format!("Invited {}.", user.name)
+                match self.ports.roster.online_by_name(&target) {
+                    Some((id, online_name)) => {
+                        let to = online_name.to_string();
+                        self.send_invite(user_id, name.to_owned(), id, to);
+                        format!("Invited {online_name}.")
                     }
                     None => format!("{target} is not online."),
                 }

@@ -48,7 +48,7 @@ pub struct Countdown {
 }
 
 /// A match's serializable state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MatchState {
     /// The authoritative match; `data.password` holds the real password.
     pub data: MatchData,
