@@ -1,4 +1,4 @@
-//! The channel actor: one per chat channel, keyed `Channel(name)`.
+//! The chat channel: one per channel, keyed `Channel(name)`.
 //!
 //! It keeps the member list, checks read/write privileges, and fans a message out to
 //! every member but the sender. The message is encoded once and the same bytes are queued
@@ -11,17 +11,20 @@
 //! broadcast per [`INFO_COALESCE`], so a login storm does not cost one broadcast per join.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use peace_bancho::ServerPacket;
 use peace_bancho::server::{ChannelInfo, Notification, SendMessage};
 use peace_db::Privileges;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use peace_sharding::{AfterPanic, Entity, Me};
 use serde::{Deserialize, Serialize};
 
-use crate::World;
 use crate::message::EntityMsg;
+use crate::ports::{Mail, Ports};
+use crate::snapshot::Snapshot;
 use crate::user::UserCast;
+use crate::{EntityKey, World};
 
 /// Whether `key` is an instance channel: a spectator room's or a match's. Players get
 /// into one only through its room or match (which checks passwords and slots), never
@@ -214,190 +217,194 @@ impl ChannelState {
     }
 }
 
-/// The channel actor.
-#[derive(Debug)]
-pub struct ChannelActor;
-
-#[derive(Debug)]
-pub struct ChannelRuntime {
-    world: World,
-    state: ChannelState,
-    /// Exported to another node: it stops without closing.
-    moved: bool,
+/// What a channel may use beyond its own state.
+#[derive(Debug, Clone)]
+pub struct ChannelPorts {
+    pub outbox: Ports,
+    /// Where member counts are published for every session to catch up with.
+    pub counts: Arc<dyn CountBoard>,
 }
 
-impl Actor for ChannelActor {
-    type Msg = ChannelMsg;
-    type State = ChannelRuntime;
-    type Arguments = (World, ChannelState);
+impl Entity for ChannelState {
+    const KIND: &'static str = "channel";
+    type Key = String;
+    type Cast = ChannelCast;
+    type Call = ChannelCall;
+    type Reply = ChannelReply;
+    type Snapshot = Snapshot;
+    type Ctx = ChannelPorts;
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        (world, state): Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(ChannelRuntime {
-            world,
-            state,
-            moved: false,
-        })
+    fn key(&self) -> String {
+        self.definition.name.clone()
     }
 
-    async fn post_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        rt: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn started(&mut self, _ports: &ChannelPorts, me: &Me<Self>) {
         // A channel that moved here with an announcement pending owes it.
-        if rt.state.info_pending {
-            rt.state.info_pending = false;
-            rt.schedule_info(&myself);
+        if self.info_pending {
+            self.info_pending = false;
+            self.schedule_info(me);
         }
-        Ok(())
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        rt: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        peace_metrics::mailbox_handled("channel");
-        let st = &mut rt.state;
+    async fn cast(&mut self, msg: ChannelCast, ports: &ChannelPorts, me: &Me<Self>) {
         match msg {
-            EntityMsg::Call(
-                ChannelCall::Join {
-                    user_id,
-                    session_id,
-                    privileges,
-                },
-                reply,
-            ) => {
-                if !privileges.meets(st.read_privileges()) {
-                    let _ = reply.send(ChannelReply::Denied);
-                    return Ok(());
-                }
-                st.members.insert(user_id, (session_id, privileges));
-                let _ = reply.send(ChannelReply::Joined);
-                rt.schedule_info(&myself);
-            }
-            EntityMsg::Call(
-                ChannelCall::Part {
-                    user_id,
-                    session_id,
-                },
-                reply,
-            ) => {
-                if st.members.get(&user_id).is_some_and(|m| m.0 == session_id) {
-                    st.members.remove(&user_id);
-                    rt.schedule_info(&myself);
-                }
-                let _ = reply.send(ChannelReply::Parted);
-            }
-            EntityMsg::Call(ChannelCall::Summary, reply) => {
-                let _ = reply.send(ChannelReply::Summary(st.summary()));
-            }
-            EntityMsg::Cast(ChannelCast::Forget {
+            ChannelCast::Forget {
                 user_id,
                 session_id,
-            }) => {
-                if st.members.get(&user_id).is_some_and(|m| m.0 == session_id) {
-                    st.members.remove(&user_id);
-                    rt.schedule_info(&myself);
+            } => {
+                if self
+                    .members
+                    .get(&user_id)
+                    .is_some_and(|m| m.0 == session_id)
+                {
+                    self.members.remove(&user_id);
+                    self.schedule_info(me);
                 }
             }
-            EntityMsg::Cast(ChannelCast::Message {
+            ChannelCast::Message {
                 from_id,
                 from_name,
                 privileges,
                 text,
-            }) => {
-                rt.relay(from_id, from_name, privileges, text);
-            }
-            EntityMsg::Cast(ChannelCast::AnnounceInfo) => rt.announce_info(),
-            EntityMsg::Export(reply) => {
-                rt.moved = true;
-                let _ = reply.send(crate::snapshot::Snapshot::Channel(Box::new(st.clone())));
-                myself.stop(Some("moved".into()));
-            }
-            EntityMsg::Cast(ChannelCast::Close) => {
-                for &member in st.members.keys() {
-                    let name = st.definition.name.clone();
-                    let _ = rt
-                        .world
-                        .router()
-                        .cast_user(member, UserCast::ChannelRemoved { name });
+            } => self.relay(&ports.outbox, from_id, from_name, privileges, text),
+            ChannelCast::AnnounceInfo => self.announce_info(ports),
+            ChannelCast::Close => {
+                for &member in self.members.keys() {
+                    let name = self.definition.name.clone();
+                    let _ = ports
+                        .outbox
+                        .send(Mail::User(member, UserCast::ChannelRemoved { name }));
                 }
-                st.members.clear();
-                myself.stop(Some("closed".into()));
+                self.members.clear();
+                me.stop();
             }
         }
-        Ok(())
     }
 
-    async fn post_stop(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        rt: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if !rt.moved {
-            rt.world
-                .router()
-                .channels()
-                .remove(&rt.state.definition.name, myself.get_id());
+    async fn call(
+        &mut self,
+        msg: ChannelCall,
+        _ports: &ChannelPorts,
+        me: &Me<Self>,
+    ) -> ChannelReply {
+        match msg {
+            ChannelCall::Join {
+                user_id,
+                session_id,
+                privileges,
+            } => {
+                if !privileges.meets(self.read_privileges()) {
+                    return ChannelReply::Denied;
+                }
+                self.members.insert(user_id, (session_id, privileges));
+                self.schedule_info(me);
+                ChannelReply::Joined
+            }
+            ChannelCall::Part {
+                user_id,
+                session_id,
+            } => {
+                if self
+                    .members
+                    .get(&user_id)
+                    .is_some_and(|m| m.0 == session_id)
+                {
+                    self.members.remove(&user_id);
+                    self.schedule_info(me);
+                }
+                ChannelReply::Parted
+            }
+            ChannelCall::Summary => ChannelReply::Summary(self.summary()),
         }
-        Ok(())
+    }
+
+    fn export(&mut self, _ports: &ChannelPorts) -> Snapshot {
+        Snapshot::Channel(Box::new(self.clone()))
+    }
+
+    async fn ended(&mut self, ports: &ChannelPorts, me: &Me<Self>) {
+        ports
+            .outbox
+            .forget(&EntityKey::Channel(self.key()), me.id());
+    }
+
+    /// A channel goes on from its last state: its members are still right. If even
+    /// that could not be taken, it stops, and the node's supervisor starts it again
+    /// from its definition.
+    fn after_panic(
+        _: &String,
+        last: Option<Snapshot>,
+        _: &ChannelPorts,
+        _: &Me<Self>,
+    ) -> AfterPanic<Self> {
+        match last {
+            Some(Snapshot::Channel(state)) => AfterPanic::Restart(*state),
+            _ => AfterPanic::Stop,
+        }
     }
 }
 
-impl ChannelRuntime {
-    fn schedule_info(&mut self, myself: &ActorRef<ChannelMsg>) {
-        if !self.state.info_pending && !self.state.instance {
-            self.state.info_pending = true;
-            myself.send_after(INFO_COALESCE, || {
-                // Runs when the timer fires, as the message enters the mailbox.
-                peace_metrics::mailbox_sent("channel");
-                EntityMsg::Cast(ChannelCast::AnnounceInfo)
-            });
+/// Where channels publish their member counts: this node's board, and every other
+/// node's through an envelope.
+pub trait CountBoard: Send + Sync + std::fmt::Debug + 'static {
+    fn publish(&self, channel: String, required: Privileges, packet: bytes::Bytes);
+}
+
+impl CountBoard for World {
+    fn publish(&self, channel: String, required: Privileges, packet: bytes::Bytes) {
+        self.channel_counts()
+            .publish(&channel, required, packet.clone());
+        let body = crate::cluster::envelope::Body::MemberCount {
+            channel,
+            required,
+            packet,
+        };
+        self.router().net().send_all(&body);
+    }
+}
+
+impl ChannelState {
+    fn schedule_info(&mut self, me: &Me<Self>) {
+        if !self.info_pending && !self.instance {
+            self.info_pending = true;
+            me.cast_after(INFO_COALESCE, ChannelCast::AnnounceInfo);
         }
     }
 
     /// Tells everyone who may read the channel how many members it has now.
-    fn announce_info(&mut self) {
-        self.state.info_pending = false;
-        let s = self.state.summary();
+    fn announce_info(&mut self, ports: &ChannelPorts) {
+        self.info_pending = false;
+        let s = self.summary();
         let packet = ServerPacket::from(ChannelInfo {
             name: s.name,
             topic: s.topic,
             user_count: i16::try_from(s.members).unwrap_or(i16::MAX),
         });
-        let required = self.state.read_privileges();
-        let (name, packet) = (self.state.definition.name.clone(), packet.to_bytes());
-        self.world
-            .channel_counts()
-            .publish(&name, required, packet.clone());
-        let body = crate::cluster::envelope::Body::MemberCount {
-            channel: name,
-            required,
-            packet,
-        };
-        self.world.router().net().send_all(&body);
+        let required = self.read_privileges();
+        ports
+            .counts
+            .publish(self.definition.name.clone(), required, packet.to_bytes());
     }
 
-    fn relay(&mut self, from_id: i32, from_name: String, privileges: Privileges, text: String) {
-        let st = &self.state;
-        let router = self.world.router();
+    fn relay(
+        &mut self,
+        outbox: &Ports,
+        from_id: i32,
+        from_name: String,
+        privileges: Privileges,
+        text: String,
+    ) {
         let is_bot = privileges.contains(Privileges::BOT);
-        if !is_bot && !st.members.contains_key(&from_id) {
-            tracing::debug!(channel = %st.definition.name, user = from_id, "message from a non-member dropped");
+        if !is_bot && !self.members.contains_key(&from_id) {
+            tracing::debug!(channel = %self.definition.name, user = from_id, "message from a non-member dropped");
             return;
         }
-        if !privileges.meets(Privileges(st.definition.write_privileges)) {
-            let text = format!("You may not write in {}.", st.display_name);
-            let _ = router.cast_user(
+        if !privileges.meets(Privileges(self.definition.write_privileges)) {
+            let text = format!("You may not write in {}.", self.display_name);
+            let _ = outbox.send(Mail::User(
                 from_id,
                 UserCast::Enqueue(ServerPacket::from(Notification { text }).to_bytes()),
-            );
+            ));
             return;
         }
         let is_command = !is_bot && text.starts_with('!');
@@ -405,25 +412,20 @@ impl ChannelRuntime {
             message: peace_bancho::Message {
                 sender: from_name.clone(),
                 text: text.clone(),
-                recipient: st.display_name.clone(),
+                recipient: self.display_name.clone(),
                 sender_id: from_id,
             },
         })
         .to_bytes();
         let started = std::time::Instant::now();
-        let others: Vec<i32> = st
-            .members
-            .keys()
-            .copied()
-            .filter(|&m| m != from_id)
-            .collect();
-        let reached = others.len();
-        router.cast_users(others, UserCast::Enqueue(packet));
+        let mut others = self.members.keys().copied().filter(|&m| m != from_id);
+        let reached = self.members.len() - usize::from(self.members.contains_key(&from_id));
+        outbox.send_users(&mut others, UserCast::Enqueue(packet));
         // Every member's session (or its node's router) now has the message in its
         // mailbox (docs/benchmarks.md discusses what this measures).
         peace_metrics::channel_fanout(started.elapsed(), reached);
         if is_command {
-            let channel = st.definition.name.clone();
+            let channel = self.definition.name.clone();
             let cast = UserCast::ChannelCommand {
                 channel,
                 from_id,
@@ -431,7 +433,184 @@ impl ChannelRuntime {
                 privileges,
                 text,
             };
-            let _ = router.cast_user(crate::BOT_ID, cast);
+            let _ = outbox.send(Mail::User(crate::BOT_ID, cast));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::ports::testing::{Recorded, Sent, packets};
+
+    /// Keeps what was published.
+    #[derive(Debug, Default)]
+    struct Board(Mutex<Vec<(String, Privileges, bytes::Bytes)>>);
+
+    impl CountBoard for Board {
+        fn publish(&self, channel: String, required: Privileges, packet: bytes::Bytes) {
+            let mut board = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            board.push((channel, required, packet));
+        }
+    }
+
+    struct Harness {
+        channel: ChannelState,
+        ports: ChannelPorts,
+        sent: Arc<Recorded>,
+        board: Arc<Board>,
+        me: Me<ChannelState>,
+    }
+
+    fn channel(name: &str, read: Privileges, write: Privileges) -> Harness {
+        let (sent, outbox) = Recorded::ports();
+        let board = Arc::new(Board::default());
+        Harness {
+            channel: ChannelState::new(peace_db::Channel {
+                name: name.into(),
+                topic: "a topic".into(),
+                read_privileges: read.0,
+                write_privileges: write.0,
+                auto_join: false,
+            }),
+            ports: ChannelPorts {
+                outbox,
+                counts: board.clone(),
+            },
+            sent,
+            board,
+            me: Me::detached(),
+        }
+    }
+
+    impl Harness {
+        async fn join(&mut self, user_id: i32, privileges: Privileges) -> ChannelReply {
+            let call = ChannelCall::Join {
+                user_id,
+                session_id: 1,
+                privileges,
+            };
+            self.channel.call(call, &self.ports, &self.me).await
+        }
+
+        async fn say(&mut self, from_id: i32, privileges: Privileges, text: &str) {
+            let cast = ChannelCast::Message {
+                from_id,
+                from_name: format!("user {from_id}"),
+                privileges,
+                text: text.into(),
+            };
+            self.channel.cast(cast, &self.ports, &self.me).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn only_players_with_the_read_privileges_join() {
+        let mut c = channel("#staff", Privileges::MODERATOR, Privileges::MODERATOR);
+        assert!(matches!(
+            c.join(1, Privileges::NORMAL).await,
+            ChannelReply::Denied
+        ));
+        let staff = Privileges::NORMAL.union(Privileges::MODERATOR);
+        assert!(matches!(c.join(2, staff).await, ChannelReply::Joined));
+        assert_eq!(c.channel.members.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_reaches_every_member_but_its_sender() {
+        let mut c = channel("#osu", Privileges::NORMAL, Privileges::NORMAL);
+        for user in [1, 2, 3] {
+            c.join(user, Privileges::NORMAL).await;
+        }
+        c.sent.take();
+        c.say(1, Privileges::NORMAL, "hello").await;
+        let [Sent::Users(users, UserCast::Enqueue(bytes))] = &c.sent.take()[..] else {
+            panic!("one fan-out expected");
+        };
+        assert_eq!(users, &[2, 3]);
+        let [ServerPacket::SendMessage(m)] = &packets(bytes)[..] else {
+            panic!("one message expected");
+        };
+        assert_eq!(
+            (m.message.text.as_str(), m.message.recipient.as_str()),
+            ("hello", "#osu")
+        );
+
+        // A non-member's message is dropped; a command also goes to the bot.
+        c.say(9, Privileges::NORMAL, "let me in").await;
+        assert!(c.sent.take().is_empty());
+        c.say(2, Privileges::NORMAL, "!roll").await;
+        assert!(c.sent.take().iter().any(|s| matches!(
+            s,
+            Sent::Mail(Mail::User(crate::BOT_ID, UserCast::ChannelCommand { .. }))
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_reader_without_the_write_privileges_is_told_so() {
+        let mut c = channel("#announce", Privileges::NORMAL, Privileges::ADMIN);
+        c.join(1, Privileges::NORMAL).await;
+        c.join(2, Privileges::NORMAL).await;
+        c.sent.take();
+        c.say(1, Privileges::NORMAL, "hi").await;
+        let [Sent::Mail(Mail::User(1, UserCast::Enqueue(bytes)))] = &c.sent.take()[..] else {
+            panic!("only the writer is told");
+        };
+        assert!(matches!(
+            &packets(bytes)[..],
+            [ServerPacket::Notification(n)] if n.text.contains("may not write in #announce")
+        ));
+    }
+
+    #[tokio::test]
+    async fn member_counts_are_coalesced_and_published_once() {
+        let mut c = channel("#osu", Privileges::NORMAL, Privileges::NORMAL);
+        for user in [1, 2, 3] {
+            c.join(user, Privileges::NORMAL).await;
+        }
+        // Three joins, one announcement pending.
+        assert!(c.channel.info_pending);
+        let (ports, me) = (c.ports.clone(), Me::detached());
+        c.channel.cast(ChannelCast::AnnounceInfo, &ports, &me).await;
+        assert!(!c.channel.info_pending);
+        let board = c.board.0.lock().unwrap_or_else(|e| e.into_inner());
+        let [(name, _, packet)] = &board[..] else {
+            panic!("one publication expected");
+        };
+        assert_eq!(name, "#osu");
+        assert!(matches!(
+            &packets(packet)[..],
+            [ServerPacket::ChannelInfo(i)] if i.user_count == 3
+        ));
+    }
+
+    #[tokio::test]
+    async fn closing_removes_every_member_and_stops() {
+        let mut c = channel("#mp_1", Privileges::NORMAL, Privileges::NORMAL);
+        c.join(1, Privileges::NORMAL).await;
+        c.sent.take();
+        c.channel.cast(ChannelCast::Close, &c.ports, &c.me).await;
+        assert!(c.me.stop_requested());
+        assert!(c.channel.members.is_empty());
+        assert!(c.sent.take().iter().any(|s| matches!(
+            s,
+            Sent::Mail(Mail::User(1, UserCast::ChannelRemoved { name })) if name == "#mp_1"
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_session_that_ended_is_forgotten_only_if_it_is_the_members_session() {
+        let mut c = channel("#osu", Privileges::NORMAL, Privileges::NORMAL);
+        c.join(1, Privileges::NORMAL).await;
+        let forget = |session_id| ChannelCast::Forget {
+            user_id: 1,
+            session_id,
+        };
+        c.channel.cast(forget(2), &c.ports, &c.me).await;
+        assert_eq!(c.channel.members.len(), 1, "a newer session stays");
+        c.channel.cast(forget(1), &c.ports, &c.me).await;
+        assert!(c.channel.members.is_empty());
     }
 }

@@ -22,10 +22,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 
-use crate::channel::ChannelActor;
 use crate::cluster::envelope::{Answer, Body, Envelope, Refusal, RequestBody};
 use crate::cluster::placement::Location;
 use crate::cluster::shard::{Shard, shard_of};
@@ -456,9 +455,9 @@ impl World {
             Snapshot::Bot => self.start_bot().await,
             Snapshot::Channel(state) => {
                 let name = state.definition.name.clone();
-                Actor::spawn_linked(None, ChannelActor, (self.clone(), *state), supervisor)
+                crate::ports::host(*state, self.channel_ports(), supervisor)
                     .await
-                    .map(|(actor, _)| router.channels().insert(name, actor))
+                    .map(|actor| router.channels().insert(name, actor))
             }
             Snapshot::Spectate(state) => {
                 let host = state.host_id;

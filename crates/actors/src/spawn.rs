@@ -7,10 +7,10 @@
 //! entity is never started in a shard that is leaving (see `release_shards`).
 
 use peace_bancho::MatchData;
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 
-use crate::channel::{ChannelActor, ChannelState};
+use crate::channel::ChannelState;
 use crate::cluster::envelope::{Answer, Request, RequestBody};
 use crate::cluster::placement::Location;
 use crate::cluster::shard::Shard;
@@ -296,8 +296,7 @@ impl World {
     ) -> Result<(), ractor::SpawnErr> {
         let supervisor = self.live_supervisor()?;
         let state = ChannelState::instance(name, display, topic);
-        let (actor, _) =
-            Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
+        let actor = crate::ports::host(state, self.channel_ports(), supervisor).await?;
         self.router().channels().insert(name.to_owned(), actor);
         Ok(())
     }

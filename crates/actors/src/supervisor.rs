@@ -2,16 +2,20 @@
 //!
 //! ```text
 //! NodeSupervisor
-//!  ├── UserSession × online players   (a failure ends that session cleanly)
-//!  ├── ChannelActor × channels        (a failure restarts the channel, members lost)
-//!  ├── SpectatorRoom × watched players (a failure closes the room)
-//!  ├── MatchActor × matches            (a failure disposes of the match)
-//!  ├── LobbyActor                     (a failure restarts the lobby)
-//!  └── BotActor                       (a failure restarts the bot)
+//!  ├── UserSession × online players            (a failure ends that session cleanly)
+//!  ├── EntityHost<ChannelState> × channels     (a panic: goes on from its last state)
+//!  ├── EntityHost<SpectateState> × rooms       (a panic: the room is closed)
+//!  ├── EntityHost<MatchState> × matches        (a panic: the match is disposed of)
+//!  ├── EntityHost<LobbyState>                  (a panic: goes on from its last state)
+//!  └── BotActor                                (a failure restarts the bot)
 //! ```
 //!
-//! A normal stop cleans up in the actor's own `post_stop`. A panic or handler error skips
-//! `post_stop`, so the supervisor does the same cleanup from what the router knows.
+//! An entity host catches its entity's panics and lets the kind decide
+//! (`Entity::after_panic`), so hosts reach this supervisor only when that decision
+//! needs the node: a channel whose state could not be taken is started again from its
+//! definition. The session and bot actors are not hosts yet: a panic or handler error
+//! skips their `post_stop`, so the supervisor does the same cleanup from what the
+//! router knows.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
@@ -40,8 +44,16 @@ impl Actor for NodeSupervisor {
         event: SupervisionEvent,
         world: &mut World,
     ) -> Result<(), ActorProcessingErr> {
-        let SupervisionEvent::ActorFailed(cell, error) = event else {
-            return Ok(());
+        let (cell, error) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
+            // An entity host whose entity panicked and was not restarted (a channel whose
+            // state could not be taken): started again below like a failed actor.
+            SupervisionEvent::ActorTerminated(cell, _, Some(reason))
+                if reason == peace_sharding::STOPPED_AFTER_PANIC =>
+            {
+                (cell, reason)
+            }
+            _ => return Ok(()),
         };
         let id = cell.get_id();
         let router = world.router().clone();
@@ -59,7 +71,7 @@ impl Actor for NodeSupervisor {
             router.channels().remove(&name, id);
             world.respawn_channel(&name).await?;
         } else {
-            tracing::error!(actor = %id, "an unknown actor failed: {error}");
+            tracing::debug!(actor = %id, "an entity stopped after a failure: {error}");
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{PasswordVerifier, SessionToken, TokenSigner};
 use crate::bot::BotActor;
-use crate::channel::{ChannelActor, ChannelState};
+use crate::channel::ChannelState;
 use crate::cluster::envelope::{Answer, RequestBody};
 use crate::cluster::membership::{Membership, MembershipMsg};
 use crate::cluster::node_router::{NodeRouter, RouterMsg};
@@ -296,6 +296,14 @@ impl World {
         self.inner.registrations_by_ip.hit(&ip)
     }
 
+    /// What a channel gets as its context.
+    pub(crate) fn channel_ports(&self) -> crate::channel::ChannelPorts {
+        crate::channel::ChannelPorts {
+            outbox: self.ports(),
+            counts: Arc::new(self.clone()),
+        }
+    }
+
     /// What a match gets as its context.
     pub(crate) fn match_ports(&self) -> crate::match_room::MatchPorts {
         crate::match_room::MatchPorts {
@@ -345,8 +353,7 @@ impl World {
         }
         let state = ChannelState::new(def.clone());
         let supervisor = self.live_supervisor()?;
-        let (actor, _) =
-            Actor::spawn_linked(None, ChannelActor, (self.clone(), state), supervisor).await?;
+        let actor = crate::ports::host(state, self.channel_ports(), supervisor).await?;
         self.router().channels().insert(name.to_owned(), actor);
         // Players who were in it (a restart after a failure or a lost node) join again.
         let rejoin = UserCast::Rejoin {

@@ -36,6 +36,10 @@ pub struct Unobserved;
 
 impl Observer for Unobserved {}
 
+/// The reason a host gives when it stops because its entity panicked and the kind chose
+/// [`AfterPanic::Stop`]; a supervisor can tell such a stop from an ordinary one by it.
+pub const STOPPED_AFTER_PANIC: &str = "stopped after a panic";
+
 /// The generic host actor of entity kind `E`.
 #[derive(Debug)]
 pub struct EntityHost<E>(PhantomData<fn() -> E>);
@@ -64,6 +68,8 @@ pub struct Hosted<E: Entity> {
     /// Why it stops without [`Entity::ended`]: it moved, or it panicked and the kind
     /// cleaned up itself.
     skip_ended: bool,
+    /// It panicked and the kind chose to stop.
+    panicked: bool,
 }
 
 impl<E: Entity> EntityHost<E> {
@@ -113,6 +119,7 @@ impl<E: Entity> Hosted<E> {
             AfterPanic::Restart(entity) => self.entity = entity,
             AfterPanic::Stop => {
                 self.skip_ended = true;
+                self.panicked = true;
                 self.me.stop();
             }
         }
@@ -135,6 +142,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             me: Me::new(myself, args.observer),
             observer: args.observer,
             skip_ended: false,
+            panicked: false,
         })
     }
 
@@ -150,7 +158,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             h.recover(&*panic);
         }
         if h.me.stop_requested() {
-            myself.stop(None);
+            myself.stop(h.panicked.then(|| STOPPED_AFTER_PANIC.to_owned()));
         }
         Ok(())
     }
@@ -188,7 +196,7 @@ impl<E: Entity> Actor for EntityHost<E> {
             Err(panic) => h.recover(&*panic),
         }
         if h.me.stop_requested() {
-            myself.stop(None);
+            myself.stop(h.panicked.then(|| STOPPED_AFTER_PANIC.to_owned()));
         }
         Ok(())
     }

@@ -19,4 +19,4 @@ pub mod tls;
 pub mod wire;
 
 pub use entity::{AfterPanic, Entity, EntityMsg, Me, MsgOf};
-pub use host::{EntityHost, HostArgs, Observer, Unobserved};
+pub use host::{EntityHost, HostArgs, Observer, STOPPED_AFTER_PANIC, Unobserved};

@@ -266,10 +266,29 @@ async fn a_room_that_empties_stops_and_cleans_up() {
 async fn a_room_that_panics_stops_without_its_normal_clean_up() {
     let log = Log::default();
     let counts = observer();
-    let actor = room(&log, counts).await;
+    // A supervisor hears why the room stopped.
+    let (supervisor, events) = Supervisor::start().await;
+    let actor = EntityHost::spawn_linked(
+        HostArgs {
+            entity: Room {
+                id: 1,
+                members: Vec::new(),
+            },
+            ctx: log.clone(),
+            observer: counts,
+        },
+        supervisor.get_cell(),
+    )
+    .await
+    .unwrap();
     actor.cast(EntityMsg::Cast(RoomCast::Join(7))).unwrap();
     actor.cast(EntityMsg::Cast(RoomCast::Panic)).unwrap();
     stopped(&actor).await;
+    let reason = tokio::time::timeout(Duration::from_secs(5), events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some(peace_sharding::STOPPED_AFTER_PANIC));
     assert_eq!(
         *log.lock().unwrap(),
         ["opened 1", "failed 1 with 1 members"]
@@ -290,4 +309,50 @@ async fn a_timer_reaches_the_entity_later() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stopped(&actor).await;
     assert_eq!(*log.lock().unwrap(), ["opened 1", "closed 1"]);
+}
+
+/// A supervisor that reports the stop reason of the first child that stops.
+struct Supervisor;
+
+type FirstStop = Option<tokio::sync::oneshot::Sender<Option<String>>>;
+
+impl ractor::Actor for Supervisor {
+    type Msg = ();
+    type State = FirstStop;
+    type Arguments = FirstStop;
+
+    async fn pre_start(
+        &self,
+        _myself: ractor::ActorRef<()>,
+        tx: FirstStop,
+    ) -> Result<FirstStop, ractor::ActorProcessingErr> {
+        Ok(tx)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ractor::ActorRef<()>,
+        event: ractor::SupervisionEvent,
+        tx: &mut FirstStop,
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        if let ractor::SupervisionEvent::ActorTerminated(_, _, reason) = event
+            && let Some(tx) = tx.take()
+        {
+            let _ = tx.send(reason);
+        }
+        Ok(())
+    }
+}
+
+impl Supervisor {
+    async fn start() -> (
+        ractor::ActorRef<()>,
+        tokio::sync::oneshot::Receiver<Option<String>>,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (actor, _) = ractor::Actor::spawn(None, Supervisor, Some(tx))
+            .await
+            .unwrap();
+        (actor, rx)
+    }
 }
