@@ -5,6 +5,7 @@
 //! * [`Outbox`]: sending to other entities by key (and forgetting one's own table entry).
 //! * [`Roster`]: who is online (the directory every node holds).
 //! * [`GameRecords`]: where finished multiplayer games are written.
+//! * [`AccountStore`]: the accounts, as the staff's commands read and change them.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::lobby::LobbyCast;
 use crate::match_room::MatchCast;
 use crate::spectate::SpectateCast;
 use crate::user::UserCast;
-use crate::{EntityKey, RouteError, Router};
+use crate::{Audience, EntityKey, RouteError, Router};
 
 /// A message to one entity, by key: everything an osu! entity may tell another.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub trait Outbox: Send + Sync + Debug + 'static {
     fn send_users(&self, users: &mut dyn Iterator<Item = i32>, msg: UserCast);
     /// The same message to particular sessions (one envelope per node).
     fn send_sessions(&self, sessions: &mut dyn Iterator<Item = (i32, u64)>, msg: UserCast);
+    /// The same message to every session in `audience`, on every node.
+    fn broadcast(&self, msg: UserCast, audience: Audience);
     /// The entity at `key`, hosted by `actor`, stopped on this node: drop its entry
     /// (unless a successor holds it already).
     fn forget(&self, key: &EntityKey, actor: ActorId);
@@ -67,6 +70,10 @@ impl Outbox for Router {
         self.cast_sessions(sessions, msg);
     }
 
+    fn broadcast(&self, msg: UserCast, audience: Audience) {
+        self.broadcast_users(msg, audience);
+    }
+
     fn forget(&self, key: &EntityKey, actor: ActorId) {
         match key {
             EntityKey::User(_) => {}
@@ -82,11 +89,87 @@ impl Outbox for Router {
 pub trait Roster: Send + Sync + Debug + 'static {
     /// A visible online player by name: their id and their name as written.
     fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)>;
+    /// Whether `user_id` has a session on any node (hidden or not).
+    fn is_online(&self, user_id: i32) -> bool;
+    /// How many players others can see online (the bot is not a player).
+    fn visible_count(&self) -> usize;
 }
 
 impl Roster for Router {
     fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
         self.users().by_name(name).map(|user| (user.id, user.name))
+    }
+
+    fn is_online(&self, user_id: i32) -> bool {
+        self.users().get(user_id).is_some()
+    }
+
+    fn visible_count(&self) -> usize {
+        let mut count = 0;
+        self.users()
+            .for_each_visible(|u| count += usize::from(u.id != crate::BOT_ID));
+        count
+    }
+}
+
+/// A future that a port returns (ports are trait objects, so their futures are boxed).
+pub type PortFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, peace_db::DbError>> + Send + 'a>>;
+
+/// The accounts, as the staff's commands read and change them.
+pub trait AccountStore: Send + Sync + Debug + 'static {
+    fn user_by_id(&self, id: i32) -> PortFuture<'_, Option<peace_db::User>>;
+    fn user_by_name<'a>(&'a self, name: &'a str) -> PortFuture<'a, Option<peace_db::User>>;
+    fn set_silence_end(&self, id: i32, until: i64) -> PortFuture<'_, ()>;
+    /// Sets `new` if the account still has `old` (compare-and-set); whether it did.
+    fn replace_privileges(
+        &self,
+        id: i32,
+        old: peace_db::Privileges,
+        new: peace_db::Privileges,
+    ) -> PortFuture<'_, bool>;
+    /// Writes one line of the audit log.
+    fn audit<'a>(
+        &'a self,
+        actor: i32,
+        target: Option<i32>,
+        action: &'a str,
+        reason: &'a str,
+    ) -> PortFuture<'a, ()>;
+}
+
+impl AccountStore for peace_db::Database {
+    fn user_by_id(&self, id: i32) -> PortFuture<'_, Option<peace_db::User>> {
+        Box::pin(peace_db::Database::user_by_id(self, id))
+    }
+
+    fn user_by_name<'a>(&'a self, name: &'a str) -> PortFuture<'a, Option<peace_db::User>> {
+        Box::pin(peace_db::Database::user_by_name(self, name))
+    }
+
+    fn set_silence_end(&self, id: i32, until: i64) -> PortFuture<'_, ()> {
+        Box::pin(peace_db::Database::set_silence_end(self, id, until))
+    }
+
+    fn replace_privileges(
+        &self,
+        id: i32,
+        old: peace_db::Privileges,
+        new: peace_db::Privileges,
+    ) -> PortFuture<'_, bool> {
+        Box::pin(peace_db::Database::replace_privileges(self, id, old, new))
+    }
+
+    fn audit<'a>(
+        &'a self,
+        actor: i32,
+        target: Option<i32>,
+        action: &'a str,
+        reason: &'a str,
+    ) -> PortFuture<'a, ()> {
+        Box::pin(peace_db::Database::audit(
+            self, actor, target, action, reason,
+        ))
     }
 }
 
@@ -155,6 +238,7 @@ pub(crate) mod testing {
         Mail(Mail),
         Users(Vec<i32>, UserCast),
         Sessions(Vec<(i32, u64)>, UserCast),
+        Broadcast(UserCast, Audience),
         Forgot(EntityKey),
     }
 
@@ -203,6 +287,10 @@ pub(crate) mod testing {
 
         fn send_sessions(&self, sessions: &mut dyn Iterator<Item = (i32, u64)>, msg: UserCast) {
             self.push(Sent::Sessions(sessions.collect(), msg));
+        }
+
+        fn broadcast(&self, msg: UserCast, audience: Audience) {
+            self.push(Sent::Broadcast(msg, audience));
         }
 
         fn forget(&self, key: &EntityKey, _actor: ActorId) {

@@ -7,13 +7,13 @@
 //!  ├── EntityHost<SpectateState> × rooms       (a panic: the room is closed)
 //!  ├── EntityHost<MatchState> × matches        (a panic: the match is disposed of)
 //!  ├── EntityHost<LobbyState>                  (a panic: goes on from its last state)
-//!  └── BotActor                                (a failure restarts the bot)
+//!  └── EntityHost<Bot>                          (a panic: goes on)
 //! ```
 //!
 //! An entity host catches its entity's panics and lets the kind decide
 //! (`Entity::after_panic`), so hosts reach this supervisor only when that decision
 //! needs the node: a channel whose state could not be taken is started again from its
-//! definition. The session and bot actors are not hosts yet: a panic or handler error
+//! definition. The session actor is not a host yet: a panic or handler error
 //! skips their `post_stop`, so the supervisor does the same cleanup from what the
 //! router knows.
 
@@ -58,14 +58,8 @@ impl Actor for NodeSupervisor {
         let id = cell.get_id();
         let router = world.router().clone();
         if let Some(session) = router.sessions().by_actor(id) {
-            if session.user_id == crate::BOT_ID {
-                tracing::error!("the bot failed: {error}; restarting it");
-                router.sessions().remove(crate::BOT_ID, 0);
-                world.spawn_bot().await?;
-            } else {
-                tracing::error!(user = session.user_id, "session failed: {error}");
-                crate::user::end_session(world, session.user_id, session.session_id, None);
-            }
+            tracing::error!(user = session.user_id, "session failed: {error}");
+            crate::user::end_session(world, session.user_id, session.session_id, None);
         } else if let Some(name) = router.channels().key_of(id) {
             tracing::error!(channel = %name, "channel failed: {error}; restarting it");
             router.channels().remove(&name, id);

@@ -16,7 +16,6 @@ use ractor::{Actor, ActorCell, ActorRef};
 use tokio::task::JoinHandle;
 
 use crate::auth::{PasswordVerifier, SessionToken, TokenSigner};
-use crate::bot::BotActor;
 use crate::channel::ChannelState;
 use crate::cluster::envelope::{Answer, RequestBody};
 use crate::cluster::membership::{Membership, MembershipMsg};
@@ -296,6 +295,16 @@ impl World {
         self.inner.registrations_by_ip.hit(&ip)
     }
 
+    /// What the bot (and its commands) get as their context.
+    pub(crate) fn bot_ports(&self) -> crate::bot::BotPorts {
+        crate::bot::BotPorts {
+            outbox: self.ports(),
+            roster: Arc::new(self.router().clone()),
+            accounts: Arc::new(self.db().clone()),
+            name: self.bot_name().into(),
+        }
+    }
+
     /// What a channel gets as its context.
     pub(crate) fn channel_ports(&self) -> crate::channel::ChannelPorts {
         crate::channel::ChannelPorts {
@@ -377,7 +386,7 @@ impl World {
             return Ok(());
         };
         let supervisor = self.live_supervisor()?;
-        let (actor, _) = Actor::spawn_linked(None, BotActor, self.clone(), supervisor).await?;
+        let actor = crate::ports::host(crate::bot::Bot, self.bot_ports(), supervisor).await?;
         let state = UserState::new(bot, 0, 0, peace_db::Stats::default(), 0);
         self.router().sessions().insert(LocalSession {
             user_id: BOT_ID,

@@ -11,10 +11,10 @@ use std::pin::Pin;
 use peace_db::Privileges;
 use rand::Rng;
 
+use super::BotPorts;
 use super::moderation::{
     alert, alert_user, ban, kick, restrict, silence, unban, unrestrict, unsilence,
 };
-use crate::World;
 
 /// What a command returns: its answer, eventually.
 pub type Reply = Pin<Box<dyn Future<Output = String> + Send>>;
@@ -22,7 +22,7 @@ pub type Reply = Pin<Box<dyn Future<Output = String> + Send>>;
 /// One use of a command.
 #[derive(Debug, Clone)]
 pub struct Invocation {
-    pub world: World,
+    pub ports: BotPorts,
     pub sender_id: i32,
     pub sender_name: String,
     pub sender_privileges: Privileges,
@@ -186,12 +186,7 @@ fn roll(inv: Invocation) -> Reply {
 
 fn online(inv: Invocation) -> Reply {
     // Restricted players are invisible to others, in counts too.
-    let players = inv
-        .world
-        .online_users()
-        .iter()
-        .filter(|u| !u.hidden)
-        .count();
+    let players = inv.ports.roster.visible_count();
     Box::pin(async move { format!("{players} player(s) online.") })
 }
 

@@ -5,74 +5,100 @@
 mod commands;
 mod moderation;
 
-use peace_db::Privileges;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::sync::Arc;
 
-use crate::World;
+use peace_bancho::server::SendMessage;
+use peace_db::Privileges;
+use peace_sharding::{AfterPanic, Entity, Me};
+
 use crate::channel::ChannelCast;
 use crate::match_room::MatchCast;
-use crate::message::EntityMsg;
-use crate::user::{UserCall, UserCast, UserMsg, UserReply};
+use crate::ports::{AccountStore, Mail, Ports, Roster};
+use crate::snapshot::Snapshot;
+use crate::user::{UserCall, UserCast, UserReply};
 
 pub use commands::{Access, COMMANDS, Command, Invocation, MAX_COMMAND_LEN};
 pub use moderation::{MAX_SILENCE, parse_duration};
 
-/// The bot actor.
-#[derive(Debug)]
-pub struct BotActor;
+/// What the bot may use beyond its own (empty) state; its commands get the same.
+#[derive(Debug, Clone)]
+pub struct BotPorts {
+    pub outbox: Ports,
+    pub roster: Arc<dyn Roster>,
+    pub accounts: Arc<dyn AccountStore>,
+    /// The bot's own name, which its answers are signed with.
+    pub name: Arc<str>,
+}
 
-impl Actor for BotActor {
-    type Msg = UserMsg;
-    type State = World;
-    type Arguments = World;
+impl BotPorts {
+    /// A private message from the bot to `to`, encoded.
+    fn message_to(&self, to: &str, text: String) -> bytes::Bytes {
+        crate::user::packet_bytes(SendMessage {
+            message: peace_bancho::Message {
+                sender: self.name.to_string(),
+                text,
+                recipient: to.to_owned(),
+                sender_id: crate::BOT_ID,
+            },
+        })
+    }
+}
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        world: World,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(world)
+/// The bot. It speaks the user-session message protocol (it is `User(BOT_ID)`), but
+/// has no client: nothing is queued for it, and it carries nothing when it moves.
+#[derive(Debug, Default)]
+pub struct Bot;
+
+impl Entity for Bot {
+    const KIND: &'static str = "user";
+    type Key = i32;
+    type Cast = UserCast;
+    type Call = UserCall;
+    type Reply = UserReply;
+    type Snapshot = Snapshot;
+    type Ctx = BotPorts;
+
+    fn key(&self) -> i32 {
+        crate::BOT_ID
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        world: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        peace_metrics::mailbox_handled("user");
+    async fn cast(&mut self, msg: UserCast, ports: &BotPorts, _me: &Me<Self>) {
         match msg {
-            EntityMsg::Cast(UserCast::PrivateMessage {
+            UserCast::PrivateMessage {
                 from_id,
                 from_name,
                 from_privileges,
                 text,
-            }) => {
+            } => {
                 let invocation = |args| Invocation {
-                    world: world.clone(),
+                    ports: ports.clone(),
                     sender_id: from_id,
                     sender_name: from_name.clone(),
                     sender_privileges: from_privileges,
                     args,
                 };
                 let reply = commands::parse(&text, invocation);
-                let world = world.clone();
+                let ports = ports.clone();
+                // Commands run on their own task: the bot stays responsive while one
+                // waits for the database.
                 tokio::spawn(async move {
                     let answer = match reply {
                         Some(reply) => reply.await,
                         None => "Hi! Type !help to see what I can do.".to_owned(),
                     };
-                    let packet = crate::user::bot_message(&world, &from_name, answer);
-                    let _ = world.router().cast_user(from_id, UserCast::Enqueue(packet));
+                    let packet = ports.message_to(&from_name, answer);
+                    let _ = ports
+                        .outbox
+                        .send(Mail::User(from_id, UserCast::Enqueue(packet)));
                 });
             }
-            EntityMsg::Cast(UserCast::ChannelCommand {
+            UserCast::ChannelCommand {
                 channel,
                 from_id,
                 from_name,
                 privileges,
                 text,
-            }) => {
+            } => {
                 // `!mp` in a match channel goes to that match, which answers there itself.
                 let mut words = text.split_whitespace();
                 if words.next().is_some_and(|w| w.eq_ignore_ascii_case("!mp"))
@@ -85,40 +111,344 @@ impl Actor for BotActor {
                         privileges,
                         args,
                     };
-                    let _ = world.router().matches().cast(&match_id, cast);
-                    return Ok(());
+                    let _ = ports.outbox.send(Mail::Match(match_id, cast));
+                    return;
                 }
                 let invocation = |args| Invocation {
-                    world: world.clone(),
+                    ports: ports.clone(),
                     sender_id: from_id,
                     sender_name: from_name.clone(),
                     sender_privileges: privileges,
                     args,
                 };
                 if let Some(reply) = commands::parse(&text, invocation) {
-                    let world = world.clone();
+                    let ports = ports.clone();
                     tokio::spawn(async move {
                         let msg = ChannelCast::Message {
                             from_id: crate::BOT_ID,
-                            from_name: world.bot_name().to_owned(),
+                            from_name: ports.name.to_string(),
                             privileges: Privileges::BOT,
                             text: reply.await,
                         };
-                        let _ = world.router().channels().cast(&channel, msg);
+                        let _ = ports.outbox.send(Mail::Channel(channel, msg));
                     });
                 }
             }
             // Nothing is queued for the bot and it never times out.
-            EntityMsg::Cast(_) => {}
-            EntityMsg::Export(reply) => {
-                // The bot carries nothing: the new node starts it afresh.
-                let _ = reply.send(crate::snapshot::Snapshot::Bot);
-                _myself.stop(Some("moved".into()));
-            }
-            EntityMsg::Call(UserCall::Poll { .. } | UserCall::Retire { .. }, reply) => {
-                let _ = reply.send(UserReply::Packets(bytes::Bytes::new()));
+            _ => {}
+        }
+    }
+
+    async fn call(&mut self, msg: UserCall, _ports: &BotPorts, _me: &Me<Self>) -> UserReply {
+        match msg {
+            UserCall::Poll { .. } | UserCall::Retire { .. } => {
+                UserReply::Packets(bytes::Bytes::new())
             }
         }
-        Ok(())
+    }
+
+    /// The bot carries nothing: the new node starts it afresh.
+    fn export(&mut self, _ports: &BotPorts) -> Snapshot {
+        Snapshot::Bot
+    }
+
+    /// The bot has no state to lose: it goes on.
+    fn after_panic(_: &i32, _: Option<Snapshot>, _: &BotPorts, _: &Me<Self>) -> AfterPanic<Self> {
+        AfterPanic::Restart(Bot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use peace_db::{DbError, User};
+
+    use super::*;
+    use crate::ports::PortFuture;
+    use crate::ports::testing::{Recorded, Sent};
+
+    const STAFF: i32 = 2;
+    const PLAYER: i32 = 3;
+
+    fn user(id: i32, name: &str, privileges: Privileges) -> User {
+        User {
+            id,
+            name: name.into(),
+            safe_name: name.to_lowercase(),
+            email: String::new(),
+            password_bcrypt: String::new(),
+            privileges: privileges.0,
+            country: "XX".into(),
+            silence_end: 0,
+            created_at: 0,
+            last_seen: 0,
+        }
+    }
+
+    /// Two accounts, a staff member and a player, and a log of what changed.
+    #[derive(Debug)]
+    struct Accounts {
+        users: Mutex<Vec<User>>,
+        log: Mutex<Vec<String>>,
+    }
+
+    impl Accounts {
+        fn new() -> Self {
+            let staff = Privileges::NORMAL.union(Privileges::MODERATOR);
+            Self {
+                users: Mutex::new(vec![
+                    user(STAFF, "staff", staff),
+                    user(PLAYER, "player", Privileges::NORMAL),
+                ]),
+                log: Mutex::default(),
+            }
+        }
+
+        fn find(&self, f: impl Fn(&User) -> bool) -> Option<User> {
+            let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            users.iter().find(|u| f(u)).cloned()
+        }
+
+        fn note(&self, line: String) {
+            self.log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(line);
+        }
+
+        fn log(&self) -> Vec<String> {
+            self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        }
+    }
+
+    impl AccountStore for Accounts {
+        fn user_by_id(&self, id: i32) -> PortFuture<'_, Option<User>> {
+            let found = self.find(|u| u.id == id);
+            Box::pin(async move { Ok::<_, DbError>(found) })
+        }
+
+        fn user_by_name<'a>(&'a self, name: &'a str) -> PortFuture<'a, Option<User>> {
+            let found = self.find(|u| u.safe_name == name.to_lowercase());
+            Box::pin(async move { Ok::<_, DbError>(found) })
+        }
+
+        fn set_silence_end(&self, id: i32, until: i64) -> PortFuture<'_, ()> {
+            self.note(format!("silence {id} {}", until > 0));
+            Box::pin(async { Ok::<_, DbError>(()) })
+        }
+
+        fn replace_privileges(
+            &self,
+            id: i32,
+            old: Privileges,
+            new: Privileges,
+        ) -> PortFuture<'_, bool> {
+            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            let replaced = match users.iter_mut().find(|u| u.id == id) {
+                Some(u) if u.privileges == old.0 => {
+                    u.privileges = new.0;
+                    true
+                }
+                _ => false,
+            };
+            drop(users);
+            self.note(format!("privileges {id} {replaced}"));
+            Box::pin(async move { Ok::<_, DbError>(replaced) })
+        }
+
+        fn audit<'a>(
+            &'a self,
+            actor: i32,
+            target: Option<i32>,
+            action: &'a str,
+            reason: &'a str,
+        ) -> PortFuture<'a, ()> {
+            self.note(format!("audit {actor} {target:?} {action} {reason}"));
+            Box::pin(async { Ok::<_, DbError>(()) })
+        }
+    }
+
+    /// The player is online; nobody else.
+    #[derive(Debug)]
+    struct PlayerOnline;
+
+    impl Roster for PlayerOnline {
+        fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
+            (name == "player").then(|| (PLAYER, "player".into()))
+        }
+        fn is_online(&self, user_id: i32) -> bool {
+            user_id == PLAYER
+        }
+        fn visible_count(&self) -> usize {
+            1
+        }
+    }
+
+    fn ports() -> (BotPorts, Arc<Recorded>, Arc<Accounts>) {
+        let (sent, outbox) = Recorded::ports();
+        let accounts = Arc::new(Accounts::new());
+        let ports = BotPorts {
+            outbox,
+            roster: Arc::new(PlayerOnline),
+            accounts: accounts.clone(),
+            name: "Peace".into(),
+        };
+        (ports, sent, accounts)
+    }
+
+    /// Runs a command line as `sender` and returns the bot's answer.
+    async fn run(ports: &BotPorts, sender: i32, privileges: Privileges, line: &str) -> String {
+        let invocation = |args| Invocation {
+            ports: ports.clone(),
+            sender_id: sender,
+            sender_name: format!("user {sender}"),
+            sender_privileges: privileges,
+            args,
+        };
+        commands::parse(line, invocation)
+            .expect("a command line")
+            .await
+    }
+
+    fn staff() -> Privileges {
+        Privileges::NORMAL.union(Privileges::MODERATOR)
+    }
+
+    #[tokio::test]
+    async fn everyone_commands_answer_and_staff_ones_are_refused_to_players() {
+        let (ports, _, accounts) = ports();
+        let help = run(&ports, PLAYER, Privileges::NORMAL, "!help").await;
+        assert!(help.contains("!roll") && !help.contains("!ban"));
+        let help = run(&ports, STAFF, staff(), "!help").await;
+        assert!(help.contains("!ban"));
+        assert!(
+            run(&ports, PLAYER, Privileges::NORMAL, "!roll 1")
+                .await
+                .contains("rolls")
+        );
+        assert_eq!(
+            run(&ports, PLAYER, Privileges::NORMAL, "!online").await,
+            "1 player(s) online."
+        );
+        assert!(
+            run(&ports, PLAYER, Privileges::NORMAL, "!nope")
+                .await
+                .starts_with("Unknown command !nope")
+        );
+        let refused = run(&ports, PLAYER, Privileges::NORMAL, "!ban staff cheating").await;
+        assert_eq!(refused, "!ban is for the staff.");
+        assert!(accounts.log().is_empty());
+        assert!(commands::parse("no command", |_| unreachable!()).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_silence_is_stored_applied_to_the_session_and_audited() {
+        let (ports, sent, accounts) = ports();
+        let answer = run(&ports, STAFF, staff(), "!silence player 10m spamming").await;
+        assert_eq!(answer, "Silenced player for 600s.");
+        assert_eq!(
+            accounts.log(),
+            [
+                format!("silence {PLAYER} true"),
+                format!("audit {STAFF} Some({PLAYER}) silence spamming")
+            ]
+        );
+        assert!(sent.take().iter().any(|s| matches!(
+            s,
+            Sent::Mail(Mail::User(PLAYER, UserCast::Silence { reason, .. })) if reason == "spamming"
+        )));
+    }
+
+    #[tokio::test]
+    async fn staff_cannot_moderate_themselves_and_a_ban_ends_the_session() {
+        let (ports, sent, accounts) = ports();
+        let answer = run(&ports, STAFF, staff(), "!restrict staff testing").await;
+        assert_eq!(answer, "You cannot restrict yourself.");
+        assert!(accounts.log().is_empty());
+
+        let answer = run(&ports, STAFF, staff(), "!ban player cheating").await;
+        assert_eq!(answer, "player is banned.");
+        let banned = accounts.find(|u| u.id == PLAYER).expect("the player");
+        assert!(!banned.privileges().contains(Privileges::NORMAL));
+        assert!(
+            sent.take()
+                .iter()
+                .any(|s| matches!(s, Sent::Mail(Mail::User(PLAYER, UserCast::Kick { .. }))))
+        );
+        // The same again changes nothing.
+        let answer = run(&ports, STAFF, staff(), "!ban player cheating").await;
+        assert_eq!(answer, "player is already banned.");
+    }
+
+    #[tokio::test]
+    async fn an_alert_reaches_everyone() {
+        let (ports, sent, accounts) = ports();
+        assert_eq!(
+            run(&ports, STAFF, staff(), "!alert restart soon").await,
+            "Alert sent."
+        );
+        assert!(matches!(
+            &sent.take()[..],
+            [Sent::Broadcast(
+                UserCast::Enqueue(_),
+                crate::Audience::Everyone
+            )]
+        ));
+        assert_eq!(
+            accounts.log(),
+            [format!("audit {STAFF} None alert restart soon")]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_bot_answers_a_private_message_and_passes_mp_to_the_match() {
+        let (ports, sent, _) = ports();
+        let me = Me::detached();
+        let mut bot = Bot;
+        bot.cast(
+            UserCast::PrivateMessage {
+                from_id: PLAYER,
+                from_name: "player".into(),
+                from_privileges: Privileges::NORMAL,
+                text: "!roll 1".into(),
+            },
+            &ports,
+            &me,
+        )
+        .await;
+        // The answer comes from the command's own task.
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                let sent = sent.take();
+                if !sent.is_empty() {
+                    return sent;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("an answer");
+        assert!(matches!(
+            &answered[..],
+            [Sent::Mail(Mail::User(PLAYER, UserCast::Enqueue(_)))]
+        ));
+
+        bot.cast(
+            UserCast::ChannelCommand {
+                channel: "#mp_5".into(),
+                from_id: PLAYER,
+                from_name: "player".into(),
+                privileges: Privileges::NORMAL,
+                text: "!mp start".into(),
+            },
+            &ports,
+            &me,
+        )
+        .await;
+        assert!(matches!(
+            &sent.take()[..],
+            [Sent::Mail(Mail::Match(5, MatchCast::Referee { args, .. }))] if args == &["start"]
+        ));
     }
 }

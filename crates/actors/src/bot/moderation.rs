@@ -15,6 +15,7 @@ use peace_bancho::server::Notification;
 use peace_db::{DbError, Privileges, User};
 
 use super::commands::{Invocation, Reply};
+use crate::ports::Mail;
 use crate::user::{Farewell, UserCast, packet_bytes};
 
 /// The longest silence a command gives.
@@ -49,7 +50,7 @@ fn rest_from(args: &[String], from: usize) -> String {
 
 /// The sender's account, if it is still staff, and neither banned nor restricted.
 async fn staff(inv: &Invocation, action: &str) -> Result<User, String> {
-    match inv.world.db().user_by_id(inv.sender_id).await {
+    match inv.ports.accounts.user_by_id(inv.sender_id).await {
         Ok(Some(user))
             if user.privileges().is_staff()
                 && user.privileges().contains(Privileges::NORMAL)
@@ -67,7 +68,7 @@ async fn target(inv: &Invocation, usage: &str) -> Result<User, String> {
     let Some(name) = inv.args.first() else {
         return Err(format!("Usage: {usage}"));
     };
-    match inv.world.db().user_by_name(name).await {
+    match inv.ports.accounts.user_by_name(name).await {
         Ok(Some(user)) if user.id != crate::BOT_ID => Ok(user),
         Ok(_) => Err(format!("There is no player named {name}.")),
         Err(e) => Err(database_error(&e)),
@@ -90,8 +91,8 @@ async fn target_for(inv: &Invocation, action: &str, usage: &str) -> Result<User,
 /// Writes the audit log. The action already took effect, so a failed write is logged
 /// loudly rather than reported as a failed action.
 async fn audit(inv: &Invocation, target: Option<i32>, action: &str, reason: &str) {
-    let db = inv.world.db();
-    match db.audit(inv.sender_id, target, action, reason).await {
+    let accounts = &inv.ports.accounts;
+    match accounts.audit(inv.sender_id, target, action, reason).await {
         Ok(()) => tracing::info!(actor = inv.sender_id, ?target, action, reason, "moderation"),
         Err(e) => tracing::error!(
             actor = inv.sender_id,
@@ -107,13 +108,13 @@ async fn audit(inv: &Invocation, target: Option<i32>, action: &str, reason: &str
 /// cluster; a cast alone cannot, as one to another node's shard is sent whether or not
 /// anyone is there.
 fn online(inv: &Invocation, target: i32) -> bool {
-    inv.world.router().users().get(target).is_some()
+    inv.ports.roster.is_online(target)
 }
 
 /// Ends `target`'s session, if they are online; the client is told `reason`.
 fn end_session(inv: &Invocation, target: i32, reason: String, farewell: Farewell) -> bool {
     let kick = UserCast::Kick { reason, farewell };
-    online(inv, target) && inv.world.router().cast_user(target, kick).is_ok()
+    online(inv, target) && inv.ports.outbox.send(Mail::User(target, kick)).is_ok()
 }
 
 pub(super) fn silence(inv: Invocation) -> Reply {
@@ -129,14 +130,14 @@ pub(super) fn silence(inv: Invocation) -> Reply {
             Err(answer) => return answer,
         };
         let until = peace_db::unix_now() + duration.as_secs() as i64;
-        if let Err(e) = inv.world.db().set_silence_end(target.id, until).await {
+        if let Err(e) = inv.ports.accounts.set_silence_end(target.id, until).await {
             return database_error(&e);
         }
         let cast = UserCast::Silence {
             until,
             reason: reason.clone(),
         };
-        let _ = inv.world.router().cast_user(target.id, cast);
+        let _ = inv.ports.outbox.send(Mail::User(target.id, cast));
         audit(&inv, Some(target.id), "silence", &reason).await;
         format!("Silenced {} for {}s.", target.name, duration.as_secs())
     })
@@ -151,14 +152,14 @@ pub(super) fn unsilence(inv: Invocation) -> Reply {
         if target.silence_end <= peace_db::unix_now() {
             return format!("{} is not silenced.", target.name);
         }
-        if let Err(e) = inv.world.db().set_silence_end(target.id, 0).await {
+        if let Err(e) = inv.ports.accounts.set_silence_end(target.id, 0).await {
             return database_error(&e);
         }
         let cast = UserCast::Silence {
             until: 0,
             reason: String::new(),
         };
-        let _ = inv.world.router().cast_user(target.id, cast);
+        let _ = inv.ports.outbox.send(Mail::User(target.id, cast));
         audit(&inv, Some(target.id), "unsilence", &rest_from(&inv.args, 1)).await;
         format!("{} may talk again.", target.name)
     })
@@ -200,8 +201,9 @@ async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
         if privileges == target.privileges() {
             return format!("{} {}.", target.name, rule.unchanged);
         }
-        let db = inv.world.db();
-        match db
+        match inv
+            .ports
+            .accounts
             .replace_privileges(target.id, target.privileges(), privileges)
             .await
         {
@@ -315,9 +317,9 @@ pub(super) fn alert(inv: Invocation) -> Reply {
         let packet = packet_bytes(Notification {
             text: message.clone(),
         });
-        inv.world
-            .router()
-            .broadcast_users(UserCast::Enqueue(packet), crate::Audience::Everyone);
+        inv.ports
+            .outbox
+            .broadcast(UserCast::Enqueue(packet), crate::Audience::Everyone);
         audit(&inv, None, "alert", &message).await;
         "Alert sent.".to_owned()
     })
@@ -341,10 +343,11 @@ pub(super) fn alert_user(inv: Invocation) -> Reply {
         let packet = packet_bytes(Notification {
             text: message.clone(),
         });
-        let router = inv.world.router();
         if !online(&inv, target.id)
-            || router
-                .cast_user(target.id, UserCast::Enqueue(packet))
+            || inv
+                .ports
+                .outbox
+                .send(Mail::User(target.id, UserCast::Enqueue(packet)))
                 .is_err()
         {
             return format!("{} is not online.", target.name);

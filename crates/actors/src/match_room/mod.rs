@@ -814,6 +814,12 @@ mod tests {
         fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
             (name == "guest").then(|| (GUEST, "guest".into()))
         }
+        fn is_online(&self, user_id: i32) -> bool {
+            user_id == GUEST
+        }
+        fn visible_count(&self) -> usize {
+            1
+        }
     }
 
     /// Keeps the games a match records.

@@ -14,7 +14,6 @@ mod quiet;
 pub mod record;
 mod spectating;
 
-pub(crate) use packets::bot_message;
 mod state;
 
 use bytes::Bytes;

@@ -1,7 +1,7 @@
 //! What a session does with each packet its client sends.
 
 use peace_bancho::client::{self as c};
-use peace_bancho::server::{ChannelJoinSuccess, ChannelKick, Notification, SendMessage};
+use peace_bancho::server::{ChannelJoinSuccess, ChannelKick, Notification};
 use peace_bancho::{ClientPacket, MAX_MODE, action};
 use peace_db::Relationship;
 use ractor::ActorRef;
@@ -488,16 +488,4 @@ impl Session {
             }
         }
     }
-}
-
-/// A message from the bot to one player.
-pub(crate) fn bot_message(world: &crate::World, to: &str, text: String) -> bytes::Bytes {
-    packet_bytes(SendMessage {
-        message: peace_bancho::Message {
-            sender: world.bot_name().to_owned(),
-            text,
-            recipient: to.to_owned(),
-            sender_id: crate::BOT_ID,
-        },
-    })
 }
