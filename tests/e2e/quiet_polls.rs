@@ -37,9 +37,9 @@ async fn quiet_polls(server: &TestServer) -> f64 {
 async fn quiet_polls_keep_sessions_alive_and_lose_nothing() {
     let _alone = alone().await;
     let server = TestServer::start_with(|c| {
-        // The shortest time-out there is (whole seconds), so that outliving it three
-        // times over takes a few seconds of real time.
-        c.sessions.idle_timeout_secs = 1;
+        // Short, so that outliving it three times over takes seconds; not the shortest
+        // (1 s), which a loaded machine's scheduling alone can overrun between two pings.
+        c.sessions.idle_timeout_secs = 2;
         // Bob chats faster than the spam limit allows.
         c.limits.messages_per_window = 1_000;
     })
@@ -56,7 +56,7 @@ async fn quiet_polls_keep_sessions_alive_and_lose_nothing() {
     let before = quiet_polls(&server).await;
     for _ in 0..30 {
         // The pace of the pings, not a wait for anything: a tenth of the time-out.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         alice.poll().await;
         bob.poll().await;
     }

@@ -31,7 +31,7 @@ use crate::cluster::shard::{Shard, shard_of};
 use crate::message::EntityMsg;
 use crate::router::RouteError;
 use crate::snapshot::{self, Snapshot};
-use crate::user::{Start, UserSession};
+use crate::user::{Session, Start};
 use crate::{EntityKey, World};
 
 /// How long the new owner waits for the old owner's hand-over after an import; then it
@@ -437,7 +437,7 @@ impl World {
         let result = match snapshot {
             Snapshot::Session { state, entry } => {
                 let extra = state.extra_session;
-                match UserSession::start(self, *state, Start::Restored, supervisor).await {
+                match Session::start(self, *state, Start::Restored, supervisor).await {
                     Ok(local) => {
                         if extra {
                             router.sessions().insert_extra(local);

@@ -19,7 +19,7 @@ use crate::match_room::MatchState;
 use crate::message::EntityMsg;
 use crate::sessions::LocalSession;
 use crate::spectate::SpectateState;
-use crate::user::{Start, UserCall, UserReply, UserSession, UserState};
+use crate::user::{Session, Start, UserCall, UserReply, UserState};
 use crate::{EntityKey, RouteError, World};
 
 /// An entity to start.
@@ -160,7 +160,7 @@ impl World {
             .live_supervisor()
             .map_err(|e| SpawnReply::Refused(e.to_string()))?;
         let extra = state.extra_session;
-        let local = UserSession::start(self, state, Start::Login, supervisor)
+        let local = Session::start(self, state, Start::Login, supervisor)
             .await
             .map_err(|e| SpawnReply::Refused(format!("could not start the session: {e}")))?;
         let actor = local.actor.clone();
@@ -251,14 +251,13 @@ impl World {
             hidden: restricted,
             node: self.node_name().into(),
         });
-        let local =
-            match UserSession::start(self, state, Start::Rebuilt(channels), supervisor).await {
-                Ok(local) => local,
-                Err(e) => {
-                    self.router().users().remove_session(user_id, session_id);
-                    return refuse(&e.to_string());
-                }
-            };
+        let local = match Session::start(self, state, Start::Rebuilt(channels), supervisor).await {
+            Ok(local) => local,
+            Err(e) => {
+                self.router().users().remove_session(user_id, session_id);
+                return refuse(&e.to_string());
+            }
+        };
         self.router().sessions().insert(local);
         tracing::info!(
             user = user_id,

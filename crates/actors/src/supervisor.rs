@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! NodeSupervisor
-//!  ├── UserSession × online players            (a failure ends that session cleanly)
+//!  ├── EntityHost<Session> × online players     (a panic: the session is ended)
 //!  ├── EntityHost<ChannelState> × channels     (a panic: goes on from its last state)
 //!  ├── EntityHost<SpectateState> × rooms       (a panic: the room is closed)
 //!  ├── EntityHost<MatchState> × matches        (a panic: the match is disposed of)
@@ -12,10 +12,9 @@
 //!
 //! An entity host catches its entity's panics and lets the kind decide
 //! (`Entity::after_panic`), so hosts reach this supervisor only when that decision
-//! needs the node: a channel whose state could not be taken is started again from its
-//! definition. The session actor is not a host yet: a panic or handler error
-//! skips their `post_stop`, so the supervisor does the same cleanup from what the
-//! router knows.
+//! needs the node: a session that panicked is ended cleanly from what the router knows
+//! (its state is not trusted), and a channel whose state could not be taken is started
+//! again from its definition.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 

@@ -128,7 +128,7 @@ pub trait Entity: Send + Sized + 'static {
 pub struct Me<E: Entity> {
     /// `None` for a handle without a host (unit tests call handlers directly).
     actor: Option<ActorRef<MsgOf<E>>>,
-    observer: &'static dyn Observer,
+    pub(crate) observer: &'static dyn Observer,
     stop: AtomicBool,
 }
 

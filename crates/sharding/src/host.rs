@@ -64,7 +64,6 @@ pub struct Hosted<E: Entity> {
     entity: E,
     ctx: E::Ctx,
     me: Me<E>,
-    observer: &'static dyn Observer,
     /// Why it stops without [`Entity::ended`]: it moved, or it panicked and the kind
     /// cleaned up itself.
     skip_ended: bool,
@@ -114,7 +113,7 @@ impl<E: Entity> Hosted<E> {
             "an entity panicked: {}",
             panic_text(panic)
         );
-        self.observer.panicked(E::KIND, restarted);
+        self.me.observer.panicked(E::KIND, restarted);
         match after {
             AfterPanic::Restart(entity) => self.entity = entity,
             AfterPanic::Stop => {
@@ -140,7 +139,6 @@ impl<E: Entity> Actor for EntityHost<E> {
             entity: args.entity,
             ctx: args.ctx,
             me: Me::new(myself, args.observer),
-            observer: args.observer,
             skip_ended: false,
             panicked: false,
         })
@@ -169,7 +167,7 @@ impl<E: Entity> Actor for EntityHost<E> {
         msg: Self::Msg,
         h: &mut Hosted<E>,
     ) -> Result<(), ActorProcessingErr> {
-        h.observer.handled(E::KIND);
+        h.me.observer.handled(E::KIND);
         let outcome = match msg {
             EntityMsg::Cast(cast) => {
                 AssertUnwindSafe(h.entity.cast(cast, &h.ctx, &h.me))
@@ -217,7 +215,7 @@ impl<E: Entity> Actor for EntityHost<E> {
                     "an entity's clean-up panicked: {}",
                     panic_text(&*panic)
                 );
-                h.observer.panicked(E::KIND, false);
+                h.me.observer.panicked(E::KIND, false);
             }
         }
         Ok(())

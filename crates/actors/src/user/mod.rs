@@ -1,4 +1,4 @@
-//! The user session actor: one per logged-in player, keyed `User(user_id)`.
+//! The user session: one per logged-in player, keyed `User(user_id)`.
 //!
 //! It owns the player's outgoing packet queue. A poll from the client is one call: the
 //! client's packets go in, the queued bytes come out. Everything else (chat, presence
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use peace_bancho::ClientPacket;
 use peace_bancho::server::{ChannelKick, Notification, SendMessage, UserDmBlocked, UserLogout};
 use peace_db::Privileges;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use peace_sharding::{Entity, Me};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -29,6 +29,7 @@ use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
 use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
+use crate::snapshot::Snapshot;
 use crate::spectate::SpectateCast;
 
 pub use farewell::Farewell;
@@ -97,17 +98,15 @@ pub enum UserReply {
 
 pub type UserMsg = EntityMsg<UserCast, UserCall, UserReply>;
 
-/// The user session actor.
-#[derive(Debug)]
-pub struct UserSession;
-
-/// The actor's state: the serializable session plus handles to the rest of the node.
+/// A player's session: its serializable state plus what it uses of the node. Hosted by
+/// the runtime's generic host like every entity.
+///
+/// It still reaches the rest of the node through [`World`]; narrowing that to ports of
+/// its own, as the other kinds have, is the next step of the runtime work (issue 13).
 #[derive(Debug)]
 pub struct Session {
     pub world: World,
     pub state: UserState,
-    /// Exported to another node: it stops without ending the session.
-    moved: bool,
     start: Start,
     /// What the session's database record holds (a player's own session only).
     record: Option<record::RecordSync>,
@@ -127,19 +126,32 @@ pub enum Start {
     Rebuilt(Vec<String>),
 }
 
-impl UserSession {
-    /// Starts a session actor under `supervisor`; returns its entry for the node's
-    /// session table (which the caller inserts).
+impl Session {
+    /// Starts a session under `supervisor`; returns its entry for the node's session
+    /// table (which the caller inserts).
     pub(crate) async fn start(
         world: &World,
-        state: UserState,
+        mut state: UserState,
         start: Start,
         supervisor: ractor::ActorCell,
     ) -> Result<crate::sessions::LocalSession, ractor::SpawnErr> {
         let (user_id, session_id, privileges) = (state.id, state.session_id, state.privileges);
         let quiet = std::sync::Arc::new(QuietMarks::new());
-        let args = (world.clone(), state, start, quiet.clone());
-        let (actor, _) = Actor::spawn_linked(None, UserSession, args, supervisor).await?;
+        // The bot and a tournament client's extra sessions have no record.
+        let record = (!state.extra_session && state.id != crate::BOT_ID)
+            .then(|| record::RecordSync::new(&state));
+        // The feed and the count board are this node's: start at their heads. (A login's
+        // reply lists everyone online and every channel with its count.)
+        state.presence_cursor = world.router().users().feed().head();
+        state.channel_counts_cursor = world.channel_counts().newest();
+        let session = Session {
+            world: world.clone(),
+            state,
+            start,
+            record,
+            quiet: quiet.clone(),
+        };
+        let actor = crate::ports::host(session, (), supervisor).await?;
         Ok(crate::sessions::LocalSession {
             user_id,
             session_id,
@@ -150,65 +162,45 @@ impl UserSession {
     }
 }
 
-impl Actor for UserSession {
-    type Msg = UserMsg;
-    type State = Session;
-    type Arguments = (World, UserState, Start, std::sync::Arc<QuietMarks>);
+impl Entity for Session {
+    const KIND: &'static str = "user";
+    /// The user and the session: a tournament account may have several.
+    type Key = (i32, u64);
+    type Cast = UserCast;
+    type Call = UserCall;
+    type Reply = UserReply;
+    type Snapshot = Snapshot;
+    type Ctx = ();
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        (world, state, start, quiet): Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        // The bot and a tournament client's extra sessions have no record.
-        let record = (!state.extra_session && state.id != crate::BOT_ID)
-            .then(|| record::RecordSync::new(&state));
-        // The feed and the count board are this node's: start at their heads. (A login's
-        // reply lists everyone online and every channel with its count.)
-        let mut state = state;
-        state.presence_cursor = world.router().users().feed().head();
-        state.channel_counts_cursor = world.channel_counts().newest();
-        Ok(Session {
-            world,
-            state,
-            moved: false,
-            start,
-            record,
-            quiet,
-        })
+    fn key(&self) -> (i32, u64) {
+        (self.state.id, self.state.session_id)
     }
 
-    async fn post_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        s: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match std::mem::replace(&mut s.start, Start::Restored) {
-            Start::Login if !s.state.extra_session => s.join_auto_channels().await,
+    async fn started(&mut self, _: &(), _me: &Me<Self>) {
+        match std::mem::replace(&mut self.start, Start::Restored) {
+            Start::Login if !self.state.extra_session => self.join_auto_channels().await,
             Start::Rebuilt(channels) => {
                 for name in channels {
-                    s.state.channels.insert(name.clone());
-                    s.rejoin_channel(name).await;
+                    self.state.channels.insert(name.clone());
+                    self.rejoin_channel(name).await;
                 }
-                s.notify("The server you were on went down; you were moved to another.");
+                self.notify("The server you were on went down; you were moved to another.");
             }
             _ => {}
         }
-        s.sync_record();
-        s.quiet.publish(&s.state);
-        Ok(())
+        self.sync_record();
+        self.quiet.publish(&self.state);
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        s: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        peace_metrics::mailbox_handled("user");
-        match msg {
-            EntityMsg::Call(UserCall::Poll { packets }, reply) => {
-                s.state.last_poll_ms = crate::unix_millis();
+    async fn cast(&mut self, cast: UserCast, _: &(), me: &Me<Self>) {
+        self.handle_cast(cast, me).await;
+        self.sync_record();
+    }
+
+    async fn call(&mut self, call: UserCall, _: &(), me: &Me<Self>) -> UserReply {
+        match call {
+            UserCall::Poll { packets } => {
+                self.state.last_poll_ms = crate::unix_millis();
                 for packet in packets {
                     let name = packet.id().name();
                     peace_metrics::client_packet(packet.id() as u16, name);
@@ -217,61 +209,61 @@ impl Actor for UserSession {
                     if matches!(packet, ClientPacket::Ping(_)) {
                         continue;
                     }
-                    let span = tracing::debug_span!("packet", user = s.state.id, packet = name);
-                    // Boxed: the packet handlers' futures are large, and ractor moves
+                    let span = tracing::debug_span!("packet", user = self.state.id, packet = name);
+                    // Boxed: the packet handlers' futures are large, and the host moves
                     // this handler's future on every message; a pointer keeps that copy
                     // small for the messages that do not get here (docs/benchmarks.md).
-                    let flow = Box::pin(s.handle_packet(packet, &myself).instrument(span)).await;
+                    let flow = Box::pin(self.handle_packet(packet).instrument(span)).await;
                     if flow == packets::Flow::Stop {
-                        s.end(&myself, "logout").await;
+                        self.end(me, "logout").await;
                         break;
                     }
                 }
-                s.catch_up_presence();
-                s.catch_up_channel_counts();
-                let _ = reply.send(UserReply::Packets(s.state.drain()));
-                s.sync_record();
+                self.catch_up_presence();
+                self.catch_up_channel_counts();
+                let reply = UserReply::Packets(self.state.drain());
+                self.sync_record();
+                reply
             }
-            EntityMsg::Call(UserCall::Retire { reason }, reply) => {
-                s.quiet.close();
-                s.state.enqueue_packet(Notification { text: reason });
-                let _ = reply.send(UserReply::Packets(s.state.drain()));
-                myself.stop(Some("replaced by a newer login".into()));
-            }
-            EntityMsg::Cast(cast) => {
-                s.handle_cast(cast, &myself).await;
-                s.sync_record();
-            }
-            EntityMsg::Export(reply) => {
-                s.quiet.close();
-                s.moved = true;
-                // The new node's idle check must know of the polls answered here.
-                s.state.last_poll_ms = s.last_poll_ms();
-                s.state.moves = s.state.moves.saturating_add(1);
-                let entry = s.directory_entry();
-                let snapshot = crate::snapshot::Snapshot::Session {
-                    state: Box::new(s.state.clone()),
-                    entry: Box::new(entry),
-                };
-                let _ = reply.send(snapshot);
-                myself.stop(Some("moved".into()));
+            UserCall::Retire { reason } => {
+                self.quiet.close();
+                self.state.enqueue_packet(Notification { text: reason });
+                tracing::debug!(user = self.state.id, "replaced by a newer login");
+                me.stop();
+                UserReply::Packets(self.state.drain())
             }
         }
-        s.quiet.publish(&s.state);
-        Ok(())
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        s: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        s.quiet.close();
-        if !s.moved {
-            end_session(&s.world, s.state.id, s.state.session_id, Some(&s.state));
-        }
-        Ok(())
+    fn handled(&mut self, _: &()) {
+        self.quiet.publish(&self.state);
     }
+
+    /// The session moves to another node: it stops without ending.
+    fn export(&mut self, _: &()) -> Snapshot {
+        self.quiet.close();
+        // The new node's idle check must know of the polls answered here.
+        self.state.last_poll_ms = self.last_poll_ms();
+        self.state.moves = self.state.moves.saturating_add(1);
+        let entry = self.directory_entry();
+        Snapshot::Session {
+            state: Box::new(self.state.clone()),
+            entry: Box::new(entry),
+        }
+    }
+
+    async fn ended(&mut self, _: &(), _me: &Me<Self>) {
+        self.quiet.close();
+        end_session(
+            &self.world,
+            self.state.id,
+            self.state.session_id,
+            Some(&self.state),
+        );
+    }
+
+    // After a panic the session stops (the default), and the node's supervisor ends it
+    // cleanly from what the router knows (`end_session` without its state).
 }
 
 /// Everything that must happen when a session ends, however it ends: leave channels,
@@ -437,12 +429,13 @@ impl Session {
     /// Ends the session for good: its database record goes first, so that no poll can
     /// rebuild it (a token replayed after a logout or a kick gets a restart), then the
     /// actor stops and `post_stop` does the rest.
-    async fn end(&mut self, myself: &ActorRef<UserMsg>, reason: &str) {
+    async fn end(&mut self, me: &Me<Self>, reason: &str) {
         self.quiet.close();
         if self.record.take().is_some() {
             record::forget(self.world.db(), self.state.id, self.state.session_id).await;
         }
-        myself.stop(Some(reason.to_owned()));
+        tracing::debug!(user = self.state.id, reason, "session ends");
+        me.stop();
     }
 
     /// The player as others see them (what the directory holds).
@@ -461,7 +454,7 @@ impl Session {
         }
     }
 
-    async fn handle_cast(&mut self, cast: UserCast, myself: &ActorRef<UserMsg>) {
+    async fn handle_cast(&mut self, cast: UserCast, me: &Me<Self>) {
         let st = &mut self.state;
         match cast {
             UserCast::Enqueue(bytes) => st.enqueue(&bytes),
@@ -492,7 +485,7 @@ impl Session {
                 let idle_ms = crate::unix_millis() - self.last_poll_ms();
                 if idle_ms > self.world.config().idle_timeout.as_millis() as i64 {
                     tracing::info!(user = self.state.id, idle_ms, "session timed out");
-                    self.end(myself, "idle time-out").await;
+                    self.end(me, "idle time-out").await;
                 }
             }
             UserCast::Silence { until, reason } => self.silence(until, &reason),
@@ -513,7 +506,7 @@ impl Session {
                 // of retired sessions small.
                 let packets = farewell.packets(&reason).into();
                 self.world.remember_retired(st.id, st.session_id, packets);
-                self.end(myself, &reason).await;
+                self.end(me, &reason).await;
             }
         }
     }

@@ -4,9 +4,8 @@ use peace_bancho::client::{self as c};
 use peace_bancho::server::{ChannelJoinSuccess, ChannelKick, Notification};
 use peace_bancho::{ClientPacket, MAX_MODE, action};
 use peace_db::Relationship;
-use ractor::ActorRef;
 
-use super::{Session, UserCast, UserMsg, packet_bytes};
+use super::{Session, UserCast, packet_bytes};
 use crate::channel::{ChannelCall, ChannelCast, ChannelReply};
 
 /// Longest chat message relayed; longer ones are cut (osu! itself cuts at 2,000 bytes).
@@ -39,11 +38,7 @@ fn truncate(text: &mut String, max: usize) -> bool {
 }
 
 impl Session {
-    pub(super) async fn handle_packet(
-        &mut self,
-        packet: ClientPacket,
-        _myself: &ActorRef<UserMsg>,
-    ) -> Flow {
+    pub(super) async fn handle_packet(&mut self, packet: ClientPacket) -> Flow {
         let user = self.state.id;
         let Some(packet) = self.multiplayer_packet(packet).await else {
             return Flow::Continue;
