@@ -35,9 +35,6 @@ use crate::message::{EntityMsg, send_counted};
 use crate::sessions::Sessions;
 use crate::user::{UserCall, UserCast, UserReply};
 
-/// How often a call for a moving entity looks again whether the move is over.
-const FROZEN_RETRY: Duration = Duration::from_millis(5);
-
 /// Why a message could not be delivered.
 #[derive(Debug, Error)]
 pub enum RouteError {
@@ -721,6 +718,8 @@ impl Router {
         here: &(dyn Fn(Q) -> Result<OneshotReceiver<R>, RouteError> + Sync),
     ) -> Result<R, RouteError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        // Watched only once the key is found frozen (the common call never needs it).
+        let mut changes = None;
         let mut msg = msg;
         loop {
             let local = origin.is_local(self.net().me());
@@ -749,11 +748,19 @@ impl Router {
                     return self.ask_entity(&node, &entity, body, timeout, origin).await;
                 }
                 CallStep::Frozen(m) => {
-                    if tokio::time::Instant::now() >= deadline {
+                    msg = m;
+                    let Some(changes) = &mut changes else {
+                        // Watch from now on, then look again: a move that ended between
+                        // the first look and now is not missed.
+                        changes = Some(self.placement().changes());
+                        continue;
+                    };
+                    // Woken by the next change of the placement (the move ends or is
+                    // aborted), not by polling.
+                    let changed = tokio::time::timeout_at(deadline, changes.changed()).await;
+                    if !matches!(changed, Ok(Ok(()))) {
                         return Err(RouteError::Timeout(entity, timeout));
                     }
-                    tokio::time::sleep(FROZEN_RETRY).await;
-                    msg = m;
                 }
                 CallStep::Fail(e) => return Err(e),
             }

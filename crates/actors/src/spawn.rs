@@ -80,14 +80,8 @@ impl World {
     pub(crate) async fn spawn_routed(&self, request: SpawnRequest, hops: u8) -> SpawnReply {
         let deadline = tokio::time::Instant::now() + self.config().call_timeout;
         // A key whose shard is moving is started where it ends up.
-        let location = loop {
-            match self.router().placement().locate(&request.key()) {
-                Location::Frozen if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                }
-                location => break location,
-            }
-        };
+        let placement = self.router().placement();
+        let location = placement.locate_settled(&request.key(), deadline).await;
         match location {
             Location::Here => self.spawn_here(request, hops).await,
             Location::Frozen => SpawnReply::Refused("the key is still moving".into()),

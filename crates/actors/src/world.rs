@@ -738,38 +738,37 @@ impl World {
     ) -> Result<Bytes, RouteError> {
         let timeout = self.config().call_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match self.router().placement().locate(&EntityKey::User(user_id)) {
-                Location::Here => return Ok(self.poll_here(user_id, session_id, &body).await),
-                Location::There(node) => {
-                    let request = crate::cluster::envelope::Request {
-                        from: origin.from.clone(),
-                        hops: origin.hops,
-                        body: RequestBody::Poll {
-                            user_id,
-                            session_id,
-                            body,
-                        },
-                    };
-                    let net = self.router().net();
-                    return match net.relay_request(&node, request, timeout).await {
-                        Ok(Answer::Packets(bytes)) => Ok(bytes),
-                        Ok(other) => Err(RouteError::Refused(
-                            crate::cluster::envelope::Refusal::Failed(format!(
-                                "odd answer to a poll: {other:?}"
-                            )),
+        let key = EntityKey::User(user_id);
+        match self
+            .router()
+            .placement()
+            .locate_settled(&key, deadline)
+            .await
+        {
+            Location::Here => Ok(self.poll_here(user_id, session_id, &body).await),
+            Location::There(node) => {
+                let request = crate::cluster::envelope::Request {
+                    from: origin.from.clone(),
+                    hops: origin.hops,
+                    body: RequestBody::Poll {
+                        user_id,
+                        session_id,
+                        body,
+                    },
+                };
+                let net = self.router().net();
+                match net.relay_request(&node, request, timeout).await {
+                    Ok(Answer::Packets(bytes)) => Ok(bytes),
+                    Ok(other) => Err(RouteError::Refused(
+                        crate::cluster::envelope::Refusal::Failed(format!(
+                            "odd answer to a poll: {other:?}"
                         )),
-                        Err(e) => Err(e),
-                    };
+                    )),
+                    Err(e) => Err(e),
                 }
-                Location::Frozen if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Location::Frozen => {
-                    return Err(RouteError::Timeout(EntityKey::User(user_id), timeout));
-                }
-                Location::Unplaced => return Err(RouteError::NotPlaced),
             }
+            Location::Frozen => Err(RouteError::Timeout(key, timeout)),
+            Location::Unplaced => Err(RouteError::NotPlaced),
         }
     }
 

@@ -113,6 +113,9 @@ pub struct TableChange {
 pub struct Placement {
     me: Arc<str>,
     state: Arc<RwLock<State>>,
+    /// Counts changes of the state, so that whoever waits for a frozen shard is woken
+    /// by the next change instead of polling ([`Placement::changes`]).
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Placement {
@@ -120,6 +123,7 @@ impl Placement {
         Self {
             me: me.into(),
             state: Arc::default(),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -133,7 +137,44 @@ impl Placement {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        let guard = self.state.write().unwrap_or_else(|e| e.into_inner());
+        // Counted while the write lock is held: a waiter woken by it reads the state
+        // only once this write is done (its read waits for the lock).
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        guard
+    }
+
+    /// A receiver woken at every later change of this node's view (a table installed,
+    /// a shard frozen, thawed, handed over). Take it *before* looking at the state, so
+    /// that a change in between is not missed.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Where a message from this node for `key` goes, waiting while its shard is
+    /// frozen by a move (until `deadline`; then [`Location::Frozen`]).
+    pub async fn locate_settled(
+        &self,
+        key: &EntityKey,
+        deadline: tokio::time::Instant,
+    ) -> Location {
+        let location = self.locate(key);
+        if location != Location::Frozen {
+            return location;
+        }
+        let mut changes = self.changes();
+        loop {
+            let location = self.locate(key);
+            if location != Location::Frozen {
+                return location;
+            }
+            if !matches!(
+                tokio::time::timeout_at(deadline, changes.changed()).await,
+                Ok(Ok(()))
+            ) {
+                return Location::Frozen;
+            }
+        }
     }
 
     /// Where a message from this node for `key` goes.
@@ -533,6 +574,35 @@ mod tests {
         assert_eq!(a.locate(&key), Location::There("b".into()));
         // An old table is not installed again.
         assert!(a.install(t, |_| Vec::new()).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_for_a_frozen_shard_ends_with_the_move_not_a_poll() {
+        let a = Placement::new("a");
+        a.install(table(&["a"]), |_| Vec::new());
+        let key = EntityKey::User(5);
+        let shard = shard_of(&key);
+        a.freeze(&[shard]);
+        assert_eq!(a.locate(&key), Location::Frozen);
+
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let waiter = {
+            let a = a.clone();
+            let key = key.clone();
+            tokio::spawn(async move { a.locate_settled(&key, deadline).await })
+        };
+        // Paused time: had the waiter polled on a timer, it would have seen the frozen
+        // shard thousands of times by now; it sleeps until the placement changes.
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        assert!(!waiter.is_finished());
+        let held = a.thaw(&[shard]);
+        assert!(held.is_empty());
+        assert_eq!(waiter.await.ok(), Some(Location::Here));
+
+        // Still frozen at the deadline: it gives up then, frozen.
+        a.freeze(&[shard]);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        assert_eq!(a.locate_settled(&key, deadline).await, Location::Frozen);
     }
 
     fn envelope(n: u8) -> Envelope {
