@@ -100,7 +100,7 @@ pub enum RegisterError {
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("password hashing failed: {0}")]
-    Hashing(String),
+    Hashing(#[from] crate::auth::HashError),
 }
 
 fn check_username(name: &str, errors: &mut FieldErrors) {
@@ -206,9 +206,7 @@ pub async fn register(
     bcrypt_cost: u32,
 ) -> Result<i32, RegisterError> {
     validate(db, reg).await?;
-    let hash = hash_password(md5_hex(&reg.password), bcrypt_cost)
-        .await
-        .map_err(RegisterError::Hashing)?;
+    let hash = hash_password(md5_hex(&reg.password), bcrypt_cost).await?;
     let new = NewUser {
         name: &reg.username,
         email: &reg.email,

@@ -65,6 +65,18 @@ pub struct MigrationCounters {
 /// owner restores everything, so nothing is lost).
 const UNREADABLE_SNAPSHOT: &str = "a snapshot could not be read";
 
+/// Why a batch of entities did not move.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// The new owner cannot read a snapshot (a newer format, during an upgrade). Its
+    /// text starts with [`UNREADABLE_SNAPSHOT`], which the old owner looks for in the
+    /// refusal: older builds send only the text.
+    #[error("{UNREADABLE_SNAPSHOT}: {0}")]
+    UnreadableSnapshot(#[from] snapshot::SnapshotError),
+    #[error("{peer} did not import: {answer}")]
+    NotImported { peer: String, answer: String },
+}
+
 /// A copy of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MigrationStats {
@@ -162,7 +174,7 @@ impl World {
     }
 
     /// Moves the entities of `shards` to `to` (steps 1 to 4 above).
-    async fn migrate_out(&self, shards: &[Shard], to: &str) -> Result<(), String> {
+    async fn migrate_out(&self, shards: &[Shard], to: &str) -> Result<(), MigrationError> {
         let started = Instant::now();
         let placement = self.router().placement().clone();
         placement.freeze(shards);
@@ -226,7 +238,10 @@ impl World {
                 for envelope in held {
                     crate::cluster::inbound::deliver(self, envelope);
                 }
-                Err(format!("{to} did not import: {other:?}"))
+                Err(MigrationError::NotImported {
+                    peer: to.to_owned(),
+                    answer: format!("{other:?}"),
+                })
             }
         }
     }
@@ -304,7 +319,7 @@ impl World {
         from: &str,
         shards: &[Shard],
         snapshots: &[Vec<u8>],
-    ) -> Result<(), String> {
+    ) -> Result<(), MigrationError> {
         // Every snapshot is read before anything changes here: one this build cannot
         // read (a newer format, during an upgrade) refuses the whole batch, and the old
         // owner restores it all. Starting the rest would lose that entity.
@@ -313,8 +328,9 @@ impl World {
             match snapshot::decode(bytes) {
                 Ok(s) => decoded.push(s),
                 Err(e) => {
-                    tracing::warn!(peer = %from, "refused a move: {UNREADABLE_SNAPSHOT}: {e}");
-                    return Err(format!("{UNREADABLE_SNAPSHOT}: {e}"));
+                    let e = MigrationError::from(e);
+                    tracing::warn!(peer = %from, "refused a move: {e}");
+                    return Err(e);
                 }
             }
         }

@@ -142,11 +142,7 @@ pub async fn rebalance(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
-    state
-        .world
-        .request_rebalance()
-        .await
-        .map_err(ApiError::Conflict)?;
+    state.world.request_rebalance().await?;
     Ok(Json(json!({ "rebalancing": true })))
 }
 
@@ -160,6 +156,6 @@ pub async fn drain(
     if name.len() > MAX_KEY_LEN {
         return Err(ApiError::BadRequest("node name too long".into()));
     }
-    state.world.drain(&name).await.map_err(ApiError::Conflict)?;
+    state.world.drain(&name).await?;
     Ok(Json(json!({ "draining": name })))
 }

@@ -30,6 +30,13 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+impl From<peace_actors::cluster::AdminError> for ApiError {
+    /// A drain or rebalance the cluster refused: the operator sees why.
+    fn from(e: peace_actors::cluster::AdminError) -> Self {
+        ApiError::Conflict(e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {

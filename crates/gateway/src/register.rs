@@ -50,7 +50,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(RegisterError::Invalid(errors)) => form_errors(&errors, StatusCode::BAD_REQUEST),
         Err(RegisterError::Database(e)) => ApiError::Unavailable(e.to_string()).into_response(),
-        Err(RegisterError::Hashing(e)) => ApiError::Unavailable(e).into_response(),
+        Err(RegisterError::Hashing(e)) => ApiError::Unavailable(e.to_string()).into_response(),
     }
 }
 

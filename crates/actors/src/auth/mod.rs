@@ -3,5 +3,5 @@
 mod password;
 mod token;
 
-pub use password::{PasswordVerifier, hash_password, md5_hex};
+pub use password::{HashError, PasswordVerifier, hash_password, md5_hex};
 pub use token::{SessionToken, TokenSigner};

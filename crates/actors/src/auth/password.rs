@@ -17,12 +17,18 @@ pub fn md5_hex(password: &str) -> String {
     hex::encode(Md5::digest(password.as_bytes()))
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error(transparent)]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    #[error("the hashing thread ended: {0}")]
+    Thread(#[from] tokio::task::JoinError),
+}
+
 /// bcrypt of an md5 hex string, for new accounts and password changes.
-pub async fn hash_password(password_md5: String, cost: u32) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || bcrypt::hash(password_md5, cost))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+pub async fn hash_password(password_md5: String, cost: u32) -> Result<String, HashError> {
+    Ok(tokio::task::spawn_blocking(move || bcrypt::hash(password_md5, cost)).await??)
 }
 
 /// Checks md5 hashes against stored bcrypt hashes.

@@ -38,9 +38,33 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs).min(MAX_SILENCE))
 }
 
+/// Why a staff command was not carried out. Its text is what the bot answers.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("!{0} is for the staff.")]
+    NotStaff(String),
+    #[error("Usage: {0}")]
+    Usage(String),
+    #[error("There is no player named {0}.")]
+    NoSuchPlayer(String),
+    #[error("You cannot {0} yourself.")]
+    Yourself(String),
+    #[error("Only an administrator can {0} staff.")]
+    StaffTarget(String),
+    #[error("The database did not answer; nothing was changed. Please try again.")]
+    Database,
+}
+
+impl From<&DbError> for Refused {
+    /// The detail is for the operator's log, not for the chat.
+    fn from(e: &DbError) -> Self {
+        tracing::warn!("moderation command failed: {e}");
+        Refused::Database
+    }
+}
+
 fn database_error(e: &DbError) -> String {
-    tracing::warn!("moderation command failed: {e}");
-    "The database did not answer; nothing was changed. Please try again.".to_owned()
+    Refused::from(e).to_string()
 }
 
 /// The words from `from` on, as one text (a reason or a message).
@@ -49,7 +73,7 @@ fn rest_from(args: &[String], from: usize) -> String {
 }
 
 /// The sender's account, if it is still staff, and neither banned nor restricted.
-async fn staff(inv: &Invocation, action: &str) -> Result<User, String> {
+async fn staff(inv: &Invocation, action: &str) -> Result<User, Refused> {
     match inv.ports.accounts.user_by_id(inv.sender_id).await {
         Ok(Some(user))
             if user.privileges().is_staff()
@@ -58,32 +82,32 @@ async fn staff(inv: &Invocation, action: &str) -> Result<User, String> {
         {
             Ok(user)
         }
-        Ok(_) => Err(format!("!{action} is for the staff.")),
-        Err(e) => Err(database_error(&e)),
+        Ok(_) => Err(Refused::NotStaff(action.to_owned())),
+        Err(e) => Err(Refused::from(&e)),
     }
 }
 
 /// The player named by the first argument (spaces in names are written as `_`).
-async fn target(inv: &Invocation, usage: &str) -> Result<User, String> {
+async fn target(inv: &Invocation, usage: &str) -> Result<User, Refused> {
     let Some(name) = inv.args.first() else {
-        return Err(format!("Usage: {usage}"));
+        return Err(Refused::Usage(usage.to_owned()));
     };
     match inv.ports.accounts.user_by_name(name).await {
         Ok(Some(user)) if user.id != crate::BOT_ID => Ok(user),
-        Ok(_) => Err(format!("There is no player named {name}.")),
-        Err(e) => Err(database_error(&e)),
+        Ok(_) => Err(Refused::NoSuchPlayer(name.clone())),
+        Err(e) => Err(Refused::from(&e)),
     }
 }
 
 /// The player an action is aimed at, if the sender may take it against them.
-async fn target_for(inv: &Invocation, action: &str, usage: &str) -> Result<User, String> {
+async fn target_for(inv: &Invocation, action: &str, usage: &str) -> Result<User, Refused> {
     let sender = staff(inv, action).await?;
     let target = target(inv, usage).await?;
     if target.id == sender.id {
-        return Err(format!("You cannot {action} yourself."));
+        return Err(Refused::Yourself(action.to_owned()));
     }
     if target.privileges().is_staff() && !sender.privileges().contains(Privileges::ADMIN) {
-        return Err(format!("Only an administrator can {action} staff."));
+        return Err(Refused::StaffTarget(action.to_owned()));
     }
     Ok(target)
 }
@@ -127,7 +151,7 @@ pub(super) fn silence(inv: Invocation) -> Reply {
         };
         let target = match target_for(&inv, "silence", USAGE).await {
             Ok(target) => target,
-            Err(answer) => return answer,
+            Err(refused) => return refused.to_string(),
         };
         let until = peace_db::unix_now() + duration.as_secs() as i64;
         if let Err(e) = inv.ports.accounts.set_silence_end(target.id, until).await {
@@ -147,7 +171,7 @@ pub(super) fn unsilence(inv: Invocation) -> Reply {
     Box::pin(async move {
         let target = match target_for(&inv, "unsilence", "!unsilence <name>").await {
             Ok(target) => target,
-            Err(answer) => return answer,
+            Err(refused) => return refused.to_string(),
         };
         if target.silence_end <= peace_db::unix_now() {
             return format!("{} is not silenced.", target.name);
@@ -195,7 +219,7 @@ async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
     for _ in 0..PRIVILEGE_CHANGE_ATTEMPTS {
         let target = match target_for(&inv, rule.action, rule.usage).await {
             Ok(target) => target,
-            Err(answer) => return answer,
+            Err(refused) => return refused.to_string(),
         };
         let privileges = (rule.change)(target.privileges());
         if privileges == target.privileges() {
@@ -289,7 +313,7 @@ pub(super) fn kick(inv: Invocation) -> Reply {
     Box::pin(async move {
         let target = match target_for(&inv, "kick", "!kick <name> [reason]").await {
             Ok(target) => target,
-            Err(answer) => return answer,
+            Err(refused) => return refused.to_string(),
         };
         let reason = rest_from(&inv.args, 1);
         let notice = if reason.is_empty() {
@@ -311,8 +335,8 @@ pub(super) fn alert(inv: Invocation) -> Reply {
         if message.is_empty() {
             return "Usage: !alert <message>".to_owned();
         }
-        if let Err(answer) = staff(&inv, "alert").await {
-            return answer;
+        if let Err(refused) = staff(&inv, "alert").await {
+            return refused.to_string();
         }
         let packet = packet_bytes(Notification {
             text: message.clone(),
@@ -333,12 +357,12 @@ pub(super) fn alert_user(inv: Invocation) -> Reply {
             return format!("Usage: {USAGE}");
         }
         // A notification harms nobody: staff may alert anyone, themselves and staff too.
-        if let Err(answer) = staff(&inv, "alertuser").await {
-            return answer;
+        if let Err(refused) = staff(&inv, "alertuser").await {
+            return refused.to_string();
         }
         let target = match target(&inv, USAGE).await {
             Ok(target) => target,
-            Err(answer) => return answer,
+            Err(refused) => return refused.to_string(),
         };
         let packet = packet_bytes(Notification {
             text: message.clone(),

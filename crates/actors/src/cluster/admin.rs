@@ -4,16 +4,36 @@
 
 use std::time::Duration;
 
-use super::envelope::{Answer, RequestBody};
+use super::envelope::{Answer, Refusal, RequestBody};
 use crate::World;
 
 /// How many heartbeats a drained node stays up before it exits (see `drain_self`).
 const DRAIN_LINGER_HEARTBEATS: u32 = 2;
 
+/// Why a drain or a rebalance was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    #[error("the cluster has no coordinator yet")]
+    NoCoordinator,
+    #[error("this node is not the coordinator")]
+    NotCoordinator,
+    #[error("no shard table yet")]
+    NoTable,
+    #[error("no node {0} is up")]
+    NoSuchNode(String),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// The coordinator (another node) refused, or could not be asked.
+    #[error("the coordinator {node}: {reason}")]
+    Coordinator { node: String, reason: String },
+    #[error("the membership did not answer: {0}")]
+    Membership(String),
+}
+
 impl World {
     /// Drains `node`: everything it hosts moves to other nodes, and it gets no new
     /// work until it restarts or a rebalance.
-    pub async fn drain(&self, node: &str) -> Result<(), String> {
+    pub async fn drain(&self, node: &str) -> Result<(), AdminError> {
         self.ask_coordinator(RequestBody::Drain {
             node: node.to_owned(),
         })
@@ -21,15 +41,15 @@ impl World {
     }
 
     /// Ends every drain and evens the load out over the nodes.
-    pub async fn request_rebalance(&self) -> Result<(), String> {
+    pub async fn request_rebalance(&self) -> Result<(), AdminError> {
         self.ask_coordinator(RequestBody::Rebalance).await
     }
 
-    async fn ask_coordinator(&self, body: RequestBody) -> Result<(), String> {
+    async fn ask_coordinator(&self, body: RequestBody) -> Result<(), AdminError> {
         let coordinator = self
             .cluster()
             .coordinator()
-            .ok_or("the cluster has no coordinator yet")?;
+            .ok_or(AdminError::NoCoordinator)?;
         if coordinator == self.node_name() {
             return match body {
                 RequestBody::Drain { node } => self.drain_node(&node).await,
@@ -37,16 +57,21 @@ impl World {
             };
         }
         let timeout = self.config().call_timeout;
+        let refused = |reason| AdminError::Coordinator {
+            node: coordinator.clone(),
+            reason,
+        };
         match self.router().net().ask(&coordinator, body, timeout).await {
             Ok(Answer::Done) => Ok(()),
-            Ok(other) => Err(format!("the coordinator answered {other:?}")),
-            Err(e) => Err(format!("the coordinator {coordinator}: {e}")),
+            Ok(Answer::Refused(Refusal::Failed(why))) => Err(refused(why)),
+            Ok(other) => Err(refused(format!("answered {other:?}"))),
+            Err(e) => Err(refused(e.to_string())),
         }
     }
 
     /// The coordinator's side of a drain request.
-    pub(crate) async fn drain_node(&self, node: &str) -> Result<(), String> {
-        let membership = self.membership().ok_or("the node is shutting down")?;
+    pub(crate) async fn drain_node(&self, node: &str) -> Result<(), AdminError> {
+        let membership = self.membership().ok_or(AdminError::ShuttingDown)?;
         let node = node.to_owned();
         ractor::call_t!(
             membership,
@@ -54,18 +79,18 @@ impl World {
             5_000,
             node
         )
-        .map_err(|e| e.to_string())?
+        .map_err(|e| AdminError::Membership(e.to_string()))?
     }
 
     /// The coordinator's side of a rebalance request.
-    pub(crate) async fn rebalance(&self) -> Result<(), String> {
-        let membership = self.membership().ok_or("the node is shutting down")?;
+    pub(crate) async fn rebalance(&self) -> Result<(), AdminError> {
+        let membership = self.membership().ok_or(AdminError::ShuttingDown)?;
         ractor::call_t!(
             membership,
             super::membership::MembershipMsg::Rebalance,
             5_000
         )
-        .map_err(|e| e.to_string())?
+        .map_err(|e| AdminError::Membership(e.to_string()))?
     }
 
     /// Drains this node before it stops (SIGTERM): asks for the drain and waits, at most

@@ -202,10 +202,12 @@ pub(crate) async fn answer(world: &World, request: Request) -> Answer {
     }
 }
 
-fn done(result: Result<(), String>) -> Answer {
+/// The answer to a request carried out here: done, or refused with the reason in words
+/// (the wire carries the text, so that any build can read it).
+fn done(result: Result<(), impl std::fmt::Display>) -> Answer {
     match result {
         Ok(()) => Answer::Done,
-        Err(why) => Answer::Refused(Refusal::Failed(why)),
+        Err(why) => Answer::Refused(Refusal::Failed(why.to_string())),
     }
 }
 

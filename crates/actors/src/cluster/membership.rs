@@ -24,7 +24,7 @@ use super::envelope::{Answer, Body, RequestBody};
 use super::node_router::{ROUTER_GROUP_PREFIX, RouterMsg};
 use super::shard::{SHARD_COUNT, Shard, ShardTable, TableOrigin};
 use super::status::NodeStatus;
-use super::{ClusterConfig, PeerReport, PeerState};
+use super::{AdminError, ClusterConfig, PeerReport, PeerState};
 use crate::World;
 use peace_sharding::tls::NodeTls;
 
@@ -39,9 +39,9 @@ pub struct Membership;
 pub enum MembershipMsg {
     Tick,
     /// Drain a node (this node is the coordinator).
-    Drain(String, ractor::RpcReplyPort<Result<(), String>>),
+    Drain(String, ractor::RpcReplyPort<Result<(), AdminError>>),
     /// End the drains and even the load out (this node is the coordinator).
-    Rebalance(ractor::RpcReplyPort<Result<(), String>>),
+    Rebalance(ractor::RpcReplyPort<Result<(), AdminError>>),
 }
 
 impl ractor::Message for MembershipMsg {}
@@ -659,23 +659,23 @@ impl MembershipState {
     }
 
     /// Marks `node` as draining (the coordinator's side of a drain request).
-    fn drain(&mut self, node: &str) -> Result<(), String> {
+    fn drain(&mut self, node: &str) -> Result<(), AdminError> {
         if !self.is_coordinator() {
-            return Err("this node is not the coordinator".into());
+            return Err(AdminError::NotCoordinator);
         }
         let table = self
             .world
             .router()
             .placement()
             .table()
-            .ok_or("no shard table yet")?;
+            .ok_or(AdminError::NoTable)?;
         let started = if node == self.me() {
             self.world.started_ms()
         } else {
             self.up_peers()
                 .find(|(n, _)| n.as_str() == node)
                 .map(|(_, s)| s.started_ms)
-                .ok_or_else(|| format!("no node {node} is up"))?
+                .ok_or_else(|| AdminError::NoSuchNode(node.to_owned()))?
         };
         if table.is_draining(node, started) {
             return Ok(());
@@ -688,16 +688,16 @@ impl MembershipState {
     }
 
     /// Ends every drain and evens the load out (the coordinator's side).
-    fn rebalance(&mut self) -> Result<(), String> {
+    fn rebalance(&mut self) -> Result<(), AdminError> {
         if !self.is_coordinator() {
-            return Err("this node is not the coordinator".into());
+            return Err(AdminError::NotCoordinator);
         }
         let table = self
             .world
             .router()
             .placement()
             .table()
-            .ok_or("no shard table yet")?;
+            .ok_or(AdminError::NoTable)?;
         if !table.draining.is_empty() {
             self.publish(table.with_draining(Default::default()));
         }

@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use admin::AdminError;
 pub use net::Net;
 pub use placement::{Location, Placement};
-pub use status::{EntityCounts, NodeStatus, Roles, TrafficCounts};
+pub use status::{EntityCounts, NodeStatus, Roles, RolesError, TrafficCounts};
 
 /// How a node takes part in its cluster (`cluster.toml`'s `[node]` and `[cluster]`).
 #[derive(Debug, Clone)]

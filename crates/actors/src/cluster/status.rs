@@ -21,9 +21,18 @@ impl Default for Roles {
     }
 }
 
+/// Why a list of roles was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RolesError {
+    #[error("unknown role {0:?} (gateway, actors)")]
+    Unknown(String),
+    #[error("a node needs at least one role (gateway, actors)")]
+    None,
+}
+
 impl Roles {
     /// Parses `gateway`, `actors` or both (comma-separated, any order).
-    pub fn parse(list: &[String]) -> Result<Self, String> {
+    pub fn parse(list: &[String]) -> Result<Self, RolesError> {
         let mut roles = Roles {
             gateway: false,
             actors: false,
@@ -33,11 +42,11 @@ impl Roles {
                 "gateway" => roles.gateway = true,
                 "actors" => roles.actors = true,
                 "" => {}
-                other => return Err(format!("unknown role {other:?} (gateway, actors)")),
+                other => return Err(RolesError::Unknown(other.to_owned())),
             }
         }
         if !roles.gateway && !roles.actors {
-            return Err("a node needs at least one role (gateway, actors)".into());
+            return Err(RolesError::None);
         }
         Ok(roles)
     }
