@@ -295,6 +295,35 @@ impl World {
         self.inner.registrations_by_ip.hit(&ip)
     }
 
+    /// Whether the database answers (`/api/v1/health`).
+    pub async fn check_database(&self) -> Result<(), DbError> {
+        self.db().ping().await
+    }
+
+    /// The ids of `user_id`'s friends (`/web/osu-getfriends.php`).
+    pub async fn friends_of(&self, user_id: i32) -> Result<Vec<i32>, DbError> {
+        let relationships = self.db().relationships(user_id).await?;
+        Ok(relationships.friends.into_iter().collect())
+    }
+
+    /// Checks a sign-up form against the rules and the existing accounts.
+    pub async fn validate_registration(
+        &self,
+        reg: &crate::accounts::Registration,
+    ) -> Result<(), crate::accounts::RegisterError> {
+        crate::accounts::validate(self.db(), reg).await
+    }
+
+    /// Creates an account from a sign-up form, with a new player's privileges and the
+    /// configured bcrypt cost; returns its id.
+    pub async fn register(
+        &self,
+        reg: &crate::accounts::Registration,
+    ) -> Result<i32, crate::accounts::RegisterError> {
+        let cost = self.config().bcrypt_cost;
+        crate::accounts::register(self.db(), reg, peace_db::Privileges::DEFAULT_NEW, cost).await
+    }
+
     /// What the bot (and its commands) get as their context.
     pub(crate) fn bot_ports(&self) -> crate::bot::BotPorts {
         crate::bot::BotPorts {

@@ -9,7 +9,7 @@ use crate::AppState;
 
 /// Liveness and database reachability. 200 when everything answers, 503 otherwise.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = state.world.db().ping().await;
+    let database = state.world.check_database().await;
     let status = if database.is_ok() {
         StatusCode::OK
     } else {

@@ -11,8 +11,7 @@ use axum::extract::{ConnectInfo, FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
-use peace_actors::accounts::{self, FieldErrors, RegisterError, SignUpForm};
-use peace_db::Privileges;
+use peace_actors::accounts::{FieldErrors, RegisterError, SignUpForm};
 
 use crate::{ApiError, AppState};
 
@@ -29,7 +28,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let world = &state.world;
     // Only valid forms count against the address's registration limit: a player fixing
     // a typo should not use up their quota.
-    let result = match accounts::validate(world.db(), &reg).await {
+    let result = match world.validate_registration(&reg).await {
         Ok(()) if check_only => Ok(()),
         Ok(()) if !world.registration_allowed(ip) => {
             tracing::info!(%ip, "registration refused: too many from this address");
@@ -38,12 +37,10 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
             errors.0.insert("username", vec![text.into()]);
             return form_errors(&errors, StatusCode::TOO_MANY_REQUESTS);
         }
-        Ok(()) => {
-            let cost = world.config().bcrypt_cost;
-            accounts::register(world.db(), &reg, Privileges::DEFAULT_NEW, cost)
-                .await
-                .map(|id| tracing::info!(user = id, name = %reg.username, "registered"))
-        }
+        Ok(()) => world
+            .register(&reg)
+            .await
+            .map(|id| tracing::info!(user = id, name = %reg.username, "registered")),
         Err(e) => Err(e),
     };
     match result {

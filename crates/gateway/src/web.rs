@@ -67,13 +67,12 @@ pub async fn friends(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .ok_or_else(|| ApiError::BadRequest("invalid credentials".into()))?;
-    let rel = state
+    let friends = state
         .world
-        .db()
-        .relationships(user.id)
+        .friends_of(user.id)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(rel.friends.iter().map(|id| format!("{id}\n")).collect())
+    Ok(friends.iter().map(|id| format!("{id}\n")).collect())
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {
