@@ -20,19 +20,13 @@ use peace_db::Privileges;
 use peace_sharding::{AfterPanic, Entity, Me};
 use serde::{Deserialize, Serialize};
 
+use crate::EntityKey;
 use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
 use crate::snapshot::Snapshot;
 use crate::user::UserCast;
-use crate::{EntityKey, World};
 
-/// Whether `key` is an instance channel: a spectator room's or a match's. Players get
-/// into one only through its room or match (which checks passwords and slots), never
-/// by naming it in CHANNEL_JOIN.
-pub fn is_instance_key(key: &str) -> bool {
-    crate::spectate::host_of_channel(key).is_some()
-        || crate::match_room::match_of_channel(key).is_some()
-}
+pub use crate::key::is_instance_channel as is_instance_key;
 
 /// The longest wait before member counts are re-announced.
 pub const INFO_COALESCE: Duration = Duration::from_secs(1);
@@ -348,19 +342,6 @@ impl Entity for ChannelState {
 /// node's through an envelope.
 pub trait CountBoard: Send + Sync + std::fmt::Debug + 'static {
     fn publish(&self, channel: String, required: Privileges, packet: bytes::Bytes);
-}
-
-impl CountBoard for World {
-    fn publish(&self, channel: String, required: Privileges, packet: bytes::Bytes) {
-        self.channel_counts()
-            .publish(&channel, required, packet.clone());
-        let body = crate::cluster::envelope::Body::MemberCount {
-            channel,
-            required,
-            packet,
-        };
-        self.router().net().send_all(&body);
-    }
 }
 
 impl ChannelState {

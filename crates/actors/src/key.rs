@@ -42,3 +42,44 @@ impl std::fmt::Display for EntityKey {
         }
     }
 }
+
+/// The instance channel of a spectator room (`#spec_<host>`): a room's chat is keyed by
+/// its room, so that the two live on the same node (see `cluster::shard`).
+pub mod spectator_channel {
+    /// The key of a room's chat channel.
+    pub fn channel_name(host_id: i32) -> String {
+        format!("#spec_{host_id}")
+    }
+
+    /// The watched player a channel key belongs to (`#spec_12` → 12).
+    pub fn host_of_channel(channel: &str) -> Option<i32> {
+        channel.strip_prefix("#spec_")?.parse().ok()
+    }
+
+    /// What clients call every spectator channel.
+    pub const CHANNEL_DISPLAY_NAME: &str = "#spectator";
+}
+
+/// The instance channel of a match (`#mp_<id>`), keyed by its match like a room's.
+pub mod match_channel {
+    /// The key of a match's chat channel.
+    pub fn channel_name(match_id: i32) -> String {
+        format!("#mp_{match_id}")
+    }
+
+    /// The match a channel key belongs to (`#mp_3` → 3).
+    pub fn match_of_channel(channel: &str) -> Option<i32> {
+        channel.strip_prefix("#mp_")?.parse().ok()
+    }
+
+    /// What clients call every match channel.
+    pub const CHANNEL_DISPLAY_NAME: &str = "#multiplayer";
+}
+
+/// Whether `key` is an instance channel: a spectator room's or a match's. Players get
+/// into one only through its room or match (which checks passwords and slots), never
+/// by naming it in CHANNEL_JOIN.
+pub fn is_instance_channel(key: &str) -> bool {
+    spectator_channel::host_of_channel(key).is_some()
+        || match_channel::match_of_channel(key).is_some()
+}

@@ -41,7 +41,8 @@ mod world;
 pub use config::WorldConfig;
 pub use key::EntityKey;
 pub use login::{LOGIN_FULL_PRESENCE_LIMIT, LoginReply};
-pub use router::{Audience, RouteError, Router};
+pub use message::Audience;
+pub use router::{RouteError, Router};
 pub use world::{MAX_PACKETS_PER_POLL, StartError, World, restart_reply, shard_of_key};
 
 /// The bot's user id, seeded by the first migration.

@@ -4,6 +4,31 @@
 //! serde types, so the router can carry them to another node as bytes; only the reply
 //! port, which cannot cross a node, stays outside the payload.
 
+use peace_db::Privileges;
+use serde::{Deserialize, Serialize};
+
+/// Which sessions a broadcast reaches. A closure cannot cross nodes, so the filters are
+/// named here and applied by each node to its own sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Audience {
+    Everyone,
+    /// Everyone but this user (their own presence change, say).
+    AllBut(i32),
+    /// Those whose privileges meet these (the readers of a channel; see
+    /// `Privileges::meets`).
+    WithPrivileges(Privileges),
+}
+
+impl Audience {
+    pub fn includes(&self, user_id: i32, privileges: Privileges) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::AllBut(id) => *id != user_id,
+            Audience::WithPrivileges(required) => privileges.meets(*required),
+        }
+    }
+}
+
 /// A message to an osu! entity's actor: `C` is what it can be told, `Q` what it can be
 /// asked, `R` its answer; what it exports when it moves is a [`crate::snapshot::Snapshot`].
 pub type EntityMsg<C, Q, R> = peace_sharding::EntityMsg<C, Q, R, crate::snapshot::Snapshot>;

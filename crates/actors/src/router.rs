@@ -16,11 +16,10 @@ use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use peace_db::Privileges;
 use ractor::concurrency::OneshotReceiver;
 use ractor::{ActorId, ActorRef};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::EntityKey;
@@ -31,6 +30,7 @@ use crate::cluster::placement::Hold;
 use crate::cluster::shard::{Shard, shard_of};
 use crate::cluster::{EntityCounts, Location, Net, Placement};
 use crate::directory::Directory;
+pub use crate::message::Audience;
 use crate::message::{EntityMsg, send_counted};
 use crate::sessions::Sessions;
 use crate::user::{UserCall, UserCast, UserReply};
@@ -58,28 +58,6 @@ pub enum RouteError {
     Refused(Refusal),
     #[error(transparent)]
     Wire(#[from] WireError),
-}
-
-/// Which sessions a broadcast reaches. A closure cannot cross nodes, so the filters are
-/// named here and applied by each node to its own sessions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Audience {
-    Everyone,
-    /// Everyone but this user (their own presence change, say).
-    AllBut(i32),
-    /// Those whose privileges meet these (the readers of a channel; see
-    /// `Privileges::meets`).
-    WithPrivileges(Privileges),
-}
-
-impl Audience {
-    pub fn includes(&self, user_id: i32, privileges: Privileges) -> bool {
-        match self {
-            Audience::Everyone => true,
-            Audience::AllBut(id) => *id != user_id,
-            Audience::WithPrivileges(required) => privileges.meets(*required),
-        }
-    }
 }
 
 /// Where a message comes from: this node, or a peer that sent (or forwarded) it.

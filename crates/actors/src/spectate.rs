@@ -25,18 +25,7 @@ use crate::user::{UserCast, packet_bytes};
 /// Most spectators of one player.
 pub const MAX_SPECTATORS: usize = 256;
 
-/// The key of a room's chat channel.
-pub fn channel_name(host_id: i32) -> String {
-    format!("#spec_{host_id}")
-}
-
-/// The watched player a channel key belongs to (`#spec_12` → 12).
-pub fn host_of_channel(channel: &str) -> Option<i32> {
-    channel.strip_prefix("#spec_")?.parse().ok()
-}
-
-/// What clients call every spectator channel.
-pub const CHANNEL_DISPLAY_NAME: &str = "#spectator";
+pub use crate::key::spectator_channel::{CHANNEL_DISPLAY_NAME, channel_name, host_of_channel};
 
 /// What a room can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use crate::cluster::shard::{ShardTable, TableOrigin, shard_of};
 use crate::cluster::{ClusterView, Location, NodeStatus};
 use crate::directory::OnlineUser;
 use crate::limits::RateLimiter;
-use crate::router::Audience;
+use crate::message::Audience;
 use crate::sessions::LocalSession;
 use crate::spawn::{SpawnReply, SpawnRequest};
 use crate::supervisor::NodeSupervisor;
@@ -974,4 +974,19 @@ pub fn restart_reply() -> Bytes {
     .encode(&mut out);
     ServerPacket::from(Restart { delay_ms: 0 }).encode(&mut out);
     out.into()
+}
+
+/// Channels publish their member counts on this node's board and, through an envelope,
+/// on every other node's.
+impl crate::channel::CountBoard for World {
+    fn publish(&self, channel: String, required: peace_db::Privileges, packet: bytes::Bytes) {
+        self.channel_counts()
+            .publish(&channel, required, packet.clone());
+        let body = crate::cluster::envelope::Body::MemberCount {
+            channel,
+            required,
+            packet,
+        };
+        self.router().net().send_all(&body);
+    }
 }

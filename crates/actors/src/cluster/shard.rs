@@ -13,10 +13,10 @@ pub fn shard_of(key: &EntityKey) -> Shard {
     match key {
         EntityKey::User(id) => shard_of_parts(&[b"u", &id.to_le_bytes()]),
         EntityKey::Channel(name) => {
-            if let Some(host) = crate::spectate::host_of_channel(name) {
+            if let Some(host) = crate::key::spectator_channel::host_of_channel(name) {
                 return shard_of(&EntityKey::Spectate(host));
             }
-            if let Some(id) = crate::match_room::match_of_channel(name) {
+            if let Some(id) = crate::key::match_channel::match_of_channel(name) {
                 return shard_of(&EntityKey::Match(id));
             }
             shard_of_parts(&[b"c", name.as_bytes()])

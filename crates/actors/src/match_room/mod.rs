@@ -32,18 +32,7 @@ pub use state::{Countdown, Game, MIN_SCORE_FRAME_LEN, MatchState};
 /// Most matches open at once on a server.
 pub const MAX_MATCHES: usize = 4096;
 
-/// The key of a match's chat channel.
-pub fn channel_name(match_id: i32) -> String {
-    format!("#mp_{match_id}")
-}
-
-/// The match a channel key belongs to (`#mp_3` → 3).
-pub fn match_of_channel(channel: &str) -> Option<i32> {
-    channel.strip_prefix("#mp_")?.parse().ok()
-}
-
-/// What clients call every match channel.
-pub const CHANNEL_DISPLAY_NAME: &str = "#multiplayer";
+pub use crate::key::match_channel::{CHANNEL_DISPLAY_NAME, channel_name, match_of_channel};
 
 /// What a player's client asked the match to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
