@@ -666,33 +666,38 @@ impl World {
     fn spawn_sweeper(&self) {
         let world = self.clone();
         let period = (self.config().idle_timeout / 4).max(Duration::from_millis(250));
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_prune = tokio::time::Instant::now();
-            loop {
-                tick.tick().await;
-                world
-                    .router()
-                    .broadcast_here(&UserCast::IdleCheck, &Audience::AllBut(BOT_ID));
-                let now = peace_db::unix_now();
-                world.retired().retain(|_, (_, expires)| *expires > now);
-                if last_prune.elapsed() >= RECORD_PRUNE_EVERY {
-                    last_prune = tokio::time::Instant::now();
-                    let before = now - crate::user::record::RECORD_TTL_SECS;
-                    match world.db().prune_session_records(before).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(records = n, "stale session records deleted"),
-                        Err(e) => tracing::warn!("could not prune session records: {e}"),
-                    }
-                }
-            }
+        let task = peace_sharding::task::supervised("sweeper", move || {
+            let world = world.clone();
+            async move { world.sweep(period).await }
         });
         self.inner
             .tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(task);
+    }
+
+    /// The sweeper's loop (see [`Self::spawn_sweeper`]); it never returns.
+    async fn sweep(&self, period: Duration) {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_prune = tokio::time::Instant::now();
+        loop {
+            tick.tick().await;
+            self.router()
+                .broadcast_here(&UserCast::IdleCheck, &Audience::AllBut(BOT_ID));
+            let now = peace_db::unix_now();
+            self.retired().retain(|_, (_, expires)| *expires > now);
+            if last_prune.elapsed() >= RECORD_PRUNE_EVERY {
+                last_prune = tokio::time::Instant::now();
+                let before = now - crate::user::record::RECORD_TTL_SECS;
+                match self.db().prune_session_records(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(records = n, "stale session records deleted"),
+                    Err(e) => tracing::warn!("could not prune session records: {e}"),
+                }
+            }
+        }
     }
 
     fn retired(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, u64), (Bytes, i64)>> {

@@ -17,6 +17,7 @@ use futures_util::FutureExt;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
 
 use crate::entity::{AfterPanic, Entity, EntityMsg, Me, MsgOf};
+use crate::task::panic_text;
 
 /// What the host reports, so that the embedding application can count it (the runtime
 /// itself knows no metrics backend).
@@ -86,15 +87,6 @@ impl<E: Entity> EntityHost<E> {
         let (actor, _) = Actor::spawn(None, Self::default(), args).await?;
         Ok(actor)
     }
-}
-
-/// The text of a caught panic.
-fn panic_text(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 impl<E: Entity> Hosted<E> {

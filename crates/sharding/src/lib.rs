@@ -5,6 +5,7 @@
 //! * [`host`]: [`EntityHost`], the generic actor that hosts an entity of any kind.
 //! * [`shard`]: key → shard → node, the table every node holds a copy of.
 //! * [`wire`]: versioned documents between nodes, read with size limits.
+//! * [`task`]: long-lived background tasks restarted after a panic.
 //! * [`tls`]: optional mutual TLS between nodes.
 //! * [`connection_log`]: ractor_cluster's connection events in an operator's words.
 //!
@@ -15,6 +16,7 @@ pub mod connection_log;
 pub mod entity;
 pub mod host;
 pub mod shard;
+pub mod task;
 pub mod tls;
 pub mod wire;
 

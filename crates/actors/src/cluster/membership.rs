@@ -112,7 +112,10 @@ impl Actor for Membership {
         state: &mut MembershipState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            MembershipMsg::Tick => state.tick().await,
+            // A heartbeat that panics is skipped; the next one comes a heartbeat later.
+            MembershipMsg::Tick => {
+                peace_sharding::task::contain("membership heartbeat", state.tick()).await;
+            }
             MembershipMsg::Drain(node, reply) => {
                 let _ = reply.send(state.drain(&node));
             }

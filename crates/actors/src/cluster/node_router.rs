@@ -67,7 +67,12 @@ impl Actor for NodeRouter {
             RouterMsg::Deliver(bytes) => {
                 net.received_envelope();
                 match envelope::decode::<Envelope>(&bytes) {
-                    Ok(envelope) => super::inbound::deliver(world, envelope),
+                    Ok(envelope) => {
+                        // A delivery that panics loses that envelope, not the router:
+                        // the node stays reachable.
+                        let deliver = async { super::inbound::deliver(world, envelope) };
+                        peace_sharding::task::contain("envelope delivery", deliver).await;
+                    }
                     Err(e) => net.undecodable("a peer", &e),
                 }
             }
