@@ -246,14 +246,7 @@ impl Entity for ChannelState {
                 user_id,
                 session_id,
             } => {
-                if self
-                    .members
-                    .get(&user_id)
-                    .is_some_and(|m| m.0 == session_id)
-                {
-                    self.members.remove(&user_id);
-                    self.schedule_info(me);
-                }
+                self.remove_member(user_id, session_id, me);
             }
             ChannelCast::Message {
                 from_id,
@@ -298,14 +291,7 @@ impl Entity for ChannelState {
                 user_id,
                 session_id,
             } => {
-                if self
-                    .members
-                    .get(&user_id)
-                    .is_some_and(|m| m.0 == session_id)
-                {
-                    self.members.remove(&user_id);
-                    self.schedule_info(me);
-                }
+                self.remove_member(user_id, session_id, me);
                 ChannelReply::Parted
             }
             ChannelCall::Summary => ChannelReply::Summary(self.summary()),
@@ -345,6 +331,19 @@ pub trait CountBoard: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl ChannelState {
+    /// Removes `user_id` if they are a member through session `session_id` (a newer
+    /// session of theirs stays).
+    fn remove_member(&mut self, user_id: i32, session_id: u64, me: &Me<Self>) {
+        if self
+            .members
+            .get(&user_id)
+            .is_some_and(|m| m.0 == session_id)
+        {
+            self.members.remove(&user_id);
+            self.schedule_info(me);
+        }
+    }
+
     fn schedule_info(&mut self, me: &Me<Self>) {
         if !self.info_pending && !self.instance {
             self.info_pending = true;

@@ -250,6 +250,24 @@ pub(crate) mod testing {
             .collect()
     }
 
+    /// A roster where one player (id, name) is online, and nobody else.
+    #[derive(Debug)]
+    pub struct OnlineAlone(pub i32, pub &'static str);
+
+    impl Roster for OnlineAlone {
+        fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
+            (name == self.1).then(|| (self.0, self.1.into()))
+        }
+
+        fn is_online(&self, user_id: i32) -> bool {
+            user_id == self.0
+        }
+
+        fn visible_count(&self) -> usize {
+            1
+        }
+    }
+
     /// An outbox that keeps everything sent through it.
     #[derive(Debug, Default)]
     pub struct Recorded {

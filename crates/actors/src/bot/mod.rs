@@ -166,7 +166,7 @@ mod tests {
 
     use super::*;
     use crate::ports::PortFuture;
-    use crate::ports::testing::{Recorded, Sent};
+    use crate::ports::testing::{OnlineAlone, Recorded, Sent};
 
     const STAFF: i32 = 2;
     const PLAYER: i32 = 3;
@@ -269,28 +269,12 @@ mod tests {
         }
     }
 
-    /// The player is online; nobody else.
-    #[derive(Debug)]
-    struct PlayerOnline;
-
-    impl Roster for PlayerOnline {
-        fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
-            (name == "player").then(|| (PLAYER, "player".into()))
-        }
-        fn is_online(&self, user_id: i32) -> bool {
-            user_id == PLAYER
-        }
-        fn visible_count(&self) -> usize {
-            1
-        }
-    }
-
     fn ports() -> (BotPorts, Arc<Recorded>, Arc<Accounts>) {
         let (sent, outbox) = Recorded::ports();
         let accounts = Arc::new(Accounts::new());
         let ports = BotPorts {
             outbox,
-            roster: Arc::new(PlayerOnline),
+            roster: Arc::new(OnlineAlone(PLAYER, "player")),
             accounts: accounts.clone(),
             name: "Peace".into(),
         };

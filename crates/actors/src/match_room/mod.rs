@@ -790,26 +790,10 @@ mod tests {
     use peace_bancho::ServerPacket;
 
     use super::*;
-    use crate::ports::testing::{Recorded, Sent, packets};
+    use crate::ports::testing::{OnlineAlone, Recorded, Sent, packets};
 
     const HOST: i32 = 10;
     const GUEST: i32 = 11;
-
-    /// Nobody is online but the guest, by name.
-    #[derive(Debug)]
-    struct OnlyGuest;
-
-    impl Roster for OnlyGuest {
-        fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
-            (name == "guest").then(|| (GUEST, "guest".into()))
-        }
-        fn is_online(&self, user_id: i32) -> bool {
-            user_id == GUEST
-        }
-        fn visible_count(&self) -> usize {
-            1
-        }
-    }
 
     /// Keeps the games a match records.
     #[derive(Debug, Default)]
@@ -845,7 +829,7 @@ mod tests {
                 state: MatchState::create(1, &requested, HOST, "host"),
                 ports: MatchPorts {
                     outbox,
-                    roster: Arc::new(OnlyGuest),
+                    roster: Arc::new(OnlineAlone(GUEST, "guest")),
                     games: games.clone(),
                     bot_name: "Peace".into(),
                 },
