@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use crate::EntityKey;
 use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
-use crate::snapshot::Snapshot;
 use crate::user::UserCast;
 
 pub use crate::key::is_instance_channel as is_instance_key;
@@ -154,7 +153,7 @@ pub struct ChannelSummary {
     pub read_privileges: Privileges,
 }
 
-pub type ChannelMsg = EntityMsg<ChannelCast, ChannelCall, ChannelReply>;
+pub type ChannelMsg = EntityMsg<ChannelCast, ChannelCall, ChannelReply, ChannelState>;
 
 /// A channel's serializable state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,7 +224,7 @@ impl Entity for ChannelState {
     type Cast = ChannelCast;
     type Call = ChannelCall;
     type Reply = ChannelReply;
-    type Snapshot = Snapshot;
+    type Snapshot = ChannelState;
     type Ctx = ChannelPorts;
 
     fn key(&self) -> String {
@@ -298,8 +297,8 @@ impl Entity for ChannelState {
         }
     }
 
-    fn export(&mut self, _ports: &ChannelPorts) -> Snapshot {
-        Snapshot::Channel(Box::new(self.clone()))
+    fn export(&mut self, _ports: &ChannelPorts) -> ChannelState {
+        self.clone()
     }
 
     async fn ended(&mut self, ports: &ChannelPorts, me: &Me<Self>) {
@@ -313,14 +312,11 @@ impl Entity for ChannelState {
     /// from its definition.
     fn after_panic(
         _: &String,
-        last: Option<Snapshot>,
+        last: Option<ChannelState>,
         _: &ChannelPorts,
         _: &Me<Self>,
     ) -> AfterPanic<Self> {
-        match last {
-            Some(Snapshot::Channel(state)) => AfterPanic::Restart(*state),
-            _ => AfterPanic::Stop,
-        }
+        last.map_or(AfterPanic::Stop, AfterPanic::Restart)
     }
 }
 

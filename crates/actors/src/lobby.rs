@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::EntityKey;
 use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
-use crate::snapshot::Snapshot;
 use crate::user::UserCast;
 
 /// What the lobby can be told.
@@ -38,7 +37,7 @@ pub enum LobbyCast {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum LobbyCall {}
 
-pub type LobbyMsg = EntityMsg<LobbyCast, LobbyCall, ()>;
+pub type LobbyMsg = EntityMsg<LobbyCast, LobbyCall, (), LobbyState>;
 
 /// The lobby's serializable state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -61,7 +60,7 @@ impl Entity for LobbyState {
     type Cast = LobbyCast;
     type Call = LobbyCall;
     type Reply = ();
-    type Snapshot = Snapshot;
+    type Snapshot = LobbyState;
     type Ctx = Ports;
 
     fn key(&self) {}
@@ -103,8 +102,8 @@ impl Entity for LobbyState {
         match msg {}
     }
 
-    fn export(&mut self, _ports: &Ports) -> Snapshot {
-        Snapshot::Lobby(Box::new(std::mem::take(self)))
+    fn export(&mut self, _ports: &Ports) -> LobbyState {
+        std::mem::take(self)
     }
 
     async fn ended(&mut self, ports: &Ports, me: &Me<Self>) {
@@ -112,11 +111,8 @@ impl Entity for LobbyState {
     }
 
     /// The lobby goes on from its last state: its members and matches are still right.
-    fn after_panic(_: &(), last: Option<Snapshot>, _: &Ports, _: &Me<Self>) -> AfterPanic<Self> {
-        match last {
-            Some(Snapshot::Lobby(state)) => AfterPanic::Restart(*state),
-            _ => AfterPanic::Restart(LobbyState::default()),
-        }
+    fn after_panic(_: &(), last: Option<LobbyState>, _: &Ports, _: &Me<Self>) -> AfterPanic<Self> {
+        AfterPanic::Restart(last.unwrap_or_default())
     }
 }
 

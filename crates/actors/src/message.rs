@@ -29,21 +29,19 @@ impl Audience {
     }
 }
 
-/// A message to an osu! entity's actor: `C` is what it can be told, `Q` what it can be
-/// asked, `R` its answer; what it exports when it moves is a [`crate::snapshot::Snapshot`].
-pub type EntityMsg<C, Q, R> = peace_sharding::EntityMsg<C, Q, R, crate::snapshot::Snapshot>;
+pub use peace_sharding::EntityMsg;
 
 /// Puts `msg` in `actor`'s mailbox, counting it in the mailbox backlog of `kind`
 /// (`peace_metrics`): before sending, so that the handler's decrement never comes first,
 /// and taken back if the actor is gone. Every message to an entity actor goes through
 /// here (or [`call_counted`]); each actor counts what it handles.
-pub(crate) fn send_counted<C, Q, R>(
-    actor: &ractor::ActorRef<EntityMsg<C, Q, R>>,
+pub(crate) fn send_counted<C, Q, R, S>(
+    actor: &ractor::ActorRef<EntityMsg<C, Q, R, S>>,
     kind: &'static str,
-    msg: EntityMsg<C, Q, R>,
-) -> Result<(), ractor::MessagingErr<EntityMsg<C, Q, R>>>
+    msg: EntityMsg<C, Q, R, S>,
+) -> Result<(), ractor::MessagingErr<EntityMsg<C, Q, R, S>>>
 where
-    EntityMsg<C, Q, R>: ractor::Message,
+    EntityMsg<C, Q, R, S>: ractor::Message,
 {
     peace_metrics::mailbox_sent(kind);
     actor
@@ -52,14 +50,14 @@ where
 }
 
 /// Asks `actor` (a call built by `make`), counted like [`send_counted`].
-pub(crate) async fn call_counted<C, Q, R, T>(
-    actor: &ractor::ActorRef<EntityMsg<C, Q, R>>,
+pub(crate) async fn call_counted<C, Q, R, S, T>(
+    actor: &ractor::ActorRef<EntityMsg<C, Q, R, S>>,
     kind: &'static str,
-    make: impl FnOnce(ractor::RpcReplyPort<T>) -> EntityMsg<C, Q, R>,
+    make: impl FnOnce(ractor::RpcReplyPort<T>) -> EntityMsg<C, Q, R, S>,
     timeout: std::time::Duration,
-) -> Result<ractor::rpc::CallResult<T>, ractor::MessagingErr<EntityMsg<C, Q, R>>>
+) -> Result<ractor::rpc::CallResult<T>, ractor::MessagingErr<EntityMsg<C, Q, R, S>>>
 where
-    EntityMsg<C, Q, R>: ractor::Message,
+    EntityMsg<C, Q, R, S>: ractor::Message,
     T: Send + 'static,
 {
     peace_metrics::mailbox_sent(kind);

@@ -284,24 +284,28 @@ impl World {
                         .sessions()
                         .remove(session.user_id, session.session_id);
                 }
-                exports.spawn(export_one(session.actor, "user", timeout));
+                exports.spawn(export_one(session.actor, "user", timeout, Snapshot::from));
             }
         }
         for (key, actor) in router.channels_table().actors_in(&set) {
             router.channels().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, "channel", timeout));
+            let wrap = |s| Snapshot::Channel(Box::new(s));
+            exports.spawn(export_one(actor, "channel", timeout, wrap));
         }
         for (key, actor) in router.spectate_table().actors_in(&set) {
             router.spectate().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, "spectate", timeout));
+            let wrap = |s| Snapshot::Spectate(Box::new(s));
+            exports.spawn(export_one(actor, "spectate", timeout, wrap));
         }
         for (key, actor) in router.matches_table().actors_in(&set) {
             router.matches().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, "match", timeout));
+            let wrap = |s| Snapshot::Match(Box::new(s));
+            exports.spawn(export_one(actor, "match", timeout, wrap));
         }
         for (key, actor) in router.lobby_table().actors_in(&set) {
             router.lobby().remove(&key, actor.get_id());
-            exports.spawn(export_one(actor, "lobby", timeout));
+            let wrap = |s| Snapshot::Lobby(Box::new(s));
+            exports.spawn(export_one(actor, "lobby", timeout, wrap));
         }
         let mut snapshots = Vec::new();
         while let Some(done) = exports.join_next().await {
@@ -497,17 +501,20 @@ impl World {
     }
 }
 
-/// Asks one actor for its snapshot (it stops right after answering).
-async fn export_one<C, Q, R>(
-    actor: ActorRef<EntityMsg<C, Q, R>>,
+/// Asks one actor for its snapshot (it stops right after answering), in the versioned
+/// form that crosses nodes (`wrap`: the kind's own snapshot as a [`Snapshot`]).
+async fn export_one<C, Q, R, S>(
+    actor: ActorRef<EntityMsg<C, Q, R, S>>,
     kind: &'static str,
     timeout: Duration,
+    wrap: impl FnOnce(S) -> Snapshot,
 ) -> Option<Snapshot>
 where
-    EntityMsg<C, Q, R>: ractor::Message,
+    EntityMsg<C, Q, R, S>: ractor::Message,
+    S: Send + std::fmt::Debug + 'static,
 {
     match crate::message::call_counted(&actor, kind, EntityMsg::Export, timeout).await {
-        Ok(ractor::rpc::CallResult::Success(snapshot)) => Some(snapshot),
+        Ok(ractor::rpc::CallResult::Success(snapshot)) => Some(wrap(snapshot)),
         other => {
             tracing::error!("an entity did not export ({other:?}); it is stopped");
             actor.stop(Some("export failed".into()));

@@ -98,26 +98,27 @@ impl IntoPayload for Encoded {
 }
 
 /// Actor references of one kind by key.
-type ActorMap<K, C, Q, R> = HashMap<K, ActorRef<EntityMsg<C, Q, R>>>;
+type ActorMap<K, C, Q, R, S> = HashMap<K, ActorRef<EntityMsg<C, Q, R, S>>>;
 /// One entity of a kind: its key and actor.
-type Keyed<K, C, Q, R> = (K, ActorRef<EntityMsg<C, Q, R>>);
+type Keyed<K, C, Q, R, S> = (K, ActorRef<EntityMsg<C, Q, R, S>>);
 
 /// The actors of one entity kind that live on this node, by key. Its delivery methods
 /// do not look at the placement: the router does, before calling them.
 #[derive(Debug)]
-pub struct Table<K, C, Q, R> {
-    actors: RwLock<ActorMap<K, C, Q, R>>,
+pub struct Table<K, C, Q, R, S> {
+    actors: RwLock<ActorMap<K, C, Q, R, S>>,
     key: fn(&K) -> EntityKey,
     /// The kind's name on the wire and in the API (`channel`, `match`).
     kind: &'static str,
 }
 
-impl<K, C, Q, R> Table<K, C, Q, R>
+impl<K, C, Q, R, S> Table<K, C, Q, R, S>
 where
     K: Clone + Eq + Hash,
     C: Clone + Send + Serialize + DeserializeOwned + 'static,
     Q: Send + Serialize + DeserializeOwned + 'static,
     R: Send + Serialize + DeserializeOwned + 'static,
+    S: Send + 'static,
 {
     fn new(kind: &'static str, key: fn(&K) -> EntityKey) -> Self {
         Self {
@@ -127,16 +128,16 @@ where
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, ActorMap<K, C, Q, R>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ActorMap<K, C, Q, R, S>> {
         // Every write is one insert or remove, so a poisoned lock holds a consistent map.
         self.actors.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ActorMap<K, C, Q, R>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ActorMap<K, C, Q, R, S>> {
         self.actors.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn insert(&self, key: K, actor: ActorRef<EntityMsg<C, Q, R>>) {
+    pub fn insert(&self, key: K, actor: ActorRef<EntityMsg<C, Q, R, S>>) {
         self.write().insert(key, actor);
     }
 
@@ -174,7 +175,7 @@ where
             .map(|(k, _)| k.clone())
     }
 
-    pub(crate) fn actor(&self, key: &K) -> Option<ActorRef<EntityMsg<C, Q, R>>> {
+    pub(crate) fn actor(&self, key: &K) -> Option<ActorRef<EntityMsg<C, Q, R, S>>> {
         self.read().get(key).cloned()
     }
 
@@ -182,7 +183,7 @@ where
     pub(crate) fn actors_in(
         &self,
         shards: &std::collections::BTreeSet<Shard>,
-    ) -> Vec<Keyed<K, C, Q, R>> {
+    ) -> Vec<Keyed<K, C, Q, R, S>> {
         self.read()
             .iter()
             .filter(|(k, _)| shards.contains(&shard_of(&(self.key)(k))))
@@ -221,14 +222,14 @@ where
 }
 
 /// Puts a call in `actor`'s mailbox.
-fn start_call<C, Q, R>(
-    actor: &ActorRef<EntityMsg<C, Q, R>>,
+fn start_call<C, Q, R, S>(
+    actor: &ActorRef<EntityMsg<C, Q, R, S>>,
     kind: &'static str,
     key: EntityKey,
     msg: Q,
 ) -> Result<OneshotReceiver<R>, RouteError>
 where
-    EntityMsg<C, Q, R>: ractor::Message,
+    EntityMsg<C, Q, R, S>: ractor::Message,
 {
     let (tx, rx) = ractor::concurrency::oneshot();
     send_counted(actor, kind, EntityMsg::Call(msg, tx.into()))
@@ -239,25 +240,26 @@ where
 /// One entity kind, addressed through the router: messages go wherever the key lives.
 /// Dereferences to the kind's local [`Table`].
 #[derive(Debug)]
-pub struct Routed<'a, K, C, Q, R> {
-    table: &'a Table<K, C, Q, R>,
+pub struct Routed<'a, K, C, Q, R, S> {
+    table: &'a Table<K, C, Q, R, S>,
     router: &'a Router,
 }
 
-impl<K, C, Q, R> std::ops::Deref for Routed<'_, K, C, Q, R> {
-    type Target = Table<K, C, Q, R>;
+impl<K, C, Q, R, S> std::ops::Deref for Routed<'_, K, C, Q, R, S> {
+    type Target = Table<K, C, Q, R, S>;
 
     fn deref(&self) -> &Self::Target {
         self.table
     }
 }
 
-impl<K, C, Q, R> Routed<'_, K, C, Q, R>
+impl<K, C, Q, R, S> Routed<'_, K, C, Q, R, S>
 where
     K: Clone + Eq + Hash + Send + Sync,
     C: Clone + Send + Serialize + DeserializeOwned + 'static,
     Q: Send + Serialize + DeserializeOwned + 'static,
     R: Send + Serialize + DeserializeOwned + 'static,
+    S: Send + 'static,
 {
     pub fn cast(&self, key: &K, msg: C) -> Result<(), RouteError> {
         let entity = (self.table.key)(key);
@@ -337,6 +339,7 @@ pub type Channels = Table<
     crate::channel::ChannelCast,
     crate::channel::ChannelCall,
     crate::channel::ChannelReply,
+    crate::channel::ChannelState,
 >;
 /// Spectator rooms by host id.
 pub type SpectatorRooms = Table<
@@ -344,6 +347,7 @@ pub type SpectatorRooms = Table<
     crate::spectate::SpectateCast,
     crate::spectate::SpectateCall,
     crate::spectate::SpectateReply,
+    crate::spectate::SpectateState,
 >;
 /// Matches by match id.
 pub type Matches = Table<
@@ -351,9 +355,11 @@ pub type Matches = Table<
     crate::match_room::MatchCast,
     crate::match_room::MatchCall,
     crate::match_room::MatchReply,
+    crate::match_room::MatchState,
 >;
 /// The lobby (one per cluster, keyed by `()`).
-pub type Lobbies = Table<(), crate::lobby::LobbyCast, crate::lobby::LobbyCall, ()>;
+pub type Lobbies =
+    Table<(), crate::lobby::LobbyCast, crate::lobby::LobbyCall, (), crate::lobby::LobbyState>;
 
 type ChannelsRouted<'a> = Routed<
     'a,
@@ -361,6 +367,7 @@ type ChannelsRouted<'a> = Routed<
     crate::channel::ChannelCast,
     crate::channel::ChannelCall,
     crate::channel::ChannelReply,
+    crate::channel::ChannelState,
 >;
 type SpectateRouted<'a> = Routed<
     'a,
@@ -368,6 +375,7 @@ type SpectateRouted<'a> = Routed<
     crate::spectate::SpectateCast,
     crate::spectate::SpectateCall,
     crate::spectate::SpectateReply,
+    crate::spectate::SpectateState,
 >;
 type MatchesRouted<'a> = Routed<
     'a,
@@ -375,8 +383,10 @@ type MatchesRouted<'a> = Routed<
     crate::match_room::MatchCast,
     crate::match_room::MatchCall,
     crate::match_room::MatchReply,
+    crate::match_room::MatchState,
 >;
-type LobbyRouted<'a> = Routed<'a, (), crate::lobby::LobbyCast, crate::lobby::LobbyCall, ()>;
+type LobbyRouted<'a> =
+    Routed<'a, (), crate::lobby::LobbyCast, crate::lobby::LobbyCall, (), crate::lobby::LobbyState>;
 
 /// Resolves entity keys to actors, here or on other nodes. Cloning shares it.
 #[derive(Debug, Clone)]

@@ -44,6 +44,17 @@ pub enum Snapshot {
     Lobby(Box<LobbyState>),
 }
 
+impl From<crate::user::SessionSnapshot> for Snapshot {
+    fn from(snapshot: crate::user::SessionSnapshot) -> Self {
+        match snapshot {
+            crate::user::SessionSnapshot::Player { state, entry } => {
+                Snapshot::Session { state, entry }
+            }
+            crate::user::SessionSnapshot::Bot => Snapshot::Bot,
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum SnapshotError {
     #[error("snapshot format {0} is newer than this build ({SNAPSHOT_VERSION}); upgrade it")]

@@ -19,7 +19,6 @@ use crate::EntityKey;
 use crate::channel::ChannelCast;
 use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
-use crate::snapshot::Snapshot;
 use crate::user::{UserCast, packet_bytes};
 
 /// Most spectators of one player.
@@ -67,7 +66,7 @@ pub enum SpectateReply {
     Alive,
 }
 
-pub type SpectateMsg = EntityMsg<SpectateCast, SpectateCall, SpectateReply>;
+pub type SpectateMsg = EntityMsg<SpectateCast, SpectateCall, SpectateReply, SpectateState>;
 
 /// A room's serializable state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -130,7 +129,7 @@ impl Entity for SpectateState {
     type Cast = SpectateCast;
     type Call = SpectateCall;
     type Reply = SpectateReply;
-    type Snapshot = Snapshot;
+    type Snapshot = SpectateState;
     type Ctx = Ports;
 
     fn key(&self) -> i32 {
@@ -185,8 +184,8 @@ impl Entity for SpectateState {
         }
     }
 
-    fn export(&mut self, _ports: &Ports) -> Snapshot {
-        Snapshot::Spectate(Box::new(std::mem::take(self)))
+    fn export(&mut self, _ports: &Ports) -> SpectateState {
+        std::mem::take(self)
     }
 
     async fn ended(&mut self, ports: &Ports, me: &Me<Self>) {
@@ -196,7 +195,7 @@ impl Entity for SpectateState {
     /// A room that failed is closed: its spectators start watching again if they wish.
     fn after_panic(
         host: &i32,
-        _: Option<Snapshot>,
+        _: Option<SpectateState>,
         ports: &Ports,
         me: &Me<Self>,
     ) -> AfterPanic<Self> {

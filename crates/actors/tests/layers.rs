@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     // The node: what the gateway and the CLI use (`World`, whose methods `spawn` and
     // `migrate` extend: starting entities where their key lives, moving them), and the
     // supervision of it all.
-    &["world", "spawn", "migrate", "login", "supervisor", "config"],
+    &["world", "spawn", "migrate", "snapshot", "login", "supervisor", "config"],
     // Addressing by key, the node's tables, the cluster.
     &["router", "sessions", "directory", "cluster"],
     // Entities that act for a player (the session, the bot).
@@ -27,8 +27,8 @@ const LAYERS: &[&[&str]] = &[
     &["channel", "spectate", "lobby", "match_room"],
     // What entities may use beyond their own state.
     &["ports"],
-    // The shapes of messages and snapshots.
-    &["message", "snapshot"],
+    // The shape of messages.
+    &["message"],
     // Foundations: keys, the presence feed, credentials, limits, sign-up rules.
     &["key", "presence", "auth", "limits", "accounts"],
 ];
@@ -84,16 +84,6 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
         "the same: held messages are delivered through World",
     ),
     ("user", "router", "the same"),
-    (
-        "snapshot",
-        "channel",
-        "the snapshot enum names every kind's state; a kind's snapshot becomes its own state once the migration is generic",
-    ),
-    ("snapshot", "spectate", "the same"),
-    ("snapshot", "lobby", "the same"),
-    ("snapshot", "match_room", "the same"),
-    ("snapshot", "user", "the same"),
-    ("snapshot", "directory", "the same"),
     (
         "ports",
         "channel",

@@ -14,8 +14,7 @@ use peace_sharding::{AfterPanic, Entity, Me};
 use crate::channel::ChannelCast;
 use crate::match_room::MatchCast;
 use crate::ports::{AccountStore, Mail, Ports, Roster};
-use crate::snapshot::Snapshot;
-use crate::user::{UserCall, UserCast, UserReply};
+use crate::user::{SessionSnapshot, UserCall, UserCast, UserReply};
 
 pub use commands::{Access, COMMANDS, Command, Invocation, MAX_COMMAND_LEN};
 pub use moderation::{MAX_SILENCE, parse_duration};
@@ -55,7 +54,7 @@ impl Entity for Bot {
     type Cast = UserCast;
     type Call = UserCall;
     type Reply = UserReply;
-    type Snapshot = Snapshot;
+    type Snapshot = SessionSnapshot;
     type Ctx = BotPorts;
 
     fn key(&self) -> i32 {
@@ -148,12 +147,17 @@ impl Entity for Bot {
     }
 
     /// The bot carries nothing: the new node starts it afresh.
-    fn export(&mut self, _ports: &BotPorts) -> Snapshot {
-        Snapshot::Bot
+    fn export(&mut self, _ports: &BotPorts) -> SessionSnapshot {
+        SessionSnapshot::Bot
     }
 
     /// The bot has no state to lose: it goes on.
-    fn after_panic(_: &i32, _: Option<Snapshot>, _: &BotPorts, _: &Me<Self>) -> AfterPanic<Self> {
+    fn after_panic(
+        _: &i32,
+        _: Option<SessionSnapshot>,
+        _: &BotPorts,
+        _: &Me<Self>,
+    ) -> AfterPanic<Self> {
         AfterPanic::Restart(Bot)
     }
 }

@@ -24,7 +24,6 @@ use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
 use crate::message::EntityMsg;
 use crate::ports::{GameRecords, Mail, Ports, Roster};
-use crate::snapshot::Snapshot;
 use crate::user::{UserCast, packet_bytes};
 
 pub use state::{Countdown, Game, MIN_SCORE_FRAME_LEN, MatchState};
@@ -112,7 +111,7 @@ pub enum MatchReply {
     Info(Box<MatchData>),
 }
 
-pub type MatchMsg = EntityMsg<MatchCast, MatchCall, MatchReply>;
+pub type MatchMsg = EntityMsg<MatchCast, MatchCall, MatchReply, MatchState>;
 
 /// What a match may use beyond its own state.
 #[derive(Debug, Clone)]
@@ -139,7 +138,7 @@ impl Entity for MatchState {
     type Cast = MatchCast;
     type Call = MatchCall;
     type Reply = MatchReply;
-    type Snapshot = Snapshot;
+    type Snapshot = MatchState;
     type Ctx = MatchPorts;
 
     fn key(&self) -> i32 {
@@ -222,8 +221,8 @@ impl Entity for MatchState {
         }
     }
 
-    fn export(&mut self, _ports: &MatchPorts) -> Snapshot {
-        Snapshot::Match(Box::new(std::mem::take(self)))
+    fn export(&mut self, _ports: &MatchPorts) -> MatchState {
+        std::mem::take(self)
     }
 
     async fn ended(&mut self, ports: &MatchPorts, me: &Me<Self>) {
@@ -233,7 +232,7 @@ impl Entity for MatchState {
     /// A match that failed is disposed of: its players are told it is gone.
     fn after_panic(
         match_id: &i32,
-        _: Option<Snapshot>,
+        _: Option<MatchState>,
         ports: &MatchPorts,
         me: &Me<Self>,
     ) -> AfterPanic<Self> {

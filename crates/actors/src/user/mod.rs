@@ -29,7 +29,6 @@ use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
 use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
-use crate::snapshot::Snapshot;
 use crate::spectate::SpectateCast;
 
 pub use farewell::Farewell;
@@ -96,7 +95,19 @@ pub enum UserReply {
     Packets(Bytes),
 }
 
-pub type UserMsg = EntityMsg<UserCast, UserCall, UserReply>;
+pub type UserMsg = EntityMsg<UserCast, UserCall, UserReply, SessionSnapshot>;
+
+/// What a session (or the bot, which is addressed like one) takes along when it moves.
+#[derive(Debug, Clone)]
+pub enum SessionSnapshot {
+    /// A player's session with their directory entry.
+    Player {
+        state: Box<UserState>,
+        entry: Box<crate::directory::OnlineUser>,
+    },
+    /// The bot carries nothing: it starts afresh.
+    Bot,
+}
 
 /// A player's session: its serializable state plus what it uses of the node. Hosted by
 /// the runtime's generic host like every entity.
@@ -169,7 +180,7 @@ impl Entity for Session {
     type Cast = UserCast;
     type Call = UserCall;
     type Reply = UserReply;
-    type Snapshot = Snapshot;
+    type Snapshot = SessionSnapshot;
     type Ctx = ();
 
     fn key(&self) -> (i32, u64) {
@@ -240,13 +251,13 @@ impl Entity for Session {
     }
 
     /// The session moves to another node: it stops without ending.
-    fn export(&mut self, _: &()) -> Snapshot {
+    fn export(&mut self, _: &()) -> SessionSnapshot {
         self.quiet.close();
         // The new node's idle check must know of the polls answered here.
         self.state.last_poll_ms = self.last_poll_ms();
         self.state.moves = self.state.moves.saturating_add(1);
         let entry = self.directory_entry();
-        Snapshot::Session {
+        SessionSnapshot::Player {
             state: Box::new(self.state.clone()),
             entry: Box::new(entry),
         }
