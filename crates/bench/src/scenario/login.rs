@@ -41,6 +41,13 @@ pub struct LoginArgs {
     /// Seconds bcrypt alone is measured for.
     #[arg(long, default_value_t = 3.0)]
     pub bcrypt_seconds: f64,
+    /// Instead of round-robin warm logins for `--duration`: this many bursts in which
+    /// every one of the `--users` accounts logs in again at the same moment (every player
+    /// reconnecting after a network blip), each on a connection opened beforehand,
+    /// alternating with the same bursts against the baseline. The rate of a burst is its
+    /// logins divided by the time until the last reply.
+    #[arg(long, default_value_t = 0)]
+    pub bursts: u32,
 }
 
 /// What one series of logins measured.
@@ -121,6 +128,46 @@ async fn logins(
     Ok(total)
 }
 
+/// Logs every account of `0..users` in at once: one connection each, opened first, and
+/// all requests released together, so that the server sees `users` logins arrive in
+/// the same moment. `elapsed` runs from the release to the last reply.
+async fn burst(target: &Arc<Target>, accounts: &Accounts, users: usize) -> anyhow::Result<Logins> {
+    let mut conns = Vec::with_capacity(users);
+    for _ in 0..users {
+        conns.push(Conn::open(target).await?);
+    }
+    let release = Arc::new(tokio::sync::Barrier::new(users + 1));
+    let mut workers = tokio::task::JoinSet::new();
+    for (index, mut conn) in conns.into_iter().enumerate() {
+        let (accounts, release) = (accounts.clone(), Arc::clone(&release));
+        workers.spawn(async move {
+            release.wait().await;
+            let sent = Instant::now();
+            let session = accounts.login(&mut conn, index).await;
+            (index, sent.elapsed(), session)
+        });
+    }
+    release.wait().await;
+    let started = Instant::now();
+    let mut total = Logins::default();
+    while let Some(done) = workers.join_next().await {
+        let (index, took, session) = done?;
+        match session {
+            Ok(session) => {
+                total.latency.record(took);
+                total.ok += 1;
+                total.sessions.insert(index, session);
+            }
+            Err(e) => {
+                total.errors += 1;
+                total.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
 fn add(report: &mut Report, prefix: &str, l: &Logins) {
     report.int(&format!("{prefix}_logins"), l.ok);
     report.int(&format!("{prefix}_errors"), l.errors);
@@ -176,10 +223,20 @@ pub async fn run(common: &Common, args: &LoginArgs) -> anyhow::Result<Report> {
     let slice = Some(common.duration() / slices);
     let (mut warm, mut base) = (Logins::default(), Logins::default());
     let c = args.concurrency;
-    for _ in 0..slices {
-        warm.merge(logins(&target, &accounts, users, c, slice).await?);
-        if let Some((_, base_target)) = &baseline {
-            base.merge(logins(base_target, &accounts, users, c, slice).await?);
+    if args.bursts > 0 {
+        report.int("bursts", u64::from(args.bursts));
+        for _ in 0..args.bursts {
+            warm.merge(burst(&target, &accounts, users).await?);
+            if let Some((_, base_target)) = &baseline {
+                base.merge(burst(base_target, &accounts, users).await?);
+            }
+        }
+    } else {
+        for _ in 0..slices {
+            warm.merge(logins(&target, &accounts, users, c, slice).await?);
+            if let Some((_, base_target)) = &baseline {
+                base.merge(logins(base_target, &accounts, users, c, slice).await?);
+            }
         }
     }
     add(&mut report, "warm", &warm);
