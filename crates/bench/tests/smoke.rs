@@ -79,6 +79,24 @@ async fn every_scenario_runs_against_a_real_server() {
     assert!(num(&login, "bcrypt_alone_per_sec") > 0.0);
     assert_eq!(login["cold_guaranteed"], true, "{login}");
 
+    let bursts = run(&[
+        "--no-register",
+        "login",
+        "--users",
+        "4",
+        "--bursts",
+        "2",
+        "--bcrypt-cost",
+        "4",
+        "--bcrypt-seconds",
+        "0.2",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(num(&bursts, "warm_logins"), 8.0, "{bursts}");
+    assert_eq!(num(&bursts, "warm_errors"), 0.0, "{bursts}");
+    assert_eq!(num(&bursts, "baseline_logins"), 8.0, "{bursts}");
+
     let poll = run(&["poll", "--sessions", "4"]).await.unwrap();
     assert!(num(&poll, "server_polls") > 0.0, "{poll}");
     assert_eq!(num(&poll, "server_errors"), 0.0, "{poll}");
