@@ -40,8 +40,9 @@ mod world;
 
 pub use config::WorldConfig;
 pub use key::EntityKey;
-pub use login::{LOGIN_FULL_PRESENCE_LIMIT, LoginReply};
+pub use login::LoginReply;
 pub use message::Audience;
+pub use presence::LOGIN_FULL_PRESENCE_LIMIT;
 pub use router::{RouteError, Router};
 pub use world::{MAX_PACKETS_PER_POLL, StartError, World, restart_reply, shard_of_key};
 

@@ -13,9 +13,7 @@ use peace_bancho::server as s;
 use peace_bancho::{LoginFailure, LoginRequest, PROTOCOL_VERSION, ServerPacket};
 use peace_db::{DbError, NewLogin, Privileges};
 
-/// Full presence and stats of this many online players go into a login reply; beyond
-/// it only their ids (USER_PRESENCE_BUNDLE), and the client asks for what it shows.
-pub const LOGIN_FULL_PRESENCE_LIMIT: usize = 1024;
+pub use crate::presence::LOGIN_FULL_PRESENCE_LIMIT;
 
 /// What the gateway sends back for a login: the `cho-token` header (`None` means the
 /// literal `no`) and the body.

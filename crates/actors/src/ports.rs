@@ -1,5 +1,6 @@
 //! What an osu! entity may use beyond its own state, as narrow traits: an entity gets
-//! these, never the whole node. The real implementations are the router's; an entity's
+//! these, never the whole node. The real implementations are the router's (in
+//! `router.rs`) and the database's; an entity's
 //! unit tests use [`testing::Recorded`], which keeps what was sent.
 //!
 //! * [`Outbox`]: sending to other entities by key (and forgetting one's own table entry).
@@ -17,7 +18,7 @@ use crate::lobby::LobbyCast;
 use crate::match_room::MatchCast;
 use crate::spectate::SpectateCast;
 use crate::user::UserCast;
-use crate::{Audience, EntityKey, RouteError, Router};
+use crate::{Audience, EntityKey, RouteError};
 
 /// A message to one entity, by key: everything an osu! entity may tell another.
 #[derive(Debug, Clone)]
@@ -50,41 +51,6 @@ pub trait Outbox: Send + Sync + Debug + 'static {
 /// The context of the osu! entity kinds that only send: rooms, matches, the lobby.
 pub type Ports = Arc<dyn Outbox>;
 
-impl Outbox for Router {
-    fn send(&self, mail: Mail) -> Result<(), RouteError> {
-        match mail {
-            Mail::User(id, msg) => self.cast_user(id, msg),
-            Mail::Session(id, session, msg) => self.cast_session(id, session, msg),
-            Mail::Channel(name, msg) => self.channels().cast(&name, msg),
-            Mail::Spectate(host, msg) => self.spectate().cast(&host, msg),
-            Mail::Match(id, msg) => self.matches().cast(&id, msg),
-            Mail::Lobby(msg) => self.cast_lobby(msg),
-        }
-    }
-
-    fn send_users(&self, users: &mut dyn Iterator<Item = i32>, msg: UserCast) {
-        self.cast_users(users, msg);
-    }
-
-    fn send_sessions(&self, sessions: &mut dyn Iterator<Item = (i32, u64)>, msg: UserCast) {
-        self.cast_sessions(sessions, msg);
-    }
-
-    fn broadcast(&self, msg: UserCast, audience: Audience) {
-        self.broadcast_users(msg, audience);
-    }
-
-    fn forget(&self, key: &EntityKey, actor: ActorId) {
-        match key {
-            EntityKey::User(_) => {}
-            EntityKey::Channel(name) => self.channels().remove(name, actor),
-            EntityKey::Spectate(host) => self.spectate().remove(host, actor),
-            EntityKey::Match(id) => self.matches().remove(id, actor),
-            EntityKey::Lobby => self.lobby().remove(&(), actor),
-        }
-    }
-}
-
 /// Who is online, as every node knows it.
 pub trait Roster: Send + Sync + Debug + 'static {
     /// A visible online player by name: their id and their name as written.
@@ -93,23 +59,6 @@ pub trait Roster: Send + Sync + Debug + 'static {
     fn is_online(&self, user_id: i32) -> bool;
     /// How many players others can see online (the bot is not a player).
     fn visible_count(&self) -> usize;
-}
-
-impl Roster for Router {
-    fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
-        self.users().by_name(name).map(|user| (user.id, user.name))
-    }
-
-    fn is_online(&self, user_id: i32) -> bool {
-        self.users().get(user_id).is_some()
-    }
-
-    fn visible_count(&self) -> usize {
-        let mut count = 0;
-        self.users()
-            .for_each_visible(|u| count += usize::from(u.id != crate::BOT_ID));
-        count
-    }
 }
 
 /// A future that a port returns (ports are trait objects, so their futures are boxed).

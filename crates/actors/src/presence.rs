@@ -18,6 +18,11 @@ use std::collections::VecDeque;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Full presence and stats of this many online players go into a login reply (and into
+/// one poll's catch-up); beyond it only their ids (USER_PRESENCE_BUNDLE), and the client
+/// asks for what it shows.
+pub const LOGIN_FULL_PRESENCE_LIMIT: usize = 1024;
+
 /// Changes the ring remembers. A session that falls further behind (a client that did
 /// not poll through this many changes) is resynchronised with the list of everyone
 /// online instead, as at login.

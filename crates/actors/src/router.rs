@@ -32,6 +32,7 @@ use crate::cluster::{EntityCounts, Location, Net, Placement};
 use crate::directory::Directory;
 pub use crate::message::Audience;
 use crate::message::{EntityMsg, send_counted};
+use crate::ports::{Mail, Outbox, Roster};
 use crate::sessions::Sessions;
 use crate::user::{UserCall, UserCast, UserReply};
 
@@ -981,5 +982,58 @@ impl Router {
 
     pub(crate) fn lobby_table(&self) -> &Lobbies {
         &self.inner.lobby
+    }
+}
+
+// The router is what entities send through and look players up in (`crate::ports`).
+impl Outbox for Router {
+    fn send(&self, mail: Mail) -> Result<(), RouteError> {
+        match mail {
+            Mail::User(id, msg) => self.cast_user(id, msg),
+            Mail::Session(id, session, msg) => self.cast_session(id, session, msg),
+            Mail::Channel(name, msg) => self.channels().cast(&name, msg),
+            Mail::Spectate(host, msg) => self.spectate().cast(&host, msg),
+            Mail::Match(id, msg) => self.matches().cast(&id, msg),
+            Mail::Lobby(msg) => self.cast_lobby(msg),
+        }
+    }
+
+    fn send_users(&self, users: &mut dyn Iterator<Item = i32>, msg: UserCast) {
+        self.cast_users(users, msg);
+    }
+
+    fn send_sessions(&self, sessions: &mut dyn Iterator<Item = (i32, u64)>, msg: UserCast) {
+        self.cast_sessions(sessions, msg);
+    }
+
+    fn broadcast(&self, msg: UserCast, audience: Audience) {
+        self.broadcast_users(msg, audience);
+    }
+
+    fn forget(&self, key: &EntityKey, actor: ActorId) {
+        match key {
+            EntityKey::User(_) => {}
+            EntityKey::Channel(name) => self.channels().remove(name, actor),
+            EntityKey::Spectate(host) => self.spectate().remove(host, actor),
+            EntityKey::Match(id) => self.matches().remove(id, actor),
+            EntityKey::Lobby => self.lobby().remove(&(), actor),
+        }
+    }
+}
+
+impl Roster for Router {
+    fn online_by_name(&self, name: &str) -> Option<(i32, Arc<str>)> {
+        self.users().by_name(name).map(|user| (user.id, user.name))
+    }
+
+    fn is_online(&self, user_id: i32) -> bool {
+        self.users().get(user_id).is_some()
+    }
+
+    fn visible_count(&self) -> usize {
+        let mut count = 0;
+        self.users()
+            .for_each_visible(|u| count += usize::from(u.id != crate::BOT_ID));
+        count
     }
 }

@@ -18,7 +18,15 @@ const LAYERS: &[&[&str]] = &[
     // The node: what the gateway and the CLI use (`World`, whose methods `spawn` and
     // `migrate` extend: starting entities where their key lives, moving them), and the
     // supervision of it all.
-    &["world", "spawn", "migrate", "snapshot", "login", "supervisor", "config"],
+    &[
+        "world",
+        "spawn",
+        "migrate",
+        "snapshot",
+        "login",
+        "supervisor",
+        "config",
+    ],
     // Addressing by key, the node's tables, the cluster.
     &["router", "sessions", "directory", "cluster"],
     // Entities that act for a player (the session, the bot).
@@ -46,7 +54,7 @@ const ROOT_ITEMS: &[(&str, &str)] = &[
     ("shard_of_key", "world"),
     ("WorldConfig", "config"),
     ("LoginReply", "login"),
-    ("LOGIN_FULL_PRESENCE_LIMIT", "login"),
+    ("LOGIN_FULL_PRESENCE_LIMIT", "presence"),
 ];
 
 /// Items of the crate root itself (`lib.rs`), which every module may use.
@@ -70,7 +78,6 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
         "the same: the session reads the directory directly",
     ),
     ("user", "world", "the same"),
-    ("user", "login", "the same: the login's presence limit"),
     (
         "cluster",
         "world",
@@ -96,7 +103,7 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
     (
         "ports",
         "router",
-        "the router's implementation of the ports lives beside them",
+        "a send returns the router's RouteError, which lives with the router",
     ),
     (
         "channel",

@@ -360,7 +360,7 @@ impl Session {
     /// Queues the current presence and stats of everyone whose presence changed since
     /// the last poll (see [`crate::presence`]), subject to the RECEIVE_UPDATES filter.
     /// Like a login reply, it sends full packets for up to
-    /// [`crate::LOGIN_FULL_PRESENCE_LIMIT`] players and only the ids of the rest
+    /// [`crate::presence::LOGIN_FULL_PRESENCE_LIMIT`] players and only the ids of the rest
     /// (USER_PRESENCE_BUNDLE; the client asks for those it shows), so that one poll after
     /// a login storm stays small.
     /// When the client last polled, here or quietly (see `quiet`).
@@ -402,7 +402,7 @@ impl Session {
                     return;
                 }
                 match user {
-                    Some(u) if full < crate::LOGIN_FULL_PRESENCE_LIMIT => {
+                    Some(u) if full < crate::presence::LOGIN_FULL_PRESENCE_LIMIT => {
                         full += 1;
                         st.enqueue(&u.presence);
                         st.enqueue(&u.stats);
