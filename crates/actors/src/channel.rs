@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::EntityKey;
 use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
-use crate::user::UserCast;
+use crate::session_msg::UserCast;
 
 pub use crate::key::is_instance_channel as is_instance_key;
 

@@ -30,6 +30,7 @@ pub mod migrate;
 pub mod ports;
 pub mod presence;
 pub mod router;
+pub mod session_msg;
 pub mod sessions;
 pub mod snapshot;
 pub mod spawn;

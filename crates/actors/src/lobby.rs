@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::EntityKey;
 use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
-use crate::user::UserCast;
+use crate::session_msg::UserCast;
 
 /// What the lobby can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,8 +16,8 @@ use ractor::ActorId;
 use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
 use crate::match_room::MatchCast;
+use crate::session_msg::UserCast;
 use crate::spectate::SpectateCast;
-use crate::user::UserCast;
 use crate::{Audience, EntityKey, RouteError};
 
 /// A message to one entity, by key: everything an osu! entity may tell another.

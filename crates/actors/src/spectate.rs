@@ -19,7 +19,7 @@ use crate::EntityKey;
 use crate::channel::ChannelCast;
 use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
-use crate::user::{UserCast, packet_bytes};
+use crate::session_msg::{UserCast, packet_bytes};
 
 /// Most spectators of one player.
 pub const MAX_SPECTATORS: usize = 256;

@@ -35,8 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["channel", "spectate", "lobby", "match_room"],
     // What entities may use beyond their own state.
     &["ports"],
-    // The shape of messages.
-    &["message"],
+    // The shape of messages, and what every entity tells players' sessions.
+    &["message", "session_msg"],
     // Foundations: keys, the presence feed, credentials, limits, sign-up rules.
     &["key", "presence", "auth", "limits", "accounts"],
 ];
@@ -99,20 +99,11 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
     ("ports", "spectate", "the same"),
     ("ports", "lobby", "the same"),
     ("ports", "match_room", "the same"),
-    ("ports", "user", "the same"),
     (
         "ports",
         "router",
         "a send returns the router's RouteError, which lives with the router",
     ),
-    (
-        "channel",
-        "user",
-        "kinds name the session's messages (UserCast), which live with it",
-    ),
-    ("spectate", "user", "the same"),
-    ("lobby", "user", "the same"),
-    ("match_room", "user", "the same"),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -14,7 +14,8 @@ use peace_sharding::{AfterPanic, Entity, Me};
 use crate::channel::ChannelCast;
 use crate::match_room::MatchCast;
 use crate::ports::{AccountStore, Mail, Ports, Roster};
-use crate::user::{SessionSnapshot, UserCall, UserCast, UserReply};
+use crate::session_msg::{UserCall, UserCast, UserReply};
+use crate::user::SessionSnapshot;
 
 pub use commands::{Access, COMMANDS, Command, Invocation, MAX_COMMAND_LEN};
 pub use moderation::{MAX_SILENCE, parse_duration};
@@ -32,7 +33,7 @@ pub struct BotPorts {
 impl BotPorts {
     /// A private message from the bot to `to`, encoded.
     fn message_to(&self, to: &str, text: String) -> bytes::Bytes {
-        crate::user::packet_bytes(SendMessage {
+        crate::session_msg::packet_bytes(SendMessage {
             message: peace_bancho::Message {
                 sender: self.name.to_string(),
                 text,

@@ -16,7 +16,7 @@ use peace_db::{DbError, Privileges, User};
 
 use super::commands::{Invocation, Reply};
 use crate::ports::Mail;
-use crate::user::{Farewell, UserCast, packet_bytes};
+use crate::session_msg::{Farewell, UserCast, packet_bytes};
 
 /// The longest silence a command gives.
 pub const MAX_SILENCE: Duration = Duration::from_secs(365 * 24 * 3600);

@@ -24,7 +24,7 @@ use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
 use crate::message::EntityMsg;
 use crate::ports::{GameRecords, Mail, Ports, Roster};
-use crate::user::{UserCast, packet_bytes};
+use crate::session_msg::{UserCast, packet_bytes};
 
 pub use state::{Countdown, Game, MIN_SCORE_FRAME_LEN, MatchState};
 

@@ -7,7 +7,6 @@
 //! Rule that keeps the system deadlock-free: a session may *call* channels (join/part),
 //! channels and other sessions only ever *cast* to sessions.
 
-mod farewell;
 mod multiplayer;
 mod packets;
 mod quiet;
@@ -16,12 +15,10 @@ mod spectating;
 
 mod state;
 
-use bytes::Bytes;
 use peace_bancho::ClientPacket;
 use peace_bancho::server::{ChannelKick, Notification, SendMessage, UserDmBlocked, UserLogout};
 use peace_db::Privileges;
 use peace_sharding::{Entity, Me};
-use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::World;
@@ -31,69 +28,10 @@ use crate::match_room::MatchCast;
 use crate::message::EntityMsg;
 use crate::spectate::SpectateCast;
 
-pub use farewell::Farewell;
+pub(crate) use crate::session_msg::packet_bytes;
+pub use crate::session_msg::{Farewell, UserCall, UserCast, UserReply};
 pub use quiet::QuietMarks;
 pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
-
-/// What a session can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum UserCast {
-    /// Encoded packets to hand to the client as they are.
-    Enqueue(Bytes),
-    /// A private message for this player; their block rules are applied here.
-    PrivateMessage {
-        from_id: i32,
-        from_name: String,
-        from_privileges: Privileges,
-        text: String,
-    },
-    /// A channel removed this player (kick, or the channel closed).
-    ChannelRemoved { name: String },
-    /// Join an instance channel, known to the client as `display` (a room or match
-    /// pulls its host or players in).
-    JoinChannel { name: String, display: String },
-    /// A `!command` typed in a channel. Only the bot acts on it.
-    ChannelCommand {
-        channel: String,
-        from_id: i32,
-        from_name: String,
-        privileges: Privileges,
-        text: String,
-    },
-    /// The player this session watched went offline.
-    SpectatingEnded { host_id: i32 },
-    /// The host or a referee removed this player from their match (slot lock, close).
-    RemovedFromMatch { match_id: i32 },
-    /// Periodic: end the session if the client stopped polling.
-    IdleCheck,
-    /// End the session; the client's next poll gets the reason and the farewell.
-    Kick { reason: String, farewell: Farewell },
-    /// Silence the player until `until` (unix seconds; 0 lifts a silence).
-    Silence { until: i64, reason: String },
-    /// A channel restarted (its node was lost, or it failed) without its members: a
-    /// member joins it again, without the client noticing.
-    Rejoin { name: String },
-    /// The lobby restarted empty: a player browsing it joins it again.
-    LobbyRestarted,
-    /// Node `node` was lost: a match or spectator room this player was in may have
-    /// been there; if it is gone, the player is told and leaves it.
-    NodeLost { node: String },
-}
-
-/// What a session can be asked.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum UserCall {
-    /// The client's packets of one poll; the answer is everything queued for it.
-    Poll { packets: Vec<ClientPacket> },
-    /// A newer login replaced this session: hand over what is still queued, then stop.
-    Retire { reason: String },
-}
-
-/// A session's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum UserReply {
-    Packets(Bytes),
-}
 
 pub type UserMsg = EntityMsg<UserCast, UserCall, UserReply, SessionSnapshot>;
 
@@ -584,8 +522,4 @@ impl Session {
             let _ = router.cast_user(from_id, UserCast::Enqueue(packet_bytes(reply)));
         }
     }
-}
-
-pub(crate) fn packet_bytes(packet: impl Into<peace_bancho::ServerPacket>) -> Bytes {
-    packet.into().to_bytes()
 }
