@@ -101,57 +101,7 @@ impl MemberCounts {
     }
 }
 
-/// What a channel can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum ChannelCast {
-    /// A message from a member (or the bot) to everyone else in the channel.
-    Message {
-        from_id: i32,
-        from_name: String,
-        privileges: Privileges,
-        text: String,
-    },
-    /// A session ended; drop it without telling it.
-    Forget { user_id: i32, session_id: u64 },
-    /// Timer: announce the current member count.
-    AnnounceInfo,
-    /// The owner (room or match) closed: remove everyone and stop.
-    Close,
-}
-
-/// What a channel can be asked.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum ChannelCall {
-    Join {
-        user_id: i32,
-        session_id: u64,
-        privileges: Privileges,
-    },
-    Part {
-        user_id: i32,
-        session_id: u64,
-    },
-    Summary,
-}
-
-/// A channel's answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum ChannelReply {
-    Joined,
-    /// The user lacks the read privileges.
-    Denied,
-    Parted,
-    Summary(ChannelSummary),
-}
-
-/// A channel as listed to clients and in the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelSummary {
-    pub name: String,
-    pub topic: String,
-    pub members: usize,
-    pub read_privileges: Privileges,
-}
+pub use crate::kind_msg::{ChannelCall, ChannelCast, ChannelReply, ChannelSummary};
 
 pub type ChannelMsg = EntityMsg<ChannelCast, ChannelCall, ChannelReply, ChannelState>;
 

@@ -21,6 +21,7 @@ pub mod cluster;
 mod config;
 pub mod directory;
 mod key;
+pub mod kind_msg;
 pub mod limits;
 pub mod lobby;
 mod login;

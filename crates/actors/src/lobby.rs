@@ -17,25 +17,7 @@ use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
 use crate::session_msg::UserCast;
 
-/// What the lobby can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum LobbyCast {
-    Join {
-        user_id: i32,
-    },
-    Leave {
-        user_id: i32,
-    },
-    /// A match was created or changed; `data` is its public view.
-    MatchUpdated(Box<MatchData>),
-    MatchDisposed {
-        match_id: i32,
-    },
-}
-
-/// The lobby answers nothing; it has no calls.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum LobbyCall {}
+pub use crate::kind_msg::{LobbyCall, LobbyCast};
 
 pub type LobbyMsg = EntityMsg<LobbyCast, LobbyCall, (), LobbyState>;
 

@@ -13,11 +13,8 @@ use std::sync::Arc;
 
 use ractor::ActorId;
 
-use crate::channel::ChannelCast;
-use crate::lobby::LobbyCast;
-use crate::match_room::MatchCast;
+use crate::kind_msg::{ChannelCast, LobbyCast, MatchCast, SpectateCast};
 use crate::session_msg::UserCast;
-use crate::spectate::SpectateCast;
 use crate::{Audience, EntityKey, RouteError};
 
 /// A message to one entity, by key: everything an osu! entity may tell another.

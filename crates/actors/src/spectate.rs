@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 
-use bytes::Bytes;
 use peace_bancho::server::{
     FellowSpectatorJoined, FellowSpectatorLeft, SpectatorCantSpectate, SpectatorJoined,
     SpectatorLeft,
@@ -26,45 +25,7 @@ pub const MAX_SPECTATORS: usize = 256;
 
 pub use crate::key::spectator_channel::{CHANNEL_DISPLAY_NAME, channel_name, host_of_channel};
 
-/// What a room can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum SpectateCast {
-    Leave {
-        user_id: i32,
-        session_id: u64,
-    },
-    /// The spectator lacks the beatmap.
-    CantSpectate {
-        user_id: i32,
-        session_id: u64,
-    },
-    /// An encoded SPECTATE_FRAMES packet from the host.
-    Frames(Bytes),
-    /// The host went offline.
-    HostLeft,
-}
-
-/// What a room can be asked.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum SpectateCall {
-    Join {
-        user_id: i32,
-        session_id: u64,
-    },
-    /// Whether the room still runs (answered `Alive`).
-    Ping,
-}
-
-/// A room's answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum SpectateReply {
-    /// Joined; these were already watching.
-    Joined {
-        fellows: Vec<i32>,
-    },
-    Full,
-    Alive,
-}
+pub use crate::kind_msg::{SpectateCall, SpectateCast, SpectateReply};
 
 pub type SpectateMsg = EntityMsg<SpectateCast, SpectateCall, SpectateReply, SpectateState>;
 
@@ -212,6 +173,8 @@ fn close(ports: &Ports, host_id: i32, actor: ractor::ActorId) {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use crate::ports::testing::{Recorded, Sent};
 

@@ -35,8 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["channel", "spectate", "lobby", "match_room"],
     // What entities may use beyond their own state.
     &["ports"],
-    // The shape of messages, and what every entity tells players' sessions.
-    &["message", "session_msg"],
+    // The shape of messages, and what entities tell sessions and each other.
+    &["message", "session_msg", "kind_msg"],
     // Foundations: keys, the presence feed, credentials, limits, sign-up rules.
     &["key", "presence", "auth", "limits", "accounts"],
 ];
@@ -91,14 +91,6 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
         "the same: held messages are delivered through World",
     ),
     ("user", "router", "the same"),
-    (
-        "ports",
-        "channel",
-        "ports name the message types of each kind, which still live with the kinds",
-    ),
-    ("ports", "spectate", "the same"),
-    ("ports", "lobby", "the same"),
-    ("ports", "match_room", "the same"),
     (
         "ports",
         "router",

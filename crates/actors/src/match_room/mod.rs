@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peace_bancho::server as s;
-use peace_bancho::{MatchData, ServerPacket, slot_status};
+use peace_bancho::{ServerPacket, slot_status};
 use peace_db::Privileges;
 use peace_sharding::{AfterPanic, Entity, Me};
-use serde::{Deserialize, Serialize};
 
 use crate::EntityKey;
 use crate::channel::ChannelCast;
@@ -33,83 +32,7 @@ pub const MAX_MATCHES: usize = 4096;
 
 pub use crate::key::match_channel::{CHANNEL_DISPLAY_NAME, channel_name, match_of_channel};
 
-/// What a player's client asked the match to do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum PlayerAction {
-    ChangeSlot(i32),
-    Ready,
-    NotReady,
-    HasBeatmap,
-    NoBeatmap,
-    Lock(i32),
-    ChangeSettings(Box<MatchData>),
-    ChangeMods(u32),
-    Start,
-    LoadComplete,
-    ScoreFrame(Bytes),
-    Failed,
-    SkipRequest,
-    Complete,
-    TransferHost(i32),
-    ChangeTeam,
-    ChangePassword(String),
-}
-
-/// What a match can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum MatchCast {
-    Player {
-        user_id: i32,
-        action: PlayerAction,
-    },
-    Leave {
-        user_id: i32,
-    },
-    Invite {
-        from_id: i32,
-        from_name: String,
-        target_id: i32,
-        target_name: String,
-    },
-    /// A tournament client's session starts (or stops) watching without a slot.
-    Watch {
-        user_id: i32,
-        session_id: u64,
-        watching: bool,
-    },
-    /// One second of a countdown passed.
-    Tick {
-        generation: u32,
-    },
-    /// A `!mp` command typed in the match channel; the answer is said there.
-    Referee {
-        user_id: i32,
-        name: String,
-        privileges: Privileges,
-        args: Vec<String>,
-    },
-}
-
-/// What a match can be asked.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum MatchCall {
-    Join {
-        user_id: i32,
-        name: String,
-        password: String,
-        privileges: Privileges,
-    },
-    /// The public view (tournament clients' match info request).
-    Info,
-}
-
-/// A match's answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum MatchReply {
-    Joined(Box<MatchData>),
-    JoinFailed,
-    Info(Box<MatchData>),
-}
+pub use crate::kind_msg::{MatchCall, MatchCast, MatchReply, PlayerAction};
 
 pub type MatchMsg = EntityMsg<MatchCast, MatchCall, MatchReply, MatchState>;
 
@@ -786,7 +709,7 @@ fn score_row(
 mod tests {
     use std::sync::Mutex;
 
-    use peace_bancho::ServerPacket;
+    use peace_bancho::{MatchData, ServerPacket};
 
     use super::*;
     use crate::ports::testing::{OnlineAlone, Recorded, Sent, packets};
