@@ -21,11 +21,8 @@ use peace_sharding::{AfterPanic, Entity, Me};
 use serde::{Deserialize, Serialize};
 
 use crate::EntityKey;
-use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
 use crate::session_msg::UserCast;
-
-pub use crate::key::is_instance_channel as is_instance_key;
 
 /// The longest wait before member counts are re-announced.
 pub const INFO_COALESCE: Duration = Duration::from_secs(1);
@@ -102,8 +99,6 @@ impl MemberCounts {
 }
 
 pub use crate::kind_msg::{ChannelCall, ChannelCast, ChannelReply, ChannelSummary};
-
-pub type ChannelMsg = EntityMsg<ChannelCast, ChannelCall, ChannelReply, ChannelState>;
 
 /// A channel's serializable state.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -13,13 +13,10 @@ use peace_sharding::{AfterPanic, Entity, Me};
 use serde::{Deserialize, Serialize};
 
 use crate::EntityKey;
-use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
 use crate::session_msg::UserCast;
 
 pub use crate::kind_msg::{LobbyCall, LobbyCast};
-
-pub type LobbyMsg = EntityMsg<LobbyCast, LobbyCall, (), LobbyState>;
 
 /// The lobby's serializable state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

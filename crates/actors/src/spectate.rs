@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::EntityKey;
 use crate::channel::ChannelCast;
-use crate::message::EntityMsg;
 use crate::ports::{Mail, Ports};
 use crate::session_msg::{UserCast, packet_bytes};
 
@@ -26,8 +25,6 @@ pub const MAX_SPECTATORS: usize = 256;
 pub use crate::key::spectator_channel::{CHANNEL_DISPLAY_NAME, channel_name, host_of_channel};
 
 pub use crate::kind_msg::{SpectateCall, SpectateCast, SpectateReply};
-
-pub type SpectateMsg = EntityMsg<SpectateCast, SpectateCall, SpectateReply, SpectateState>;
 
 /// A room's serializable state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -21,7 +21,6 @@ use peace_sharding::{AfterPanic, Entity, Me};
 use crate::EntityKey;
 use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
-use crate::message::EntityMsg;
 use crate::ports::{GameRecords, Mail, Ports, Roster};
 use crate::session_msg::{UserCast, packet_bytes};
 
@@ -33,8 +32,6 @@ pub const MAX_MATCHES: usize = 4096;
 pub use crate::key::match_channel::{CHANNEL_DISPLAY_NAME, channel_name, match_of_channel};
 
 pub use crate::kind_msg::{MatchCall, MatchCast, MatchReply, PlayerAction};
-
-pub type MatchMsg = EntityMsg<MatchCast, MatchCall, MatchReply, MatchState>;
 
 /// What a match may use beyond its own state.
 #[derive(Debug, Clone)]

@@ -88,7 +88,7 @@ impl Session {
                 self.state.block_non_friend_dms = value != 0;
             }
             ClientPacket::ChannelJoin(c::ChannelJoin { name }) => {
-                if crate::channel::is_instance_key(&name) {
+                if crate::key::is_instance_channel(&name) {
                     tracing::info!(user, channel = %name, "refused a join of a room's channel by its key");
                     self.state.enqueue_packet(ChannelKick { name });
                 } else if !self.state.channel_aliases.contains_key(&name) {

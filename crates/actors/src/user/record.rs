@@ -64,7 +64,7 @@ pub(crate) fn lasting_channels(state: &UserState) -> BTreeSet<String> {
     state
         .channels
         .iter()
-        .filter(|c| !crate::channel::is_instance_key(c))
+        .filter(|c| !crate::key::is_instance_channel(c))
         .cloned()
         .collect()
 }
