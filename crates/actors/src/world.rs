@@ -66,8 +66,10 @@ struct Inner {
     config: WorldConfig,
     db: Database,
     router: Router,
-    /// The router as entities see it (`crate::ports`).
-    ports: crate::ports::Ports,
+    /// The router and the database as entities' ports see them (`crate::ports`): one
+    /// shared handle each, which every entity's context points at.
+    shared_router: Arc<Router>,
+    shared_db: Arc<Database>,
     tokens: TokenSigner,
     passwords: PasswordVerifier,
     started_ms: i64,
@@ -139,7 +141,8 @@ impl World {
                 ),
                 tokens: TokenSigner::new(&secret),
                 router: router.clone(),
-                ports: std::sync::Arc::new(router),
+                shared_router: Arc::new(router),
+                shared_db: Arc::new(db.clone()),
                 started_ms: crate::unix_millis(),
                 view: ClusterView::default(),
                 passwords: PasswordVerifier::new(config.bcrypt_cost),
@@ -221,7 +224,7 @@ impl World {
 
     /// What entities that only send to others get as their context.
     pub(crate) fn ports(&self) -> crate::ports::Ports {
-        self.inner.ports.clone()
+        self.inner.shared_router.clone()
     }
 
     pub fn tokens(&self) -> &TokenSigner {
@@ -328,8 +331,8 @@ impl World {
     pub(crate) fn bot_ports(&self) -> crate::bot::BotPorts {
         crate::bot::BotPorts {
             outbox: self.ports(),
-            roster: Arc::new(self.router().clone()),
-            accounts: Arc::new(self.db().clone()),
+            roster: self.inner.shared_router.clone(),
+            accounts: self.inner.shared_db.clone(),
             name: self.bot_name().into(),
         }
     }
@@ -346,8 +349,8 @@ impl World {
     pub(crate) fn match_ports(&self) -> crate::match_room::MatchPorts {
         crate::match_room::MatchPorts {
             outbox: self.ports(),
-            roster: Arc::new(self.router().clone()),
-            games: Arc::new(self.db().clone()),
+            roster: self.inner.shared_router.clone(),
+            games: self.inner.shared_db.clone(),
             bot_name: self.bot_name().into(),
         }
     }
