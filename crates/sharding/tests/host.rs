@@ -1,7 +1,7 @@
 //! The generic host with toy entities: a counter that survives its own panics and a
 //! room that closes.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -120,13 +120,7 @@ async fn a_counter_counts_and_exports_its_state() {
     let snapshot = actor.call(EntityMsg::Export, CALL).await.unwrap().unwrap();
     assert_eq!(snapshot, 55);
     // An exported entity stops: it lives on elsewhere.
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while actor.get_status() != ractor::ActorStatus::Stopped {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap();
+    stopped(&actor).await;
 }
 
 #[tokio::test]
@@ -234,14 +228,13 @@ async fn room(log: &Log, counts: &'static Counts) -> ractor::ActorRef<peace_shar
     .unwrap()
 }
 
+/// Waits for the actor to exit (its own event, not a poll of its status).
 async fn stopped<M: ractor::Message>(actor: &ractor::ActorRef<M>) {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while actor.get_status() != ractor::ActorStatus::Stopped {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await
-    .unwrap();
+    actor
+        .get_cell()
+        .wait(Some(Duration::from_secs(5)))
+        .await
+        .expect("the actor stops");
 }
 
 #[tokio::test]

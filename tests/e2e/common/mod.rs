@@ -462,8 +462,23 @@ static SHARING: Mutex<Sharing> = Mutex::new(Sharing {
     servers: Vec::new(),
 });
 
-/// How often a test waiting for its turn in [`SHARING`] looks again.
-const SHARING_RECHECK: Duration = Duration::from_millis(20);
+/// Woken whenever a server's share or the lone turn is given back: a test waiting for
+/// its turn in [`SHARING`] looks again then, and only then.
+static RELEASED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Waits until `ready` (which looks at [`SHARING`] and takes what it waits for) succeeds.
+async fn wait_for_turn<T>(mut ready: impl FnMut(&mut Sharing) -> Option<T>) -> T {
+    loop {
+        let released = RELEASED.notified();
+        tokio::pin!(released);
+        // Registered before looking, so that a release in between still wakes it.
+        released.as_mut().enable();
+        if let Some(turn) = ready(&mut sharing()) {
+            return turn;
+        }
+        released.await;
+    }
+}
 
 fn sharing() -> std::sync::MutexGuard<'static, Sharing> {
     // A test that panicked while holding the lock left the counts consistent (every
@@ -481,26 +496,24 @@ struct Share {
 impl Share {
     async fn take() -> Share {
         let me = std::thread::current().id();
-        loop {
-            {
-                let mut sharing = sharing();
-                if sharing.alone == Some(me) {
-                    return Share { test: None };
-                }
-                let running = sharing.servers.iter().position(|(t, _)| *t == me);
-                // A test that runs a server already may start another even while a lone
-                // test waits: that one waits for this test's servers to stop, so
-                // holding this one back would wait forever.
-                if sharing.alone.is_none() && (sharing.waiting_alone == 0 || running.is_some()) {
-                    match running {
-                        Some(i) => sharing.servers[i].1 += 1,
-                        None => sharing.servers.push((me, 1)),
-                    }
-                    return Share { test: Some(me) };
-                }
+        wait_for_turn(|sharing| {
+            if sharing.alone == Some(me) {
+                return Some(Share { test: None });
             }
-            tokio::time::sleep(SHARING_RECHECK).await;
-        }
+            let running = sharing.servers.iter().position(|(t, _)| *t == me);
+            // A test that runs a server already may start another even while a lone
+            // test waits: that one waits for this test's servers to stop, so holding
+            // this one back would wait forever.
+            if sharing.alone.is_none() && (sharing.waiting_alone == 0 || running.is_some()) {
+                match running {
+                    Some(i) => sharing.servers[i].1 += 1,
+                    None => sharing.servers.push((me, 1)),
+                }
+                return Some(Share { test: Some(me) });
+            }
+            None
+        })
+        .await
     }
 }
 
@@ -514,6 +527,8 @@ impl Drop for Share {
                 sharing.servers.swap_remove(i);
             }
         }
+        drop(sharing);
+        RELEASED.notify_waiters();
     }
 }
 
@@ -522,17 +537,15 @@ impl Drop for Share {
 pub async fn alone() -> Alone {
     let me = std::thread::current().id();
     sharing().waiting_alone += 1;
-    loop {
-        {
-            let mut sharing = sharing();
-            if sharing.alone.is_none() && sharing.servers.is_empty() {
-                sharing.alone = Some(me);
-                sharing.waiting_alone -= 1;
-                return Alone;
-            }
+    wait_for_turn(|sharing| {
+        if sharing.alone.is_none() && sharing.servers.is_empty() {
+            sharing.alone = Some(me);
+            sharing.waiting_alone -= 1;
+            return Some(Alone);
         }
-        tokio::time::sleep(SHARING_RECHECK).await;
-    }
+        None
+    })
+    .await
 }
 
 /// See [`alone`].
@@ -541,5 +554,6 @@ pub struct Alone;
 impl Drop for Alone {
     fn drop(&mut self) {
         sharing().alone = None;
+        RELEASED.notify_waiters();
     }
 }
