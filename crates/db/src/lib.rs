@@ -1,6 +1,6 @@
 //! Peace's persistent data: accounts, statistics, relationships, channels, offline mail,
-//! login records, multiplayer games, the moderation log and the session records from
-//! which another node rebuilds a session whose node died.
+//! login records, multiplayer games, the moderation log, the session records from
+//! which another node rebuilds a session whose node died, beatmaps and scores.
 //!
 //! [`Database`] is a cloneable handle over a connection pool to SQLite, PostgreSQL or
 //! MySQL/MariaDB, chosen by the URL's scheme ([`Backend::of_url`]); every repository
@@ -26,7 +26,12 @@ pub use error::DbError;
 pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
 pub use pool::{Backend, Database, DbConfig};
+pub use repo::beatmaps::MAX_SET_SIZE;
 pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
+pub use repo::scores::{
+    BoardEntry, BoardOrder, BoardQuery, MAX_BOARD_ROWS, PP_SCORES_COUNTED, Recorded, Recording,
+    ReplyRule, Submission, TotalsRule,
+};
 pub use repo::users::{normalize_email, safe_name};
 
 /// The current time as unix seconds, the representation of every timestamp column.

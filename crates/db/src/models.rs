@@ -4,7 +4,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
-    audit_log, channels, logins, mail, match_games, match_scores, sessions, stats, users,
+    audit_log, beatmap_misses, beatmaps, channels, logins, mail, match_games, match_scores, scores,
+    sessions, stats, users,
 };
 
 /// Account privileges, stored as an integer bit set in `users.privileges` and compared
@@ -120,6 +121,100 @@ pub struct Stats {
     pub playtime: i32,
     pub max_combo: i32,
     pub total_hits: i32,
+    /// Passed best scores per grade: SS with hidden or flashlight (XH), SS, S silver, S, A.
+    pub xh_count: i32,
+    pub x_count: i32,
+    pub sh_count: i32,
+    pub s_count: i32,
+    pub a_count: i32,
+}
+
+/// A beatmap as a source described it (`beatmaps`), keyed by the md5 of its `.osu` file.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = beatmaps)]
+pub struct BeatmapRow {
+    pub md5: String,
+    pub id: i32,
+    pub set_id: i32,
+    /// osu!api v1 `approved` (−2 graveyard … 4 loved).
+    pub status: i16,
+    /// Set by staff: a source's answer does not overwrite the status.
+    pub status_frozen: bool,
+    pub mode: i16,
+    pub artist: String,
+    pub title: String,
+    pub version: String,
+    pub creator: String,
+    pub file_name: String,
+    pub total_length: i32,
+    pub max_combo: i32,
+    pub stars: f32,
+    pub plays: i32,
+    pub passes: i32,
+    pub source: i16,
+    pub approved_at: i64,
+    pub fetched_at: i64,
+}
+
+/// A stored score (`scores`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = scores)]
+pub struct ScoreRow {
+    pub id: i32,
+    pub user_id: i32,
+    pub beatmap_md5: String,
+    pub mode: i16,
+    pub board: i16,
+    pub score: i64,
+    pub pp: f32,
+    pub accuracy: f32,
+    pub max_combo: i32,
+    pub mods: i32,
+    pub count_300: i32,
+    pub count_100: i32,
+    pub count_50: i32,
+    pub count_geki: i32,
+    pub count_katu: i32,
+    pub count_miss: i32,
+    pub grade: String,
+    pub perfect: bool,
+    pub status: i16,
+    pub online_checksum: String,
+    pub play_time: i32,
+    pub client_flags: i32,
+    pub replay_views: i32,
+    pub submitted_at: i64,
+    pub reply: String,
+}
+
+/// A score to store: a [`ScoreRow`] before the database gives it an id.
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = scores)]
+pub struct NewScore {
+    pub user_id: i32,
+    pub beatmap_md5: String,
+    pub mode: i16,
+    pub board: i16,
+    pub score: i64,
+    pub pp: f32,
+    pub accuracy: f32,
+    pub max_combo: i32,
+    pub mods: i32,
+    pub count_300: i32,
+    pub count_100: i32,
+    pub count_50: i32,
+    pub count_geki: i32,
+    pub count_katu: i32,
+    pub count_miss: i32,
+    pub grade: String,
+    pub perfect: bool,
+    pub status: i16,
+    pub online_checksum: String,
+    pub play_time: i32,
+    pub client_flags: i32,
+    pub replay_views: i32,
+    pub submitted_at: i64,
+    pub reply: String,
 }
 
 /// `relationships.kind`.
@@ -399,4 +494,12 @@ mod tests {
         let over = vec!["#".repeat(MAX_SESSION_CHANNELS_LEN + 1)];
         assert_eq!(join_session_channels(&over), "");
     }
+}
+
+/// A lookup no beatmap source could answer (`beatmap_misses`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = beatmap_misses)]
+pub struct BeatmapMiss {
+    pub lookup: String,
+    pub checked_at: i64,
 }

@@ -28,6 +28,11 @@ diesel::table! {
         playtime -> Integer,
         max_combo -> Integer,
         total_hits -> Integer,
+        xh_count -> Integer,
+        x_count -> Integer,
+        sh_count -> Integer,
+        s_count -> Integer,
+        a_count -> Integer,
     }
 }
 
@@ -132,7 +137,69 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    beatmaps (md5) {
+        md5 -> Text,
+        id -> Integer,
+        set_id -> Integer,
+        status -> SmallInt,
+        status_frozen -> Bool,
+        mode -> SmallInt,
+        artist -> Text,
+        title -> Text,
+        version -> Text,
+        creator -> Text,
+        file_name -> Text,
+        total_length -> Integer,
+        max_combo -> Integer,
+        stars -> Float,
+        plays -> Integer,
+        passes -> Integer,
+        source -> SmallInt,
+        approved_at -> BigInt,
+        fetched_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    beatmap_misses (lookup) {
+        lookup -> Text,
+        checked_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    scores (id) {
+        id -> Integer,
+        user_id -> Integer,
+        beatmap_md5 -> Text,
+        mode -> SmallInt,
+        board -> SmallInt,
+        score -> BigInt,
+        pp -> Float,
+        accuracy -> Float,
+        max_combo -> Integer,
+        mods -> Integer,
+        count_300 -> Integer,
+        count_100 -> Integer,
+        count_50 -> Integer,
+        count_geki -> Integer,
+        count_katu -> Integer,
+        count_miss -> Integer,
+        grade -> Text,
+        perfect -> Bool,
+        status -> SmallInt,
+        online_checksum -> Text,
+        play_time -> Integer,
+        client_flags -> Integer,
+        replay_views -> Integer,
+        submitted_at -> BigInt,
+        reply -> Text,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
+diesel::joinable!(scores -> users (user_id));
 diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -147,4 +214,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     match_scores,
     audit_log,
     sessions,
+    beatmaps,
+    beatmap_misses,
+    scores,
 );

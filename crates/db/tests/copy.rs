@@ -43,6 +43,11 @@ async fn populate(db: &Database) {
                 playtime: 3600,
                 max_combo: 1234,
                 total_hits: 99_999,
+                xh_count: 1,
+                x_count: 2,
+                sh_count: 3,
+                s_count: 4,
+                a_count: n as i32,
             })
             .await
             .unwrap();
@@ -334,7 +339,7 @@ async fn an_unmigrated_source_or_the_same_database_is_refused() {
     let (target, _t) = fresh(Backend::Sqlite).await.unwrap();
     assert!(matches!(
         source.copy_to(&target, &CopyOptions::default()).await,
-        Err(CopyError::SourceNotMigrated(4))
+        Err(CopyError::SourceNotMigrated(5))
     ));
     assert!(matches!(
         target

@@ -2,11 +2,13 @@
 //! Queries are written once and run on any backend through [`crate::pool::run`].
 
 pub mod audit;
+pub mod beatmaps;
 pub mod channels;
 pub mod logins;
 pub mod mail;
 pub mod match_games;
 pub mod relationships;
+pub mod scores;
 pub mod sessions;
 pub mod stats;
 pub mod users;

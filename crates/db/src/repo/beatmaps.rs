@@ -1,0 +1,141 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use crate::models::{BeatmapMiss, BeatmapRow};
+use crate::pool::run;
+use crate::repo::fit;
+use crate::schema::{beatmap_misses, beatmaps};
+use crate::{Database, DbError};
+
+/// The most maps one set lookup returns (osu! sets have at most a few dozen difficulties;
+/// the bound keeps a corrupted set id from loading a table).
+pub const MAX_SET_SIZE: i64 = 256;
+
+impl Database {
+    /// The map whose `.osu` file has this md5.
+    pub async fn beatmap_by_md5(&self, md5: &str) -> Result<Option<BeatmapRow>, DbError> {
+        run!(self, |conn| async {
+            beatmaps::table
+                .find(md5)
+                .select(BeatmapRow::as_select())
+                .first(conn)
+                .await
+                .optional()
+        })
+    }
+
+    /// The newest version of the map with osu! id `id` (several md5s may have had it).
+    pub async fn beatmap_by_id(&self, id: i32) -> Result<Option<BeatmapRow>, DbError> {
+        run!(self, |conn| async {
+            beatmaps::table
+                .filter(beatmaps::id.eq(id))
+                .order(beatmaps::fetched_at.desc())
+                .select(BeatmapRow::as_select())
+                .first(conn)
+                .await
+                .optional()
+        })
+    }
+
+    /// The maps of set `set_id`, by id.
+    pub async fn beatmap_set(&self, set_id: i32) -> Result<Vec<BeatmapRow>, DbError> {
+        run!(self, |conn| async {
+            beatmaps::table
+                .filter(beatmaps::set_id.eq(set_id))
+                .order((beatmaps::id, beatmaps::md5))
+                .limit(MAX_SET_SIZE)
+                .select(BeatmapRow::as_select())
+                .load(conn)
+                .await
+        })
+    }
+
+    /// Stores what a source said about a map, replacing an older row of the same md5.
+    /// Counters (plays, passes) are kept, and a status staff set by hand stays.
+    pub async fn save_beatmap(&self, row: &BeatmapRow) -> Result<BeatmapRow, DbError> {
+        let mut row = BeatmapRow {
+            artist: fit(&row.artist, 256),
+            title: fit(&row.title, 256),
+            version: fit(&row.version, 256),
+            creator: fit(&row.creator, 64),
+            file_name: fit(&row.file_name, 512),
+            ..row.clone()
+        };
+        run!(self, |conn| conn.transaction(async move |conn| {
+            let old: Option<BeatmapRow> = beatmaps::table
+                .find(&row.md5)
+                .select(BeatmapRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            if let Some(old) = old {
+                row.plays = old.plays;
+                row.passes = old.passes;
+                if old.status_frozen {
+                    row.status = old.status;
+                    row.status_frozen = true;
+                }
+                diesel::delete(beatmaps::table.find(&old.md5))
+                    .execute(conn)
+                    .await?;
+            }
+            diesel::insert_into(beatmaps::table)
+                .values(&row)
+                .execute(conn)
+                .await?;
+            diesel::delete(beatmap_misses::table.find(format!("md5:{}", row.md5)))
+                .execute(conn)
+                .await?;
+            Ok::<_, diesel::result::Error>(row)
+        }))
+    }
+
+    /// Sets a map's status by hand (`frozen`: sources no longer change it).
+    pub async fn set_beatmap_status(
+        &self,
+        md5: &str,
+        status: i16,
+        frozen: bool,
+    ) -> Result<bool, DbError> {
+        let changed = run!(self, |conn| async {
+            diesel::update(beatmaps::table.find(md5))
+                .set((
+                    beatmaps::status.eq(status),
+                    beatmaps::status_frozen.eq(frozen),
+                ))
+                .execute(conn)
+                .await
+        })?;
+        Ok(changed > 0)
+    }
+
+    /// When a lookup last found nothing (`md5:<md5>`, `id:<id>`, `set:<id>`).
+    pub async fn beatmap_miss(&self, lookup: &str) -> Result<Option<i64>, DbError> {
+        run!(self, |conn| async {
+            beatmap_misses::table
+                .find(lookup)
+                .select(beatmap_misses::checked_at)
+                .first(conn)
+                .await
+                .optional()
+        })
+    }
+
+    /// Remembers that no source knew `lookup` at `checked_at`.
+    pub async fn record_beatmap_miss(&self, lookup: &str, checked_at: i64) -> Result<(), DbError> {
+        let row = BeatmapMiss {
+            lookup: fit(lookup, 64),
+            checked_at,
+        };
+        run!(self, |conn| conn.transaction(async move |conn| {
+            diesel::delete(beatmap_misses::table.find(&row.lookup))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(beatmap_misses::table)
+                .values(&row)
+                .execute(conn)
+                .await
+        }))
+        .map(drop)
+    }
+}
