@@ -2,3 +2,5 @@
 //! database, no actors. The score pipeline (gateway → actors → db) calls these.
 //!
 //! Invariant: this crate knows nothing of tokio, HTTP or SQL.
+
+pub mod crypto;
