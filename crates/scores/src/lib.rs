@@ -4,3 +4,6 @@
 //! Invariant: this crate knows nothing of tokio, HTTP or SQL.
 
 pub mod crypto;
+pub mod grade;
+pub mod mode;
+pub mod mods;
