@@ -7,3 +7,4 @@ pub mod crypto;
 pub mod grade;
 pub mod mode;
 pub mod mods;
+pub mod submission;
