@@ -7,4 +7,5 @@ pub mod crypto;
 pub mod grade;
 pub mod mode;
 pub mod mods;
+pub mod status;
 pub mod submission;
