@@ -9,3 +9,4 @@ pub mod mode;
 pub mod mods;
 pub mod status;
 pub mod submission;
+pub mod web;
