@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod grade;
 pub mod mode;
 pub mod mods;
+pub mod osr;
 pub mod status;
 pub mod submission;
 pub mod web;
