@@ -2,3 +2,12 @@
 //! database, no actors. The score pipeline (gateway → actors → db) calls these.
 //!
 //! Invariant: this crate knows nothing of tokio, HTTP or SQL.
+
+pub mod crypto;
+pub mod grade;
+pub mod mode;
+pub mod mods;
+pub mod osr;
+pub mod status;
+pub mod submission;
+pub mod web;
