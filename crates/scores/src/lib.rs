@@ -2,3 +2,6 @@
 //! database, no actors. The score pipeline (gateway → actors → db) calls these.
 //!
 //! Invariant: this crate knows nothing of tokio, HTTP or SQL.
+
+pub mod osu_file;
+pub mod pp;
