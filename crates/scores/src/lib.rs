@@ -8,6 +8,8 @@ pub mod grade;
 pub mod mode;
 pub mod mods;
 pub mod osr;
+pub mod osu_file;
+pub mod pp;
 pub mod status;
 pub mod submission;
 pub mod web;
