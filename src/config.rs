@@ -17,6 +17,62 @@ pub struct Config {
     pub sessions: SessionsSection,
     pub login: LoginSection,
     pub limits: LimitsSection,
+    pub scores: ScoresSection,
+    pub beatmaps: BeatmapsSection,
+    pub storage: StorageSection,
+}
+
+/// `[scores]`: how plays are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoresSection {
+    /// Relax and autopilot plays get leaderboards of their own (off: they are refused).
+    pub relax_boards: bool,
+}
+
+impl Default for ScoresSection {
+    fn default() -> Self {
+        Self { relax_boards: true }
+    }
+}
+
+/// `[beatmaps]`: where the server learns about maps (see docs/scores.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BeatmapsSection {
+    /// HTTP sources of the osu!api v1 shape, asked in order after the database.
+    pub sources: Vec<peace_actors::scores::beatmaps::SourceConfig>,
+    /// The most one source may take to answer, in milliseconds.
+    pub source_timeout_ms: u64,
+    /// How long "no source knows this map" is believed, in seconds.
+    pub miss_ttl_secs: u64,
+}
+
+impl Default for BeatmapsSection {
+    fn default() -> Self {
+        Self {
+            sources: Vec::new(),
+            source_timeout_ms: 3000,
+            miss_ttl_secs: 3600,
+        }
+    }
+}
+
+/// `[storage]`: where replays and `.osu` files are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// A local folder (every node of a cluster must see the same one, e.g. a shared
+    /// mount, so that any node serves a replay another received).
+    pub folder: String,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            folder: "data".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -259,6 +315,23 @@ impl Config {
             anyhow::bail!("[node] name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
         }
         peace_actors::cluster::Roles::parse(&self.node.roles).map_err(anyhow::Error::msg)?;
+        for source in &self.beatmaps.sources {
+            if source.kind != "osu-api-v1" {
+                anyhow::bail!(
+                    "[[beatmaps.sources]] kind {:?}: the only kind is \"osu-api-v1\"",
+                    source.kind
+                );
+            }
+            if !(source.api_url.starts_with("http://") || source.api_url.starts_with("https://")) {
+                anyhow::bail!(
+                    "[[beatmaps.sources]] api_url {:?}: an http:// or https:// url",
+                    source.api_url
+                );
+            }
+        }
+        if self.storage.folder.is_empty() {
+            anyhow::bail!("[storage] folder must name a folder");
+        }
         if !self.http.metrics_addr.is_empty() {
             self.http
                 .metrics_addr
@@ -335,7 +408,25 @@ impl Config {
             menu_icon: self.login.menu_icon.clone(),
             secret: self.sessions.secret.as_bytes().to_vec(),
             limits: self.limits.to_limits(),
+            scores: peace_actors::scores::ScoresConfig {
+                relax_boards: self.scores.relax_boards,
+                domain: self.http.domain.clone(),
+                beatmaps: peace_actors::scores::beatmaps::BeatmapsConfig {
+                    sources: self.beatmaps.sources.clone(),
+                    source_timeout: Duration::from_millis(self.beatmaps.source_timeout_ms.max(100)),
+                    miss_ttl: Duration::from_secs(self.beatmaps.miss_ttl_secs),
+                },
+            },
+            // Opened by `storage()`, which can fail.
+            storage: None,
         }
+    }
+
+    /// The store of replays and `.osu` files (`[storage] folder`, created if missing).
+    pub fn storage(&self) -> anyhow::Result<peace_actors::scores::storage::Storage> {
+        Ok(peace_actors::scores::storage::Storage::local(Path::new(
+            &self.storage.folder,
+        ))?)
     }
 
     pub fn serve_limits(&self) -> peace_gateway::ServeLimits {

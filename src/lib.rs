@@ -91,6 +91,7 @@ impl Server {
             );
         }
         let mut world_config = config.world_config();
+        world_config.storage = Some(config.storage()?);
         let listener = if world_config.cluster.roles.gateway {
             let listener = TcpListener::bind(&config.http.addr)
                 .await
@@ -161,4 +162,95 @@ impl Server {
         }
         self.world.shutdown().await;
     }
+}
+
+/// `peace beatmaps import`: every `.osu` file under `path` (a folder, searched
+/// recursively; a `.osu` file; or a `.osz` archive) into the store and the database with
+/// `status`. How many maps were imported; files that are not maps are reported and
+/// skipped.
+pub async fn import_beatmaps(
+    config: &Config,
+    db: Database,
+    path: &std::path::Path,
+    status: &str,
+) -> anyhow::Result<usize> {
+    use peace_scores::status::RankedStatus;
+    let status = match status {
+        "ranked" => RankedStatus::Ranked,
+        "approved" => RankedStatus::Approved,
+        "qualified" => RankedStatus::Qualified,
+        "loved" => RankedStatus::Loved,
+        "pending" => RankedStatus::Pending,
+        other => anyhow::bail!("--status {other:?}: ranked, approved, qualified, loved or pending"),
+    };
+    let beatmaps = peace_actors::scores::beatmaps::Beatmaps::new(
+        std::sync::Arc::new(db),
+        config.storage()?,
+        Default::default(),
+    );
+    let mut files: Vec<(String, bytes::Bytes)> = Vec::new();
+    collect_osu_files(path, &mut files)?;
+    let mut imported = 0;
+    for (name, bytes) in files {
+        match beatmaps.import_osu(bytes, status).await {
+            Ok(row) => {
+                imported += 1;
+                tracing::info!(md5 = %row.md5, file = %row.file_name, "imported");
+            }
+            Err(peace_actors::scores::beatmaps::ImportError::NotOsuFile(why)) => {
+                eprintln!("skipped {name}: {why}");
+            }
+            Err(e) => return Err(e).with_context(|| format!("importing {name}")),
+        }
+    }
+    Ok(imported)
+}
+
+/// The `.osu` files at `path`, with a name to report them by.
+fn collect_osu_files(
+    path: &std::path::Path,
+    out: &mut Vec<(String, bytes::Bytes)>,
+) -> anyhow::Result<()> {
+    let max = peace_actors::scores::beatmaps::MAX_OSU_FILE_BYTES;
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.path());
+        for entry in entries {
+            collect_osu_files(&entry.path(), out)?;
+        }
+        return Ok(());
+    }
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("osu") => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            out.push((path.display().to_string(), bytes.into()));
+        }
+        Some("osz") => {
+            let file =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let mut archive = zip::ZipArchive::new(file)
+                .with_context(|| format!("{} is not a .osz (zip) archive", path.display()))?;
+            for i in 0..archive.len() {
+                let mut entry = archive.by_index(i)?;
+                if !entry.name().to_ascii_lowercase().ends_with(".osu") || entry.size() > max as u64
+                {
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut entry, max as u64),
+                    &mut bytes,
+                )?;
+                out.push((format!("{}:{}", path.display(), entry.name()), bytes.into()));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -65,6 +65,24 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// The server's beatmaps.
+    Beatmaps {
+        #[command(subcommand)]
+        command: BeatmapsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BeatmapsCommand {
+    /// Import `.osu` files: a folder (searched recursively), a `.osu` file or a `.osz`.
+    /// Each map is stored by its md5 and gets the status given (maps others play on a
+    /// server without an osu!api source need one with a leaderboard).
+    Import {
+        path: std::path::PathBuf,
+        /// ranked, approved, qualified, loved or pending.
+        #[arg(long, default_value = "ranked")]
+        status: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +308,13 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
             let (url, token) = admin.resolve(&config);
             peace::ops::admin_post(&url, "/api/v1/cluster/rebalance", &token).await?;
             println!("rebalancing");
+        }
+        Command::Beatmaps {
+            command: BeatmapsCommand::Import { path, status },
+        } => {
+            let db = open_database(&config).await?;
+            let imported = peace::import_beatmaps(&config, db, &path, &status).await?;
+            println!("imported {imported} map(s)");
         }
         Command::Migrate => {
             config.database.migrate_on_start = false;

@@ -22,6 +22,10 @@ pub struct WorldConfig {
     pub limits: crate::limits::LimitsConfig,
     /// The node's name, roles and peers.
     pub cluster: crate::cluster::ClusterConfig,
+    /// Scores, boards and beatmap sources.
+    pub scores: crate::scores::ScoresConfig,
+    /// Where replays and `.osu` files are kept; `None` keeps them in memory (tests).
+    pub storage: Option<crate::scores::storage::Storage>,
 }
 
 impl Default for WorldConfig {
@@ -36,6 +40,8 @@ impl Default for WorldConfig {
             secret: Vec::new(),
             limits: crate::limits::LimitsConfig::default(),
             cluster: crate::cluster::ClusterConfig::default(),
+            scores: crate::scores::ScoresConfig::default(),
+            storage: None,
         }
     }
 }

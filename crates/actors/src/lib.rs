@@ -31,6 +31,7 @@ pub mod migrate;
 pub mod ports;
 pub mod presence;
 pub mod router;
+pub mod scores;
 pub mod session_msg;
 pub mod sessions;
 pub mod snapshot;

@@ -79,6 +79,8 @@ pub enum UserCast {
     RemovedFromMatch { match_id: i32 },
     /// Periodic: end the session if the client stopped polling.
     IdleCheck,
+    /// A submitted score changed the player's statistics: reload and tell everyone.
+    StatsChanged,
     /// End the session; the client's next poll gets the reason and the farewell.
     Kick { reason: String, farewell: Farewell },
     /// Silence the player until `until` (unix seconds; 0 lifts a silence).

@@ -94,6 +94,7 @@ struct Inner {
     next_match_id: AtomicU16,
     migrations: crate::migrate::MigrationCounters,
     channel_counts: crate::channel::MemberCounts,
+    scores: crate::scores::ScoreService,
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -125,6 +126,18 @@ impl World {
         };
         let limits = config.limits.clone();
         let router = Router::new(&config.cluster.node_name);
+        let shared_router = Arc::new(router.clone());
+        let shared_db = Arc::new(db.clone());
+        let storage = config
+            .storage
+            .clone()
+            .unwrap_or_else(crate::scores::storage::Storage::in_memory);
+        let scores = crate::scores::ScoreService::new(
+            shared_db.clone(),
+            storage,
+            shared_router.clone(),
+            config.scores.clone(),
+        );
         let world = World {
             inner: Arc::new(Inner {
                 failed_logins_by_ip: RateLimiter::new(
@@ -141,8 +154,9 @@ impl World {
                 ),
                 tokens: TokenSigner::new(&secret),
                 router: router.clone(),
-                shared_router: Arc::new(router),
-                shared_db: Arc::new(db.clone()),
+                shared_router,
+                shared_db,
+                scores,
                 started_ms: crate::unix_millis(),
                 view: ClusterView::default(),
                 passwords: PasswordVerifier::new(config.bcrypt_cost),
@@ -212,6 +226,11 @@ impl World {
 
     pub fn config(&self) -> &WorldConfig {
         &self.inner.config
+    }
+
+    /// The score pipeline (submission, boards, replays, beatmaps).
+    pub fn scores(&self) -> &crate::scores::ScoreService {
+        &self.inner.scores
     }
 
     pub fn db(&self) -> &Database {
@@ -891,6 +910,46 @@ impl World {
         }
         self.login_succeeded(&safe_name);
         Ok(user)
+    }
+
+    /// Web-endpoint credentials as the score endpoints answer them: the account, or the
+    /// client's word for what is wrong (`nouser`, `pass`); `Err` when the database could
+    /// not say (the client should ask again later).
+    pub async fn web_login(
+        &self,
+        name: &str,
+        password_md5: &str,
+        ip: IpAddr,
+    ) -> Result<Result<peace_db::User, &'static str>, DbError> {
+        if let Some(user) = self.authenticate(name, password_md5, ip).await? {
+            return Ok(Ok(user));
+        }
+        Ok(Err(match self.db().user_by_name(name).await? {
+            None => "nouser",
+            Some(_) => "pass",
+        }))
+    }
+
+    /// A stable client's score submission, from its form to the answer.
+    pub async fn submit_score(
+        &self,
+        form: crate::scores::submit::SubmissionForm,
+        ip: IpAddr,
+    ) -> crate::scores::submit::SubmitAnswer {
+        use crate::scores::submit::{SubmitAnswer, decode};
+        let play = match decode(form) {
+            Ok(play) => play,
+            Err(answer) => return answer,
+        };
+        let name = play.text.player_name.clone();
+        match self.web_login(&name, &play.form.password_md5, ip).await {
+            Ok(Ok(user)) => self.scores().submit(&user, play).await,
+            Ok(Err(word)) => SubmitAnswer::Text(format!("error: {word}")),
+            Err(e) => {
+                tracing::warn!("score submission: login check failed: {e}");
+                SubmitAnswer::Retry
+            }
+        }
     }
 
     /// Players online anywhere in the cluster (the bot excluded).

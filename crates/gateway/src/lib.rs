@@ -19,6 +19,7 @@ mod cluster_api;
 mod error;
 mod metrics;
 mod register;
+mod scores;
 mod serve;
 mod span;
 mod web;
@@ -70,6 +71,11 @@ pub fn app(state: AppState) -> Router {
         .route("/web/lastfm.php", get(web::empty))
         .route("/web/osu-error.php", post(web::empty))
         .route("/web/osu-getfriends.php", get(web::friends))
+        .route("/web/osu-osz2-getscores.php", get(scores::get_scores))
+        .route("/web/osu-getreplay.php", get(scores::get_replay))
+        .route("/web/osu-getbeatmapinfo.php", post(scores::beatmap_info))
+        .route("/web/maps/{file_name}", get(scores::osu_file))
+        .route("/api/v1/scores/{id}/replay", get(scores::osr_download))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/users/online", get(api::online_users))
         .route("/api/v1/cluster", get(cluster_api::cluster))
@@ -87,6 +93,11 @@ pub fn app(state: AppState) -> Router {
         // applies the same limit itself (`bancho.rs`), because a layered route clones its
         // boxed service stack and the layer adds a request extension, on every request.
         .route("/", post(bancho::handle).get(web::index))
+        // Submissions carry a replay: a limit of their own.
+        .route(
+            "/web/osu-submit-modular-selector.php",
+            post(scores::submit).layer(DefaultBodyLimit::max(scores::MAX_SUBMISSION_BYTES)),
+        )
         .fallback(web::not_found)
         .with_state(state);
     // The span wraps the router once rather than each route, for the same reason.

@@ -103,12 +103,14 @@ impl OsuFile {
     /// characters Windows forbids in file names removed (not replaced), as the client's
     /// file-name strip does: control characters U+0000–U+001F and `" < > | : * ? \ /`.
     pub fn file_name(&self) -> String {
-        let name = format!(
-            "{} - {} ({}) [{}].osu",
-            self.artist, self.title, self.creator, self.version
-        );
-        strip_invalid_file_name_chars(&name)
+        file_name(&self.artist, &self.title, &self.creator, &self.version)
     }
+}
+
+/// The name stable gives a map's `.osu` file (see [`OsuFile::file_name`]), for maps known
+/// only by their metadata (the osu!api names no files).
+pub fn file_name(artist: &str, title: &str, creator: &str, version: &str) -> String {
+    strip_invalid_file_name_chars(&format!("{artist} - {title} ({creator}) [{version}].osu"))
 }
 
 /// The lower-case hex md5 of some bytes.

@@ -36,6 +36,7 @@ CREATE TABLE beatmaps (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 CREATE INDEX beatmaps_id ON beatmaps (id);
 CREATE INDEX beatmaps_set ON beatmaps (set_id);
+CREATE INDEX beatmaps_file_name ON beatmaps (file_name);
 
 -- Lookups no source could answer ('md5:<md5>', 'id:<id>', 'set:<id>'), so that an
 -- unknown map is not asked of every source on every request.

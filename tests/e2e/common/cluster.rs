@@ -161,6 +161,8 @@ roles = [{roles}]
 addr = "127.0.0.1:{http}"
 [database]
 url = "{db}"
+[storage]
+folder = "{files}"
 [sessions]
 secret = "cluster-test-secret"
 idle_timeout_secs = 60
@@ -185,6 +187,7 @@ join_grace_ms = 1500
             http = node.http_port,
             cluster = node.cluster_port,
             db = self.database_url,
+            files = self.dir.path().join("files").display(),
         )
     }
 

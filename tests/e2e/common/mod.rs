@@ -32,6 +32,8 @@ pub struct TestServer {
     _storage: Storage,
     /// This server's place among the tests that share the process (see [`alone`]).
     _share: Share,
+    /// The folder of replays and `.osu` files (`[storage] folder`).
+    pub files: std::sync::Arc<tempfile::TempDir>,
 }
 
 /// One node's HTTP listener, as clients see it.
@@ -117,8 +119,12 @@ impl TestServer {
         config
     }
 
-    async fn launch(config: Config, storage: Storage) -> Self {
+    async fn launch(mut config: Config, storage: Storage) -> Self {
         let share = Share::take().await;
+        let files = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        if config.storage.folder == peace::config::StorageSection::default().folder {
+            config.storage.folder = files.path().display().to_string();
+        }
         // The server's log goes to the test's output (shown when it fails): warnings and
         // errors, or whatever RUST_LOG asks for.
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -135,6 +141,7 @@ impl TestServer {
             config,
             _storage: storage,
             _share: share,
+            files,
         }
     }
 

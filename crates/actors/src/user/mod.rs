@@ -437,6 +437,10 @@ impl Session {
                     self.end(me, "idle time-out").await;
                 }
             }
+            UserCast::StatsChanged => {
+                self.load_stats().await;
+                self.publish_presence(false);
+            }
             UserCast::Silence { until, reason } => self.silence(until, &reason),
             UserCast::Rejoin { name } => self.rejoin_channel(name).await,
             UserCast::LobbyRestarted => {

@@ -5,6 +5,7 @@ use peace_bancho::server::{ChannelJoinSuccess, ChannelKick, Notification};
 use peace_bancho::{ClientPacket, MAX_MODE, action};
 use peace_db::Relationship;
 
+use super::state::board_of;
 use super::{Session, UserCast, packet_bytes};
 use crate::channel::{ChannelCall, ChannelCast, ChannelReply};
 
@@ -153,7 +154,8 @@ impl Session {
         let mut beatmap_md5 = p.beatmap_md5;
         truncate(&mut info_text, MAX_STATUS_TEXT_LEN);
         truncate(&mut beatmap_md5, 32);
-        let mode_changed = p.mode != self.state.status.mode;
+        let mode_changed = p.mode != self.state.status.mode
+            || board_of(p.mode, p.mods) != board_of(self.state.status.mode, self.state.status.mods);
         self.state.status = super::Status {
             action: p.action,
             info_text,
@@ -168,10 +170,12 @@ impl Session {
         self.publish_presence(mode_changed);
     }
 
-    /// Loads the statistics of the current mode; on a database error the old ones stay.
-    async fn load_stats(&mut self) {
+    /// Loads the statistics of the current mode and board (relax and autopilot plays
+    /// count in rows of their own: mode + 4 · board); on a database error the old ones
+    /// stay.
+    pub(super) async fn load_stats(&mut self) {
         let db = self.world.db();
-        let mode = i16::from(self.state.status.mode);
+        let mode = self.state.stats_mode();
         match db.stats(self.state.id, mode).await {
             Ok(stats) => {
                 self.state.rank = db.global_rank(mode, stats.pp).await.unwrap_or(0);

@@ -167,6 +167,12 @@ impl UserState {
         .to_bytes()
     }
 
+    /// The `stats.mode` row the player's current play counts in: the mode, plus 4 · the
+    /// board (relax 1, autopilot 2) that the selected mods choose.
+    pub fn stats_mode(&self) -> i16 {
+        i16::from(self.status.mode) + 4 * board_of(self.status.mode, self.status.mods)
+    }
+
     pub fn stats_packet(&self) -> Bytes {
         let s = &self.stats;
         ServerPacket::from(UserStats {
@@ -240,4 +246,15 @@ pub fn client_bits(p: Privileges) -> u8 {
         bits |= client_privileges::TOURNAMENT;
     }
     bits
+}
+
+/// The board (0 vanilla, 1 relax, 2 autopilot) a play in `mode` with `mods` counts on.
+pub fn board_of(mode: u8, mods: u32) -> i16 {
+    let mode = peace_scores::mode::Mode::from_number(i64::from(mode))
+        .unwrap_or(peace_scores::mode::Mode::Osu);
+    match peace_scores::mods::BoardKind::for_play(mode, peace_scores::mods::Mods::from_wire(mods)) {
+        peace_scores::mods::BoardKind::Vanilla => 0,
+        peace_scores::mods::BoardKind::Relax => 1,
+        peace_scores::mods::BoardKind::Autopilot => 2,
+    }
 }

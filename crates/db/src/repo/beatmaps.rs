@@ -50,6 +50,21 @@ impl Database {
         })
     }
 
+    /// The maps whose `.osu` file has this name (the client's name for a local map).
+    pub async fn beatmaps_by_file_names(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<BeatmapRow>, DbError> {
+        let names = names.to_vec();
+        run!(self, |conn| async {
+            beatmaps::table
+                .filter(beatmaps::file_name.eq_any(names))
+                .select(BeatmapRow::as_select())
+                .load(conn)
+                .await
+        })
+    }
+
     /// Stores what a source said about a map, replacing an older row of the same md5.
     /// Counters (plays, passes) are kept, and a status staff set by hand stays.
     pub async fn save_beatmap(&self, row: &BeatmapRow) -> Result<BeatmapRow, DbError> {

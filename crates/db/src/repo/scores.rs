@@ -60,6 +60,8 @@ pub struct Submission {
 pub struct Recorded {
     pub score_id: i32,
     pub status: i16,
+    /// The stored play.
+    pub score: ScoreRow,
     /// The player's best on this board before this play.
     pub previous_best: Option<ScoreRow>,
     /// Rank of the previous best, and of the best after this play (None: not listed).
@@ -89,8 +91,9 @@ pub enum Recording {
 /// in percent)` ordered by pp, best first, the totals.
 pub type TotalsRule = fn(&[(f64, f64)]) -> (f64, f64);
 
-/// Renders the reply of a stored play from what it changed.
-pub type ReplyRule = fn(&Recorded) -> String;
+/// Renders the reply of a stored play from what it changed (inside the transaction, so
+/// that the reply is stored with the play).
+pub type ReplyRule<'a> = &'a (dyn Fn(&Recorded) -> String + Sync);
 
 /// One line of a leaderboard: a best score and who set it.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +129,7 @@ impl Database {
         &self,
         submission: Submission,
         totals: TotalsRule,
-        render: ReplyRule,
+        render: ReplyRule<'_>,
     ) -> Result<Recording, DbError> {
         let checksum = submission.score.online_checksum.clone();
         let outcome = run!(self, |conn| conn.transaction(async move |conn| {
@@ -348,6 +351,7 @@ impl Database {
             let recorded = Recorded {
                 score_id: stored.id,
                 status: stored.status,
+                score: stored.clone(),
                 previous_best,
                 map_rank_before,
                 map_rank_after,

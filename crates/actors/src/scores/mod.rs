@@ -1,0 +1,99 @@
+//! The score pipeline of the stable client: submission, leaderboards, replays and the
+//! beatmap lookups they need. Not an entity: every node runs the same service over the
+//! shared database (the truth) and the shared store, so a score submitted through one
+//! node shows on a board read through any other.
+//!
+//! * [`submit`]: `osu-submit-modular-selector.php`.
+//! * [`board`]: `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php`.
+//! * [`replay`]: `osu-getreplay.php` and the `.osr` download.
+//! * [`beatmaps`]: the provider chain (database, imported files, osu!api sources).
+//! * [`storage`]: where replays and `.osu` files live.
+
+pub mod beatmaps;
+pub mod board;
+pub mod replay;
+pub mod storage;
+pub mod submit;
+
+use std::sync::Arc;
+
+use peace_db::Database;
+
+/// An account, as the score endpoints check it (the gateway names no database type).
+pub use peace_db::User as Account;
+
+use crate::ports::{Mail, Ports};
+use crate::session_msg::UserCast;
+use beatmaps::{Beatmaps, BeatmapsConfig};
+use storage::Storage;
+
+/// How scores are kept.
+#[derive(Debug, Clone)]
+pub struct ScoresConfig {
+    /// Relax and autopilot plays get boards of their own (off: they are refused).
+    pub relax_boards: bool,
+    /// The server's domain, for the links in the chart after a play.
+    pub domain: String,
+    pub beatmaps: BeatmapsConfig,
+}
+
+impl Default for ScoresConfig {
+    fn default() -> Self {
+        Self {
+            relax_boards: true,
+            domain: String::new(),
+            beatmaps: BeatmapsConfig::default(),
+        }
+    }
+}
+
+/// The score pipeline, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ScoreService {
+    db: Arc<Database>,
+    beatmaps: Beatmaps,
+    outbox: Ports,
+    config: Arc<ScoresConfig>,
+}
+
+impl ScoreService {
+    pub fn new(db: Arc<Database>, storage: Storage, outbox: Ports, config: ScoresConfig) -> Self {
+        Self {
+            beatmaps: Beatmaps::new(db.clone(), storage, config.beatmaps.clone()),
+            db,
+            outbox,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn beatmaps(&self) -> &Beatmaps {
+        &self.beatmaps
+    }
+
+    /// The `.osu` file of the map with this file name (the client's name for it).
+    pub async fn osu_file_by_name(
+        &self,
+        file_name: &str,
+    ) -> Result<Option<bytes::Bytes>, peace_db::DbError> {
+        let maps = self
+            .db
+            .beatmaps_by_file_names(&[file_name.to_owned()])
+            .await?;
+        // The newest version, if the name was reused.
+        let Some(map) = maps.into_iter().max_by_key(|m| m.fetched_at) else {
+            return Ok(None);
+        };
+        Ok(self.beatmaps.osu_file(&map).await)
+    }
+
+    /// The player's statistics changed: their session (wherever it lives) reloads them
+    /// and tells everyone. An offline player has nothing to tell.
+    fn notify_stats_changed(&self, user_id: i32) {
+        if let Err(e) = self
+            .outbox
+            .send(Mail::User(user_id, UserCast::StatsChanged))
+        {
+            tracing::debug!(user = user_id, "stats changed, session not told: {e}");
+        }
+    }
+}
