@@ -151,9 +151,11 @@ pub fn performance(map: &Beatmap, play: &Play) -> Result<Performance, PpError> {
         nkatu,
         nmiss,
     } = play.counts;
+    // The settings go in as a whole `Difficulty`, not through `.mods()`/`.lazer(false)`:
+    // rosu-pp 4.0.1's any-mode `Performance::lazer` ignores taiko, which would then score a
+    // stable taiko play as a lazer one (a fifth of the Hidden bonus).
     let mut calc = rosu_pp::Performance::new(attrs)
-        .mods(play.mods)
-        .lazer(false)
+        .difficulty(stable_difficulty(play.mods))
         .n300(n300)
         .n100(n100)
         .n50(n50)
@@ -187,10 +189,17 @@ fn difficulty(
             from: map.mode(),
             to: mode,
         })?;
-    let calc = rosu_pp::Difficulty::new().mods(mods).lazer(false);
+    let calc = stable_difficulty(mods);
     // A convert is a new map: the suspicion check that passed on the original may not hold.
     guarded(|| calc.checked_calculate(&converted))?
         .map_err(|sus| PpError::TooSuspicious(format!("{sus:?}")))
+}
+
+/// The calculator settings for a stable play: its mod bits, scored as osu!stable scores
+/// (rosu-pp defaults to lazer, whose accuracy counts slider heads and whose taiko Hidden
+/// bonus is smaller).
+fn stable_difficulty(mods: u32) -> rosu_pp::Difficulty {
+    rosu_pp::Difficulty::new().mods(mods).lazer(false)
 }
 
 fn game_mode(mode: u8) -> Result<GameMode, PpError> {
