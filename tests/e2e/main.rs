@@ -24,3 +24,4 @@ mod moderation;
 mod multiplayer;
 mod quiet_polls;
 mod registration;
+mod scores;

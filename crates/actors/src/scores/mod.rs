@@ -3,11 +3,11 @@
 //! shared database (the truth) and the shared store, so a score submitted through one
 //! node shows on a board read through any other.
 //!
-//! * [`submit`]: `osu-submit-modular-selector.php`.
-//! * [`board`]: `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php`.
-//! * [`replay`]: `osu-getreplay.php` and the `.osr` download.
-//! * [`beatmaps`]: the provider chain (database, imported files, osu!api sources).
-//! * [`storage`]: where replays and `.osu` files live.
+//! * [`submit`] — `osu-submit-modular-selector.php`.
+//! * [`board`] — `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php`.
+//! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
+//! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
+//! * [`storage`] — where replays and `.osu` files live.
 
 pub mod beatmaps;
 pub mod board;

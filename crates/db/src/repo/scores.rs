@@ -306,7 +306,6 @@ impl Database {
                 .filter(scores::board.eq(row.board))
                 .filter(scores::status.eq(BEST));
             let counted: Vec<(f32, f32)> = bests
-                .clone()
                 .filter(beatmaps::status.eq_any(PP_STATUSES))
                 .order(scores::pp.desc())
                 .limit(PP_SCORES_COUNTED)
@@ -321,7 +320,6 @@ impl Database {
             stats_after.pp = pp.round().clamp(0.0, f64::from(i32::MAX)) as i32;
             stats_after.accuracy = accuracy as f32;
             let ranked: Vec<i64> = bests
-                .clone()
                 .filter(beatmaps::status.eq_any(RANKED_SCORE_STATUSES))
                 .select(scores::score)
                 .load(conn)
