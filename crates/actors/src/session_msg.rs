@@ -79,8 +79,6 @@ pub enum UserCast {
     RemovedFromMatch { match_id: i32 },
     /// Periodic: end the session if the client stopped polling.
     IdleCheck,
-    /// A submitted score changed the player's statistics: reload and tell everyone.
-    StatsChanged,
     /// End the session; the client's next poll gets the reason and the farewell.
     Kick { reason: String, farewell: Farewell },
     /// Silence the player until `until` (unix seconds; 0 lifts a silence).
@@ -93,6 +91,9 @@ pub enum UserCast {
     /// Node `node` was lost: a match or spectator room this player was in may have
     /// been there; if it is gone, the player is told and leaves it.
     NodeLost { node: String },
+    /// A submitted score changed the player's statistics: reload and tell everyone.
+    /// (Last, so that the variants before it keep their numbers on the wire.)
+    StatsChanged,
 }
 
 /// What a session can be asked.

@@ -122,10 +122,17 @@ pub struct Stats {
     pub max_combo: i32,
     pub total_hits: i32,
     /// Passed best scores per grade: SS with hidden or flashlight (XH), SS, S silver, S, A.
+    /// Not serialized: a session's snapshot carries its stats, and the grade counts (which
+    /// no session shows) would change that document's wire format for nothing.
+    #[serde(skip)]
     pub xh_count: i32,
+    #[serde(skip)]
     pub x_count: i32,
+    #[serde(skip)]
     pub sh_count: i32,
+    #[serde(skip)]
     pub s_count: i32,
+    #[serde(skip)]
     pub a_count: i32,
 }
 
