@@ -109,11 +109,6 @@ impl ScoreService {
             form,
             client_hash,
         } = play;
-        if user.privileges().is_restricted()
-            && !user.privileges().contains(peace_db::Privileges::NORMAL)
-        {
-            return SubmitAnswer::refuse(SubmitRefusal::Ban);
-        }
         if !text.online_checksum_matches(
             &user.name,
             &form.osu_version,
