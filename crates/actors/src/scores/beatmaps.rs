@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use peace_db::{BeatmapRow, Database, DbError};
-use peace_scores::osu_file::OsuFile;
+use peace_scores::osu_file::{OsuFile, md5_hex};
 use peace_scores::status::RankedStatus;
 use serde::Deserialize;
 use serde_json::Value;
@@ -386,10 +385,6 @@ fn v1_row(map: &Value, now: i64) -> Option<BeatmapRow> {
 /// Whether `text` is 32 lower-case hex digits.
 pub fn is_md5(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-pub fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC, the osu!api's format) as unix seconds.
