@@ -169,12 +169,7 @@ impl ScoreService {
             .collect();
         let maps = self.db.beatmaps_by_file_names(&names).await?;
         let md5s: Vec<String> = maps.iter().map(|m| m.md5.clone()).collect();
-        let mut grades: Vec<(String, i16, String)> = Vec::new();
-        for mode in 0..4i16 {
-            for (md5, grade) in self.db.best_grades(user.id, &md5s, mode).await? {
-                grades.push((md5, mode, grade));
-            }
-        }
+        let grades = self.db.best_grades(user.id, &md5s).await?;
         let mut out = String::new();
         for (index, name) in names.iter().enumerate() {
             let Some(map) = maps.iter().find(|m| &m.file_name == name) else {

@@ -521,23 +521,21 @@ impl Database {
         Ok(ahead + 1)
     }
 
-    /// A player's best grade on each of these maps in `mode` (vanilla board), as
-    /// `(md5, grade)` pairs.
+    /// A player's best grade on each of these maps in every mode (vanilla boards), as
+    /// `(md5, mode, grade)` triples.
     pub async fn best_grades(
         &self,
         user_id: i32,
         md5s: &[String],
-        mode: i16,
-    ) -> Result<Vec<(String, String)>, DbError> {
+    ) -> Result<Vec<(String, i16, String)>, DbError> {
         let md5s = md5s.to_vec();
         run!(self, |conn| async {
             scores::table
                 .filter(scores::user_id.eq(user_id))
                 .filter(scores::beatmap_md5.eq_any(md5s))
-                .filter(scores::mode.eq(mode))
                 .filter(scores::board.eq(0))
                 .filter(scores::status.eq(BEST))
-                .select((scores::beatmap_md5, scores::grade))
+                .select((scores::beatmap_md5, scores::mode, scores::grade))
                 .load(conn)
                 .await
         })
