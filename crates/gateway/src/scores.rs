@@ -124,7 +124,7 @@ pub async fn submit(
     let ip = ip_of(&state, &headers, connect.as_ref());
     let form = match multipart {
         Ok(multipart) => read_submission(multipart).await,
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(FormError::NotMultipart(e)),
     };
     let form = match form {
         Ok(form) => form,
@@ -141,17 +141,28 @@ pub async fn submit(
     }
 }
 
-async fn read_submission(mut multipart: Multipart) -> Result<SubmissionForm, String> {
+/// Why a submission's form could not be read.
+#[derive(Debug, thiserror::Error)]
+enum FormError {
+    #[error("not a multipart form: {0}")]
+    NotMultipart(#[from] axum::extract::multipart::MultipartRejection),
+    #[error("unreadable multipart body: {0}")]
+    Body(#[from] axum::extract::multipart::MultipartError),
+    #[error("no score part")]
+    NoScore,
+}
+
+async fn read_submission(mut multipart: Multipart) -> Result<SubmissionForm, FormError> {
     let mut form = SubmissionForm::default();
     let mut seen_score_text = false;
-    while let Some(field) = multipart.next_field().await.map_err(|e| e.to_string())? {
+    while let Some(field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         // Two parts are called `score`: the encrypted text, then the replay file.
         if name == "score" && seen_score_text {
-            form.replay = Some(field.bytes().await.map_err(|e| e.to_string())?);
+            form.replay = Some(field.bytes().await?);
             continue;
         }
-        let bytes = field.bytes().await.map_err(|e| e.to_string())?;
+        let bytes = field.bytes().await?;
         let text = || String::from_utf8_lossy(&bytes).into_owned();
         match name.as_str() {
             "score" => {
@@ -173,7 +184,7 @@ async fn read_submission(mut multipart: Multipart) -> Result<SubmissionForm, Str
         }
     }
     if !seen_score_text {
-        return Err("no score part".to_owned());
+        return Err(FormError::NoScore);
     }
     Ok(form)
 }
