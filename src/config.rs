@@ -283,14 +283,21 @@ impl LimitsSection {
 }
 
 impl Config {
-    /// Reads `path`; a missing file means all defaults.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
+    /// The file read when `--config` is not given.
+    pub const DEFAULT_PATH: &'static str = "cluster.toml";
+
+    /// Reads `path`. A file the operator named must exist; the default one
+    /// ([`Self::DEFAULT_PATH`]) may be missing, which means all defaults.
+    pub fn load(path: &Path, named: bool) -> anyhow::Result<Self> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(Self::default()),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot read the configuration file {}: {e}",
+                path.display()
+            )),
         }
     }
 

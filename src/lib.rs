@@ -93,9 +93,7 @@ impl Server {
         let mut world_config = config.world_config();
         world_config.storage = Some(config.storage()?);
         let listener = if world_config.cluster.roles.gateway {
-            let listener = TcpListener::bind(&config.http.addr)
-                .await
-                .with_context(|| format!("listening on {}", config.http.addr))?;
+            let listener = bind(&config.http.addr, "the HTTP listener ([http] addr)").await?;
             world_config.cluster.http_addr = Some(listener.local_addr()?.to_string());
             Some(listener)
         } else {
@@ -104,11 +102,25 @@ impl Server {
         let metrics_listener = if config.http.metrics_addr.is_empty() {
             None
         } else {
-            let listener = TcpListener::bind(&config.http.metrics_addr)
-                .await
-                .with_context(|| format!("listening on {}", config.http.metrics_addr))?;
+            let listener = bind(
+                &config.http.metrics_addr,
+                "the metrics listener ([http] metrics_addr)",
+            )
+            .await?;
             Some(listener)
         };
+        if !config.cluster.listen.is_empty() {
+            // ractor_cluster binds its listener inside an actor, where a busy port ends in
+            // nested "actor panicked during startup" errors that never name the address:
+            // try the address first, so that the operator gets one line that does.
+            drop(
+                bind(
+                    &config.cluster.listen,
+                    "the cluster listener ([cluster] listen)",
+                )
+                .await?,
+            );
+        }
         let world = World::start(world_config, db).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let state = peace_gateway::AppState {
@@ -162,6 +174,13 @@ impl Server {
         }
         self.world.shutdown().await;
     }
+}
+
+/// Binds `addr` for `what`; the error names both.
+async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {what}"))
 }
 
 /// `peace beatmaps import`: every `.osu` file under `path` (a folder, searched

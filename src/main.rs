@@ -20,16 +20,27 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A distributed osu! server built on actors"
 )]
 struct Cli {
-    /// Configuration file.
-    #[arg(long, global = true, default_value = "cluster.toml")]
-    config: PathBuf,
+    /// Configuration file (default: ./cluster.toml, if there is one). A file named here
+    /// must exist.
+    #[arg(long, global = true, env = "PEACE_CONFIG")]
+    config: Option<PathBuf>,
     /// Database URL (overrides the configuration): sqlite://data/peace.db,
     /// postgres://user:password@host/peace or mysql://user:password@host/peace.
     /// The environment variable keeps a password out of the process list.
     #[arg(long, global = true, env = "PEACE_DATABASE_URL")]
     database_url: Option<String>,
+    /// How log lines are written: `text` (coloured only on a terminal) or `json` (one
+    /// object per line, for log collectors).
+    #[arg(long, global = true, env = "PEACE_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,8 +241,11 @@ enum UserCommand {
     /// Create an account.
     Add {
         name: String,
+        /// The password. Without it, it is asked for (or read as one line from standard
+        /// input when that is not a terminal), so that it stays out of the shell's
+        /// history and the process list.
         #[arg(long)]
-        password: String,
+        password: Option<String>,
         #[arg(long)]
         email: Option<String>,
         /// Make the account an administrator.
@@ -240,14 +254,39 @@ enum UserCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let mut config = Config::load(&cli.config)?;
+    init_logging(cli.log_format);
+    match start(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, causes included: what an operator reads first in a unit's status.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => logs.json().init(),
+        // Colours only for a person at a terminal: in a file or a pipe they are noise
+        // (https://no-color.org is honoured too).
+        LogFormat::Text => logs
+            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+    }
+}
+
+fn start(cli: Cli) -> anyhow::Result<()> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path, true)?,
+        None => Config::load(Config::DEFAULT_PATH.as_ref(), false)?,
+    };
     if let Some(url) = cli.database_url {
         config.database.url = url;
     }
@@ -256,6 +295,23 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(run(cli.command, config))
+}
+
+/// The password of `peace user add` when the command line has none: asked for without
+/// echo at a terminal, otherwise the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("password: ").context("reading the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    anyhow::ensure!(!password.is_empty(), "no password given");
+    Ok(password)
 }
 
 async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()> {
@@ -331,6 +387,10 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
                     admin,
                 },
         } => {
+            let password = match password {
+                Some(password) => password,
+                None => read_password()?,
+            };
             let db = open_database(&config).await?;
             // Accounts made here need no real address; `.invalid` can never be one (RFC 2606),
             // whatever the configured domain looks like.

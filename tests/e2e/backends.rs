@@ -23,10 +23,12 @@ macro_rules! on_backends {
     (@module $module:ident, $backend:ident, [$($case:ident),*]) => {
         mod $module {
             $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $case() {
-                    super::$case(peace_db::Backend::$backend).await;
-                }
+                peace_db::backend_test!($backend,
+                    #[tokio::test(flavor = "multi_thread")]
+                    async fn $case() {
+                        super::$case(peace_db::Backend::$backend).await;
+                    }
+                );
             )*
         }
     };

@@ -249,6 +249,215 @@ fn cli_user_add_migrates_a_fresh_database_and_rejects_a_bad_config() {
 }
 
 #[test]
+fn a_configuration_file_named_on_the_command_line_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = sqlite_url(d, "named.db");
+    let out = peace(
+        d,
+        &[
+            "--config",
+            "no-such.toml",
+            "--database-url",
+            &url,
+            "migrate",
+        ],
+    );
+    assert!(!out.status.success(), "a missing named file was ignored");
+    let err = stderr(&out);
+    assert!(err.contains("no-such.toml"), "{err}");
+    assert!(
+        !d.join("named.db").exists(),
+        "nothing may run on defaults when the named file is missing"
+    );
+    // The default file may be absent: defaults then.
+    let out = peace(d, &["--database-url", &url, "migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_busy_port_ends_the_server_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("fast.toml"), FAST_CONFIG).unwrap();
+    let url = sqlite_url(d, "busy.db");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    for (flags, what) in [
+        (vec!["--http-addr", busy.as_str()], "[http] addr"),
+        (
+            vec![
+                "--http-addr",
+                "127.0.0.1:0",
+                "--cluster-addr",
+                busy.as_str(),
+            ],
+            "[cluster] listen",
+        ),
+    ] {
+        let args = [
+            &[
+                "--config",
+                "fast.toml",
+                "--database-url",
+                &url,
+                "serve",
+                "--cookie",
+                "a cookie",
+                "--secret",
+                "a secret",
+            ][..],
+            &flags,
+        ]
+        .concat();
+        let out = peace_with_timeout(d, &args, Duration::from_secs(60));
+        assert!(!out.status.success(), "{what}: served on a busy port");
+        let err = stderr(&out);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{what}: {err}");
+        assert!(
+            errors[0].contains(&busy) && errors[0].contains(what),
+            "{what}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
+}
+
+/// Runs the binary like [`peace`], killing it if it has not ended within `limit`.
+fn peace_with_timeout(dir: &Path, args: &[&str], limit: Duration) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_peace"))
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(watchdog);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_add_reads_the_password_from_standard_input() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("fast.toml"), FAST_CONFIG).unwrap();
+    let url = sqlite_url(d, "stdin.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peace"))
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .args(["--config", "fast.toml", "--database-url", &url])
+        .args(["user", "add", "Quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"kept out of history\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("created user Quiet"));
+
+    // The account logs in with exactly that line (without its line break).
+    let mut config = peace::Config::load(&d.join("fast.toml"), true).unwrap();
+    config.http.addr = "127.0.0.1:0".into();
+    config.sessions.secret = "test-secret".into();
+    config.database.url = url.clone();
+    let server = peace::Server::start(&config).await.unwrap();
+    let base = format!("http://{}", server.addr.unwrap());
+    let http = reqwest::Client::new();
+    for (password, accepted) in [
+        ("kept out of history", true),
+        ("kept out of history\n", false),
+    ] {
+        let response = http
+            .post(&base)
+            .body(login_body("Quiet", password, "b20240101.1"))
+            .send()
+            .await
+            .unwrap();
+        let packets = decode(&response.bytes().await.unwrap());
+        let code = login_code(&packets).unwrap();
+        assert_eq!(code > 0, accepted, "{password:?}: {code}");
+    }
+    server.shutdown().await;
+
+    // Empty input is refused, not turned into an empty password.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peace"))
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .args(["--config", "fast.toml", "--database-url", &url])
+        .args(["user", "add", "Empty"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no password"), "{}", stderr(&out));
+}
+
+#[test]
+fn logs_to_a_pipe_have_no_colours_and_json_logs_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // `serve` on a fresh database logs its migration, then stops at the busy port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let serve = |format: &str, db: &str| {
+        Command::new(env!("CARGO_BIN_EXE_peace"))
+            .current_dir(d)
+            .env("RUST_LOG", "info")
+            .env_remove("NO_COLOR")
+            .args(["--log-format", format, "--database-url", &sqlite_url(d, db)])
+            .args(["serve", "--http-addr", &busy])
+            .output()
+            .unwrap()
+    };
+    // Text, into a pipe, without NO_COLOR: still no escape sequences.
+    let out = serve("text", "text.db");
+    let text = stdout(&out);
+    assert!(text.contains("INFO"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+
+    let out = serve("json", "json.db");
+    let text = stdout(&out);
+    let logs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert!(!logs.is_empty(), "{text}");
+    assert!(
+        logs.iter()
+            .all(|l| l["level"].is_string() && l["timestamp"].is_string()),
+        "{text}"
+    );
+    // The error that ended it is on standard error, as one line.
+    assert!(
+        stderr(&out).starts_with("error: cannot listen on"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn cli_default_email_does_not_depend_on_the_domain() {
     // Without --email the account gets a made-up address from the name and the
     // configured domain; a domain like `localhost` (or none) must not make `user add`
@@ -651,6 +860,35 @@ async fn api_health_and_online_users() {
             .all(|u| u["online_since"].as_i64().unwrap() > 0)
     );
     assert_eq!(get_json("/api/v1/health").await["online"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_of_one_is_live_and_ready_and_locates_its_lobby() {
+    let server = TestServer::start().await;
+    let get = |path: &str| server.http.get(format!("{}{path}", server.base)).send();
+
+    let live = get("/livez").await.unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.json::<Value>().await.unwrap()["status"], "live");
+    // A node of one deals itself the whole shard table before it serves, and its
+    // database is migrated at start: ready at once.
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+    let view: Value = get("/api/v1/cluster").await.unwrap().json().await.unwrap();
+    assert_eq!(view["nodes"][0]["status"], "up", "{view}");
+
+    // The lobby is the one entity without a key.
+    let lobby = get("/api/v1/entities/lobby").await.unwrap();
+    assert_eq!(lobby.status(), 200);
+    let lobby: Value = lobby.json().await.unwrap();
+    assert_eq!(lobby["kind"], "lobby", "{lobby}");
+    assert_eq!(lobby["node"], server.config.node.name.as_str(), "{lobby}");
+    // The other kinds need their key, and say so.
+    let keyless_user = get("/api/v1/entities/user").await.unwrap();
+    assert_eq!(keyless_user.status(), 400);
+    assert!(keyless_user.text().await.unwrap().contains("needs a key"));
+    assert_eq!(get("/api/v1/entities/planet").await.unwrap().status(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]

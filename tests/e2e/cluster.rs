@@ -1018,6 +1018,68 @@ async fn a_node_that_gets_sigterm_drains_itself_before_it_exits() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_joining_node_is_live_but_not_ready_until_it_holds_a_shard_table() {
+    let mut cluster = TestCluster::planned();
+    // The seed (node-1) is never started: the node waits for it, joining, until its
+    // join grace is over and it deals itself the shard table.
+    let _seed = cluster.add_node("node-1");
+    let joiner = cluster.add_node("node-2");
+    cluster.nodes[joiner].join_grace_ms = 15_000;
+    cluster.launch(joiner, COOKIE);
+    let base = cluster.gateway(joiner).base;
+    let http = reqwest::Client::new();
+    cluster
+        .wait("the joining node to answer /livez", || async {
+            let live = http.get(format!("{base}/livez")).send().await;
+            live.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    let reasons = body["reasons"].to_string();
+    assert!(reasons.contains("shard table"), "{body}");
+    let me = cluster.node_view(joiner, "node-2").await.unwrap();
+    assert_eq!(me["status"], "joining", "{me}");
+    // A login there is refused, which is what /readyz warned of.
+    let gateway = cluster.gateway(joiner);
+    let signup = gateway
+        .register("Early", "early@example.com", PASSWORD, false)
+        .await;
+    assert_eq!(signup.status(), 200);
+    let refused = gateway
+        .login_raw(common::login_body("Early", PASSWORD, "b20240101.1"))
+        .await;
+    assert_eq!(refused.0, "no", "{refused:?}");
+
+    // Alone after its grace: it holds every shard, and is ready.
+    cluster.wait_formed(&[joiner]).await;
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let me = cluster.node_view(joiner, "node-2").await.unwrap();
+    assert_eq!(me["status"], "up", "{me}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_ends_every_node_in_seconds_down_to_the_last() {
+    let mut cluster = TestCluster::start(2).await;
+    let mut players = one_player_per_node(&cluster, "Leaving").await;
+    players[0].say("#osu", "still here").await;
+    // The first node drains to the other and goes; then the last one, with nobody to
+    // hand anything to, goes at once.
+    for i in [1, 0] {
+        let started = std::time::Instant::now();
+        cluster.stop(i).await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(20),
+            "node {i} took {took:?} to stop\n{}",
+            cluster.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_node_killed_mid_chat_costs_its_players_a_gap_not_their_session() {
     let mut cluster = TestCluster::start(3).await;
     let conversation = Conversation::start(&cluster).await;

@@ -124,6 +124,10 @@ async fn a_node_without_a_gateway_serves_metrics_on_its_metrics_listener() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    for probe in ["/livez", "/readyz"] {
+        let response = http.get(format!("{base}{probe}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{probe}");
+    }
     // Nothing else: no Bancho endpoint, no registration, no API beyond the health check.
     let bancho = http.post(&base).body(Vec::new()).send().await.unwrap();
     assert_eq!(bancho.status(), 404);

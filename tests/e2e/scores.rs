@@ -315,14 +315,25 @@ async fn a_play_is_stored_once_and_shows_on_the_board_on_sqlite() {
     scenario(&server).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_play_is_stored_once_and_shows_on_the_board_on_postgres_and_mysql() {
-    for backend in [peace_db::Backend::Postgres, peace_db::Backend::Mysql] {
-        if let Some(server) = TestServer::start_on(backend).await {
+peace_db::backend_test!(
+    Postgres,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_play_is_stored_once_and_shows_on_the_board_on_postgres() {
+        if let Some(server) = TestServer::start_on(peace_db::Backend::Postgres).await {
             scenario(&server).await;
         }
     }
-}
+);
+
+peace_db::backend_test!(
+    Mysql,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_play_is_stored_once_and_shows_on_the_board_on_mysql() {
+        if let Some(server) = TestServer::start_on(peace_db::Backend::Mysql).await {
+            scenario(&server).await;
+        }
+    }
+);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_player_hears_their_new_stats_after_a_play() {

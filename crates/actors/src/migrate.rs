@@ -439,9 +439,28 @@ impl World {
     }
 
     /// Ends flush waits that lasted too long (a marker lost with its node).
+    ///
+    /// A marker is lost when the old owner it travels through stops before passing it on
+    /// (a drained node lingers only a couple of heartbeats) and its departure is not yet
+    /// known here. Nothing is lost with it: the messages this node held for the shard go
+    /// to the new owner now, still in their order; only the guarantee that they arrive
+    /// after what this node sent the old owner earlier is given up, and that was
+    /// delivered or dropped with the old owner long ago. So it is reported once per
+    /// sweep, not once per shard, and not as a warning.
     pub(crate) fn expire_flushes(&self) {
-        for shard in self.router().placement().overdue_flushes() {
-            tracing::warn!(shard, "flush marker never came back; going direct");
+        let overdue = self.router().placement().overdue_flushes();
+        if overdue.is_empty() {
+            return;
+        }
+        let via: std::collections::BTreeSet<&str> =
+            overdue.iter().map(|(_, via)| via.as_str()).collect();
+        tracing::info!(
+            shards = overdue.len(),
+            through = ?via,
+            "flush markers sent through the shards' old owners did not come back in time; \
+             sending the messages held for those shards straight to their new owners"
+        );
+        for (shard, _) in overdue {
             self.end_flush(shard);
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -41,6 +41,17 @@ pub const MAX_PACKETS_PER_POLL: usize = 512;
 const RECORD_PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Match ids tried before creating a match gives up (ids are 16-bit on the wire).
 const MATCH_ID_ATTEMPTS: usize = 64;
+
+/// The highest match id handed out. The stable client (and the common client libraries)
+/// read a match id as a signed 16-bit number, so an id of 32768 or more cannot be joined.
+pub const MAX_MATCH_ID: u16 = i16::MAX as u16;
+
+/// The `n`-th candidate match id: 1..=[`MAX_MATCH_ID`], in a cycle. Uniqueness across the
+/// cluster comes from the owner of the id's shard refusing an id that is still open, so an
+/// id is reused only after its match is gone.
+fn match_id_candidate(n: u32) -> u16 {
+    (n % u32::from(MAX_MATCH_ID)) as u16 + 1
+}
 
 /// Why a match could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +102,7 @@ struct Inner {
     /// that is leaving. Held only while spawning.
     spawning: tokio::sync::Mutex<()>,
     /// The next match id this node tries.
-    next_match_id: AtomicU16,
+    next_match_id: AtomicU32,
     migrations: crate::migrate::MigrationCounters,
     channel_counts: crate::channel::MemberCounts,
     scores: crate::scores::ScoreService,
@@ -171,7 +182,7 @@ impl World {
                 retired: Mutex::default(),
                 tasks: Mutex::default(),
                 spawning: tokio::sync::Mutex::new(()),
-                next_match_id: AtomicU16::new(rand::random()),
+                next_match_id: AtomicU32::new(rand::random()),
                 migrations: Default::default(),
                 channel_counts: Default::default(),
             }),
@@ -320,6 +331,22 @@ impl World {
     /// Whether the database answers (`/api/v1/health`).
     pub async fn check_database(&self) -> Result<(), DbError> {
         self.db().ping().await
+    }
+
+    /// Whether this node can serve a login now (`/readyz`): the database answers, its
+    /// schema is this build's, and the node holds a shard table (a joining node has none
+    /// and refuses every login). The reasons it cannot, when it cannot.
+    pub async fn readiness(&self) -> Readiness {
+        let mut reasons = Vec::new();
+        match self.db().pending_migrations().await {
+            Ok(0) => {}
+            Ok(n) => reasons.push(format!("the database has {n} pending migration(s)")),
+            Err(e) => reasons.push(format!("the database does not answer: {e}")),
+        }
+        if self.router().placement().table().is_none() {
+            reasons.push("this node has no shard table yet (it is joining the cluster)".into());
+        }
+        Readiness { reasons }
     }
 
     /// The ids of `user_id`'s friends (`/web/osu-getfriends.php`).
@@ -661,12 +688,8 @@ impl World {
         requested: &peace_bancho::MatchData,
     ) -> Result<(i32, peace_bancho::MatchData), CreateMatchError> {
         for _ in 0..MATCH_ID_ATTEMPTS {
-            // Ids are 16-bit on the wire; 0 is not used.
-            let match_id = self
-                .inner
-                .next_match_id
-                .fetch_add(1, Ordering::Relaxed)
-                .max(1);
+            let match_id =
+                match_id_candidate(self.inner.next_match_id.fetch_add(1, Ordering::Relaxed));
             let request = SpawnRequest::Match {
                 match_id,
                 settings: Box::new(requested.clone()),
@@ -1055,5 +1078,46 @@ impl crate::channel::CountBoard for World {
             packet,
         };
         self.router().net().send_all(&body);
+    }
+}
+
+/// What [`World::readiness`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// Why the node cannot serve a login; empty when it can.
+    pub reasons: Vec<String>,
+}
+
+impl Readiness {
+    /// Whether the node can serve a login.
+    pub fn is_ready(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_ids_stay_within_what_the_client_reads_as_signed() {
+        for n in [
+            0,
+            1,
+            32_766,
+            32_767,
+            32_768,
+            65_535,
+            65_536,
+            u32::MAX - 1,
+            u32::MAX,
+        ] {
+            let id = match_id_candidate(n);
+            assert!((1..=MAX_MATCH_ID).contains(&id), "{n} gave {id}");
+        }
+        // Consecutive counters give consecutive ids, wrapping from the top back to 1.
+        assert_eq!(match_id_candidate(0), 1);
+        assert_eq!(match_id_candidate(32_766), 32_767);
+        assert_eq!(match_id_candidate(32_767), 1);
     }
 }

@@ -41,7 +41,7 @@ fn main() {
 fn node(config: &Path) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let config = peace::Config::load(config).unwrap();
+        let config = peace::Config::load(config, true).unwrap();
         let server = peace::Server::start(&config).await.unwrap();
         println!("serving {}", server.addr.expect("an HTTP listener"));
         tokio::task::spawn_blocking(|| {

@@ -302,34 +302,35 @@ async fn sqlite_to_postgres_to_mysql_to_sqlite_keeps_every_row_and_id() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_non_empty_target_is_refused_unless_overwriting() {
-    for backend in configured_backends() {
-        let (source, _a) = fresh(Backend::Sqlite).await.unwrap();
-        populate(&source).await;
-        let (target, _b) = fresh(backend).await.unwrap();
+on_every_backend!(scratch: a_non_empty_target_is_refused_unless_overwriting);
 
-        // Seeds only: a freshly migrated target counts as empty.
-        assert!(target.data_beyond_seeds().await.unwrap().is_empty());
-        target
-            .create_user(&new_user("Already Here", "here@example.com"))
-            .await
-            .unwrap();
-        let refused = source.copy_to(&target, &CopyOptions::default()).await;
-        assert!(
-            matches!(&refused, Err(CopyError::TargetNotEmpty(what)) if what.contains("users: 1")),
-            "{backend}: {refused:?}"
-        );
-        assert!(target.user_by_name("already here").await.unwrap().is_some());
+/// A copy from SQLite into `target` (migrated, on any backend).
+async fn a_non_empty_target_is_refused_unless_overwriting(target: ScratchDatabase) {
+    let backend = target.backend();
+    let target = target.connect().await;
+    let (source, _a) = fresh(Backend::Sqlite).await.unwrap();
+    populate(&source).await;
 
-        let overwrite = CopyOptions {
-            overwrite: true,
-            ..CopyOptions::default()
-        };
-        source.copy_to(&target, &overwrite).await.unwrap();
-        assert!(target.user_by_name("already here").await.unwrap().is_none());
-        assert_same(&source, &target).await;
-    }
+    // Seeds only: a freshly migrated target counts as empty.
+    assert!(target.data_beyond_seeds().await.unwrap().is_empty());
+    target
+        .create_user(&new_user("Already Here", "here@example.com"))
+        .await
+        .unwrap();
+    let refused = source.copy_to(&target, &CopyOptions::default()).await;
+    assert!(
+        matches!(&refused, Err(CopyError::TargetNotEmpty(what)) if what.contains("users: 1")),
+        "{backend}: {refused:?}"
+    );
+    assert!(target.user_by_name("already here").await.unwrap().is_some());
+
+    let overwrite = CopyOptions {
+        overwrite: true,
+        ..CopyOptions::default()
+    };
+    source.copy_to(&target, &overwrite).await.unwrap();
+    assert!(target.user_by_name("already here").await.unwrap().is_none());
+    assert_same(&source, &target).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

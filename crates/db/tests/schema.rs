@@ -6,7 +6,6 @@
 
 mod common;
 
-use peace_db::testing::configured_backends;
 use peace_db::{ColumnShape, SchemaShape};
 
 /// `src/schema.rs` read as data: every `table!` block's columns with their types.
@@ -57,27 +56,25 @@ fn schema_rs_is_read_completely() {
     assert_eq!((target.name.as_str(), target.nullable), ("target_id", true));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_backend_migrates_to_the_schema_of_schema_rs() {
+on_every_backend!(migrates_to_the_schema_of_schema_rs);
+
+async fn migrates_to_the_schema_of_schema_rs(db: peace_db::Database) {
     let declared = declared_schema();
-    let backends = configured_backends();
-    for backend in backends {
-        let (db, _scratch) = common::fresh(backend).await.unwrap();
-        let live = db.schema_shape().await.unwrap();
-        for (table, columns) in &declared {
-            assert_eq!(
-                live.get(table),
-                Some(columns),
-                "{backend}: table {table} differs from schema.rs"
-            );
-        }
+    let backend = db.backend();
+    let live = db.schema_shape().await.unwrap();
+    for (table, columns) in &declared {
         assert_eq!(
-            live.keys().collect::<Vec<_>>(),
-            declared.keys().collect::<Vec<_>>(),
-            "{backend}: tables"
+            live.get(table),
+            Some(columns),
+            "{backend}: table {table} differs from schema.rs"
         );
-        assert_eq!(db.pending_migrations().await.unwrap(), 0);
     }
+    assert_eq!(
+        live.keys().collect::<Vec<_>>(),
+        declared.keys().collect::<Vec<_>>(),
+        "{backend}: tables"
+    );
+    assert_eq!(db.pending_migrations().await.unwrap(), 0);
 }
 
 #[test]
@@ -93,26 +90,36 @@ fn the_copy_covers_every_table() {
     );
 }
 
-/// Nodes of a cluster start together and each migrates at start; on the server
-/// backends that must apply every migration exactly once. (A SQLite file belongs to one
-/// node, so it has no such case.)
-#[tokio::test(flavor = "multi_thread")]
-async fn nodes_migrating_at_once_apply_each_migration_once() {
-    for backend in configured_backends() {
-        if backend == peace_db::Backend::Sqlite {
-            continue;
-        }
-        let empty = peace_db::testing::ScratchDatabase::create(backend)
-            .await
-            .unwrap();
-        let nodes = [
-            empty.connect().await,
-            empty.connect().await,
-            empty.connect().await,
-        ];
-        let (a, b, c) = tokio::join!(nodes[0].migrate(), nodes[1].migrate(), nodes[2].migrate());
-        let applied = [a.unwrap(), b.unwrap(), c.unwrap()];
-        assert_eq!(applied.iter().sum::<usize>(), 5, "{backend}: {applied:?}");
-        assert_eq!(nodes[0].user_by_id(1).await.unwrap().unwrap().name, "Peace");
+// Nodes of a cluster start together and each migrates at start; on the server
+// backends that must apply every migration exactly once. (A SQLite file belongs to one
+// node, so it has no such case.)
+peace_db::backend_test!(
+    Postgres,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn nodes_migrating_at_once_on_postgres_apply_each_migration_once() {
+        nodes_migrating_at_once_apply_each_migration_once(peace_db::Backend::Postgres).await;
     }
+);
+
+peace_db::backend_test!(
+    Mysql,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn nodes_migrating_at_once_on_mysql_apply_each_migration_once() {
+        nodes_migrating_at_once_apply_each_migration_once(peace_db::Backend::Mysql).await;
+    }
+);
+
+async fn nodes_migrating_at_once_apply_each_migration_once(backend: peace_db::Backend) {
+    let Some(empty) = peace_db::testing::ScratchDatabase::create(backend).await else {
+        return;
+    };
+    let nodes = [
+        empty.connect().await,
+        empty.connect().await,
+        empty.connect().await,
+    ];
+    let (a, b, c) = tokio::join!(nodes[0].migrate(), nodes[1].migrate(), nodes[2].migrate());
+    let applied = [a.unwrap(), b.unwrap(), c.unwrap()];
+    assert_eq!(applied.iter().sum::<usize>(), 5, "{backend}: {applied:?}");
+    assert_eq!(nodes[0].user_by_id(1).await.unwrap().unwrap().name, "Peace");
 }

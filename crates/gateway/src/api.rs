@@ -23,6 +23,27 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     (status, Json(body))
 }
 
+/// `GET /livez`: the process answers. Nothing else is checked, so that a supervisor
+/// restarts only a process that is really stuck.
+pub async fn livez() -> Json<Value> {
+    Json(json!({ "status": "live" }))
+}
+
+/// `GET /readyz`: 200 when this node can serve a login (the database answers with this
+/// build's schema, the node holds a shard table), 503 with the reasons otherwise. What a
+/// load balancer should check before it sends players to a node.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let readiness = state.world.readiness().await;
+    if readiness.is_ready() {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reasons": readiness.reasons })),
+        )
+    }
+}
+
 /// Everyone online whom players can see: the bot and restricted players are left out
 /// (this API answers anyone, and restricted players are invisible to others).
 pub(crate) fn visible_online(state: &AppState) -> Vec<peace_actors::directory::OnlineUser> {

@@ -40,7 +40,15 @@ pub async fn cluster(State(state): State<AppState>) -> Json<Value> {
     let world = &state.world;
     let me = world.node_status();
     let view = world.cluster();
-    let mut nodes = vec![node_json(&me, if me.draining { "draining" } else { "up" })];
+    // A node without a shard table refuses every login: "joining" until it has one.
+    let label = if me.table.is_none() {
+        "joining"
+    } else if me.draining {
+        "draining"
+    } else {
+        "up"
+    };
+    let mut nodes = vec![node_json(&me, label)];
     for peer in view.peers() {
         let label = match peer.state {
             PeerState::Up => "up",
@@ -93,12 +101,32 @@ pub async fn entity(
         // Channel names are given without their '#', which URLs would treat as a fragment.
         "channel" => EntityKey::Channel(format!("#{}", key.trim_start_matches('#'))),
         "lobby" => EntityKey::Lobby,
-        _ => {
-            return Err(ApiError::BadRequest(
-                "kind is one of user, channel, spectate, match, lobby".into(),
-            ));
-        }
+        _ => return Err(unknown_kind()),
     };
+    locate(&state, entity, &key)
+}
+
+/// `GET /api/v1/entities/{kind}`: the node that hosts an entity of which there is only one
+/// (the lobby).
+pub async fn keyless_entity(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match kind.as_str() {
+        "lobby" => locate(&state, EntityKey::Lobby, ""),
+        "user" | "spectate" | "match" | "channel" => Err(ApiError::BadRequest(format!(
+            "{kind} needs a key: /api/v1/entities/{kind}/<key>"
+        ))),
+        _ => Err(unknown_kind()),
+    }
+}
+
+fn unknown_kind() -> ApiError {
+    ApiError::BadRequest("kind is one of user, channel, spectate, match, lobby".into())
+}
+
+/// Where `entity` lives, as this node sees it.
+fn locate(state: &AppState, entity: EntityKey, key: &str) -> Result<Json<Value>, ApiError> {
     let node = state
         .world
         .locate(&entity)

@@ -76,9 +76,12 @@ pub fn app(state: AppState) -> Router {
         .route("/web/osu-getbeatmapinfo.php", post(scores::beatmap_info))
         .route("/web/maps/{file_name}", get(scores::osu_file))
         .route("/api/v1/scores/{id}/replay", get(scores::osr_download))
+        .route("/livez", get(api::livez))
+        .route("/readyz", get(api::readyz))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/users/online", get(api::online_users))
         .route("/api/v1/cluster", get(cluster_api::cluster))
+        .route("/api/v1/entities/{kind}", get(cluster_api::keyless_entity))
         .route("/api/v1/entities/{kind}/{key}", get(cluster_api::entity))
         .route("/api/v1/cluster/rebalance", post(cluster_api::rebalance))
         .route(
@@ -104,11 +107,13 @@ pub fn app(state: AppState) -> Router {
     Router::new().fallback_service(span::RequestSpanLayer.layer(routes))
 }
 
-/// The operators' listener (`[http] metrics_addr`): `/metrics` and the health check,
+/// The operators' listener (`[http] metrics_addr`): `/metrics` and the health checks,
 /// nothing a player or a stranger could use.
 pub fn metrics_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics::render))
+        .route("/livez", get(api::livez))
+        .route("/readyz", get(api::readyz))
         .route("/api/v1/health", get(api::health))
         .fallback(web::not_found)
         .with_state(state)

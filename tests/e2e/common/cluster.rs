@@ -55,6 +55,9 @@ pub struct Node {
     /// TLS between nodes: the fixture names of this node's certificate and of the CA
     /// it trusts (`tests/fixtures/tls/<name>.pem`), or plain TCP.
     pub tls: Option<(&'static str, &'static str)>,
+    /// `[cluster] join_grace_ms`: how long the node waits for its seeds before it deals
+    /// itself a shard table.
+    pub join_grace_ms: u64,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -94,19 +97,25 @@ impl TestCluster {
         Self::start_planned(&roles, Some(CLUSTER_TLS)).await
     }
 
+    /// A cluster with no nodes yet: add them with [`TestCluster::add_node`] and start
+    /// them with [`TestCluster::launch`]. The first node added is every node's seed.
+    pub fn planned() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}/peace.db", dir.path().display());
+        Self {
+            nodes: Vec::new(),
+            database_url,
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
     async fn start_planned(
         roles: &[&[&'static str]],
         tls: Option<(&'static str, &'static str)>,
     ) -> Self {
         let n = roles.len();
-        let dir = tempfile::tempdir().unwrap();
-        let database_url = format!("sqlite://{}/peace.db", dir.path().display());
-        let mut cluster = Self {
-            nodes: Vec::new(),
-            database_url,
-            http: reqwest::Client::new(),
-            dir,
-        };
+        let mut cluster = Self::planned();
         for (i, roles) in roles.iter().enumerate() {
             let node = cluster.add_node_with_roles(&format!("node-{}", i + 1), roles);
             cluster.nodes[node].tls = tls;
@@ -135,6 +144,7 @@ impl TestCluster {
             http_port: free_port(),
             cluster_port: free_port(),
             tls: None,
+            join_grace_ms: 1500,
             child: None,
             log,
         });
@@ -179,9 +189,10 @@ seeds = ["127.0.0.1:{seed}"]
 cookie = "{cookie}"
 heartbeat_ms = 200
 down_after_ms = 1500
-join_grace_ms = 1500
+join_grace_ms = {join_grace}
 {tls}"#,
             name = node.name,
+            join_grace = node.join_grace_ms,
             admin = ADMIN_TOKEN,
             roles = roles.join(", "),
             http = node.http_port,

@@ -10,6 +10,9 @@ use crate::World;
 /// How many heartbeats a drained node stays up before it exits (see `drain_self`).
 const DRAIN_LINGER_HEARTBEATS: u32 = 2;
 
+/// How often a node waiting for its own drain says what it still holds.
+const DRAIN_REPORT_EVERY: Duration = Duration::from_secs(5);
+
 /// Why a drain or a rebalance was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
@@ -95,19 +98,23 @@ impl World {
 
     /// Drains this node before it stops (SIGTERM): asks for the drain and waits, at most
     /// `limit`, until it hosts nothing. Returns whether it emptied; a node with no peer
-    /// to take its work stops at once.
+    /// to take its work (the last one of its cluster) stops at once, and so does one
+    /// whose last such peer leaves while it waits.
     pub async fn drain_self(&self, limit: Duration) -> bool {
-        let others = self.cluster().peers().iter().any(|p| {
-            p.state == super::PeerState::Up && p.status.as_ref().is_some_and(|s| s.roles.actors)
-        });
-        if !self.config().cluster.roles.actors || !others {
+        if !self.config().cluster.roles.actors {
             return true;
         }
+        let Some(heirs) = self.heirs() else {
+            tracing::info!("no other node takes entities; stopping without a drain");
+            return true;
+        };
+        tracing::info!(to = ?heirs, "draining before stopping");
         if let Err(e) = self.drain(self.node_name()).await {
             tracing::warn!("could not drain before stopping: {e}");
             return false;
         }
         let deadline = tokio::time::Instant::now() + limit;
+        let mut next_report = tokio::time::Instant::now() + DRAIN_REPORT_EVERY;
         loop {
             let status = self.node_status();
             if status.shards == 0 && status.entities.total() == 0 {
@@ -123,7 +130,16 @@ impl World {
                 tokio::time::sleep(linger).await;
                 return true;
             }
-            if tokio::time::Instant::now() >= deadline {
+            if self.heirs().is_none() {
+                tracing::warn!(
+                    shards = status.shards,
+                    entities = status.entities.total(),
+                    "the nodes that were to take over left; stopping without finishing the drain"
+                );
+                return false;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 tracing::warn!(
                     shards = status.shards,
                     entities = status.entities.total(),
@@ -131,7 +147,34 @@ impl World {
                 );
                 return false;
             }
+            if now >= next_report {
+                next_report = now + DRAIN_REPORT_EVERY;
+                tracing::info!(
+                    shards = status.shards,
+                    entities = status.entities.total(),
+                    left = ?deadline - now,
+                    "waiting for this node's shards and entities to move away"
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The peers that could take this node's entities: up, hosting entities, and not
+    /// being drained themselves. `None` when there is none.
+    fn heirs(&self) -> Option<Vec<String>> {
+        let heirs: Vec<String> = self
+            .cluster()
+            .peers()
+            .iter()
+            .filter(|p| {
+                p.state == super::PeerState::Up
+                    && p.status
+                        .as_ref()
+                        .is_some_and(|s| s.roles.actors && !s.draining)
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        (!heirs.is_empty()).then_some(heirs)
     }
 }

@@ -462,18 +462,20 @@ impl Placement {
             .collect()
     }
 
-    /// Shards whose flush wait began longer than [`FLUSH_TIMEOUT`] ago.
-    pub fn overdue_flushes(&self) -> Vec<Shard> {
+    /// Shards whose flush wait began longer than [`FLUSH_TIMEOUT`] ago, with the old
+    /// owner their marker went through.
+    pub fn overdue_flushes(&self) -> Vec<(Shard, String)> {
         self.read()
             .transit
             .iter()
-            .filter(|(_, t)| match t {
-                Transit::Settling { since, .. } | Transit::Flushing { since, .. } => {
-                    since.elapsed() >= FLUSH_TIMEOUT
+            .filter_map(|(s, t)| match t {
+                Transit::Settling { since, via, .. } | Transit::Flushing { since, via, .. }
+                    if since.elapsed() >= FLUSH_TIMEOUT =>
+                {
+                    Some((*s, via.clone()))
                 }
-                _ => false,
+                _ => None,
             })
-            .map(|(s, _)| *s)
             .collect()
     }
 

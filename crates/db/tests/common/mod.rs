@@ -31,7 +31,8 @@ pub fn new_user<'a>(name: &'a str, email: &'a str) -> NewUser<'a> {
 
 /// `on_every_backend!(case_a, case_b)` makes the tests `sqlite::case_a`,
 /// `postgres::case_a`, `mysql::case_a`, …; each calls `case_a(db)` with a fresh migrated
-/// database of that backend (a skipped backend's test returns at once, with a note).
+/// database of that backend (a backend this build has no test server for is ignored:
+/// see `peace_db::backend_test!`).
 ///
 /// `on_every_backend!(scratch: case_a)` hands `case_a` the migrated `ScratchDatabase`
 /// itself instead, for tests that connect with settings of their own or act on the
@@ -46,15 +47,17 @@ macro_rules! on_every_backend {
     (@scratch $module:ident, $backend:ident, $($case:ident),*) => {
         mod $module {
             $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $case() {
-                    let Some((_, scratch)) =
-                        $crate::common::fresh(peace_db::Backend::$backend).await
-                    else {
-                        return;
-                    };
-                    super::$case(scratch).await;
-                }
+                peace_db::backend_test!($backend,
+                    #[tokio::test(flavor = "multi_thread")]
+                    async fn $case() {
+                        let Some((_, scratch)) =
+                            $crate::common::fresh(peace_db::Backend::$backend).await
+                        else {
+                            return;
+                        };
+                        super::$case(scratch).await;
+                    }
+                );
             )*
         }
     };
@@ -66,15 +69,17 @@ macro_rules! on_every_backend {
     (@backend $module:ident, $backend:ident, $($case:ident),*) => {
         mod $module {
             $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $case() {
-                    let Some((db, _scratch)) =
-                        $crate::common::fresh(peace_db::Backend::$backend).await
-                    else {
-                        return;
-                    };
-                    super::$case(db).await;
-                }
+                peace_db::backend_test!($backend,
+                    #[tokio::test(flavor = "multi_thread")]
+                    async fn $case() {
+                        let Some((db, _scratch)) =
+                            $crate::common::fresh(peace_db::Backend::$backend).await
+                        else {
+                            return;
+                        };
+                        super::$case(db).await;
+                    }
+                );
             )*
         }
     };

@@ -1,0 +1,2 @@
+// The same test-server cfgs as the database crate's tests (see that file).
+include!("crates/db/build.rs");
