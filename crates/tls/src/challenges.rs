@@ -5,9 +5,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-/// Where the HTTP-01 challenge answers are served from (`/.well-known/acme-challenge/`).
-pub const CHALLENGE_PATH_PREFIX: &str = "/.well-known/acme-challenge/";
-
 /// Token → key authorization, shared between the ACME task and the HTTP edge. Cheap to
 /// clone. Empty unless an order is open, so serving it answers nothing otherwise.
 ///

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 pub use acme::{AcmeSettings, DEFAULT_DIRECTORY};
 pub use certificate::RENEW_BEFORE;
-pub use challenges::{CHALLENGE_PATH_PREFIX, Challenges};
+pub use challenges::Challenges;
 pub use error::TlsError;
 pub use local_ca::{CA_CERT_FILE, ca_cert_path};
 
@@ -50,6 +50,16 @@ pub fn client_names(domain: &str) -> Vec<String> {
                 .map(|sub| format!("{sub}.{domain}")),
         )
         .collect()
+}
+
+/// Checks that every name can be put in a certificate (a DNS name, no wildcard).
+pub fn check_names(names: &[String]) -> Result<(), TlsError> {
+    for name in names {
+        if name.contains('*') || rustls::pki_types::DnsName::try_from(name.as_str()).is_err() {
+            return Err(TlsError::Name(name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Where the certificate comes from.
@@ -119,10 +129,7 @@ impl Drop for TlsHandle {
 /// background, so that the plain listener can answer its challenges. Must be called on
 /// a tokio runtime.
 pub fn start(settings: &TlsSettings, names: Vec<String>) -> Result<TlsHandle, TlsError> {
-    for name in &names {
-        rustls::pki_types::DnsName::try_from(name.as_str())
-            .map_err(|_| TlsError::Name(name.clone()))?;
-    }
+    check_names(&names)?;
     let challenges = Challenges::default();
     let (slot, task) = match &settings.source {
         Source::LocalCa => {
