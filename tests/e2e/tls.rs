@@ -360,3 +360,159 @@ async fn a_tls_listener_that_cannot_bind_names_its_address() {
     let err = peace::Server::start(&config).await.unwrap_err();
     assert!(format!("{err:#}").contains(&addr), "{err:#}");
 }
+
+fn roots_from_pem(pem: &[u8]) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    roots
+}
+
+/// A port nobody listens on now (the programs below need fixed ports in their
+/// configuration).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_until_listening(port: u16, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `acme` against pebble, the ACME test server (Debian's `pebble` package), when
+/// `PEACE_TEST_PEBBLE` names its binary (`.ci/run` sets it). Pebble resolves the names
+/// through `pebble-challtestsrv`'s DNS, which answers 127.0.0.1 for every name, and
+/// validates HTTP-01 on the port of the server's plain listener: the whole order runs for
+/// real, challenge answers included.
+#[tokio::test]
+async fn acme_orders_a_certificate_from_pebble_over_http_01() {
+    let Ok(pebble) = std::env::var("PEACE_TEST_PEBBLE") else {
+        eprintln!("PEACE_TEST_PEBBLE is not set: the ACME test against pebble is skipped");
+        return;
+    };
+    let challtestsrv = Path::new(&pebble).with_file_name("pebble-challtestsrv");
+    let dir = tempfile::tempdir().unwrap();
+
+    // Pebble's own HTTPS certificate, which the server is told to trust for the directory.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (pebble_cert, pebble_key) = (dir.path().join("pebble.crt"), dir.path().join("pebble.key"));
+    std::fs::write(&pebble_cert, cert.pem()).unwrap();
+    std::fs::write(&pebble_key, key.serialize_pem()).unwrap();
+
+    let (acme_port, management_port, dns_port, dns_management_port, http_port) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let config = serde_json::json!({
+        "pebble": {
+            "listenAddress": format!("127.0.0.1:{acme_port}"),
+            "managementListenAddress": format!("127.0.0.1:{management_port}"),
+            "certificate": pebble_cert,
+            "privateKey": pebble_key,
+            "httpPort": http_port,
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+        }
+    });
+    let config_path = dir.path().join("pebble.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    let _dns = tokio::process::Command::new(&challtestsrv)
+        .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+        .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+        .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+        .args(["-management", &format!("127.0.0.1:{dns_management_port}")])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("pebble-challtestsrv beside pebble");
+    wait_until_listening(dns_management_port, "pebble-challtestsrv").await;
+    let _pebble = tokio::process::Command::new(&pebble)
+        .arg("-config")
+        .arg(&config_path)
+        .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
+        // No random waits before validating, and no rejected nonces: a quick, steady run.
+        .env("PEBBLE_VA_NOSLEEP", "1")
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("pebble");
+    wait_until_listening(acme_port, "pebble").await;
+
+    let tls_dir = dir.path().join("tls");
+    let mut server = TestServer::start_with(|c| {
+        c.http.addr = format!("127.0.0.1:{http_port}");
+        c.tls.mode = TlsMode::Acme;
+        c.tls.addr = "127.0.0.1:0".into();
+        c.tls.dir = tls_dir.display().to_string();
+        c.tls.email = "admin@peace.local".into();
+        c.tls.directory = format!("https://127.0.0.1:{acme_port}/dir");
+        c.tls.directory_ca = pebble_cert.display().to_string();
+    })
+    .await;
+    let handle = server.server.as_ref().unwrap().tls.as_ref().unwrap();
+    tokio::time::timeout(Duration::from_secs(90), handle.ready())
+        .await
+        .expect("pebble issued a certificate");
+
+    // The certificate chains to pebble's root (made fresh at every pebble start).
+    let root = https(
+        SocketAddr::from(([127, 0, 0, 1], management_port)),
+        "localhost",
+        roots_from(&pebble_cert),
+        "GET",
+        "/roots/0",
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(root.status, 200);
+    let addr = tls_addr(&server);
+    server.player("Acme").await;
+    assert!(login_over_https(addr, roots_from_pem(&root.body), "Acme").await > 0);
+    for name in peace_tls::client_names(DOMAIN) {
+        assert_eq!(
+            health(addr, &name, roots_from_pem(&root.body))
+                .await
+                .unwrap(),
+            200
+        );
+    }
+    for file in ["acme-account.json", "acme.crt", "acme.key"] {
+        assert!(tls_dir.join(file).exists(), "{file} is kept");
+    }
+
+    // A restart serves the stored certificate at once, without a new order.
+    server.restart().await;
+    let handle = server.server.as_ref().unwrap().tls.as_ref().unwrap();
+    tokio::time::timeout(Duration::from_millis(100), handle.ready())
+        .await
+        .expect("the stored certificate is served");
+    let addr = tls_addr(&server);
+    assert_eq!(
+        health(addr, &format!("c.{DOMAIN}"), roots_from_pem(&root.body))
+            .await
+            .unwrap(),
+        200
+    );
+}

@@ -119,13 +119,19 @@ async fn issue(
     let identifiers: Vec<Identifier> = names.iter().cloned().map(Identifier::Dns).collect();
     let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
     let mut tokens = Vec::new();
-    let validated = validate(&mut order, challenges, &mut tokens).await;
-    // Answered or not, the challenges are over.
+    // The server validates after `set_ready` returns, at its own pace: the answers stay
+    // published until the order is decided.
+    let decided = match validate(&mut order, challenges, &mut tokens).await {
+        Ok(()) => order
+            .poll_ready(&retry_policy())
+            .await
+            .map_err(TlsError::from),
+        Err(e) => Err(e),
+    };
     for token in &tokens {
         challenges.remove(token);
     }
-    validated?;
-    let status = order.poll_ready(&retry_policy()).await?;
+    let status = decided?;
     if status != OrderStatus::Ready {
         return Err(TlsError::AcmeOrder {
             names: names.join(", "),
