@@ -20,6 +20,55 @@ pub struct Config {
     pub scores: ScoresSection,
     pub beatmaps: BeatmapsSection,
     pub storage: StorageSection,
+    pub tls: TlsSection,
+}
+
+/// `[tls]`: HTTPS for the osu! client, on a listener of its own (docs/tls.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    pub mode: TlsMode,
+    /// The HTTPS listener; `[http] addr` stays as it is.
+    pub addr: String,
+    /// Where certificates, keys and the ACME account are kept.
+    pub dir: String,
+    /// `files`: the PEM certificate chain and its private key.
+    pub cert: String,
+    pub key: String,
+    /// `acme`: the account's e-mail, the directory URL, and optionally a PEM CA to trust
+    /// for the directory's own HTTPS (a private or test ACME server).
+    pub email: String,
+    pub directory: String,
+    pub directory_ca: String,
+}
+
+/// `[tls] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// No HTTPS listener (behind a reverse proxy that terminates TLS).
+    Off,
+    /// The operator's certificate files, reloaded when they change.
+    Files,
+    /// Certificates from an ACME directory (Let's Encrypt) over HTTP-01.
+    Acme,
+    /// A CA of this server's own, which players trust once.
+    LocalCa,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::Off,
+            addr: "0.0.0.0:443".into(),
+            dir: "data/tls".into(),
+            cert: String::new(),
+            key: String::new(),
+            email: String::new(),
+            directory: peace_tls::DEFAULT_DIRECTORY.into(),
+            directory_ca: String::new(),
+        }
+    }
 }
 
 /// `[scores]`: how plays are kept.
@@ -364,6 +413,7 @@ impl Config {
         } else if !self.cluster.seeds.is_empty() {
             anyhow::bail!("[cluster] seeds need a cluster listener: set [cluster] listen too");
         }
+        self.validate_tls()?;
         let c = &self.cluster;
         let tls = [&c.tls_cert, &c.tls_key, &c.tls_ca];
         if tls.iter().any(|f| f.is_empty()) && tls.iter().any(|f| !f.is_empty()) {
@@ -377,6 +427,63 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("[cluster] TLS: {e}"))?;
         }
         Ok(())
+    }
+
+    fn validate_tls(&self) -> anyhow::Result<()> {
+        let tls = &self.tls;
+        if tls.mode == TlsMode::Off {
+            return Ok(());
+        }
+        tls.addr
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| anyhow::anyhow!("[tls] addr {:?}: {e}", tls.addr))?;
+        if tls.dir.is_empty() {
+            anyhow::bail!("[tls] dir must name a folder");
+        }
+        peace_tls::check_names(&peace_tls::client_names(&self.http.domain)).map_err(|e| {
+            anyhow::anyhow!(
+                "[http] domain {:?}: HTTPS needs a DNS name ({e})",
+                self.http.domain
+            )
+        })?;
+        match tls.mode {
+            TlsMode::Files if tls.cert.is_empty() || tls.key.is_empty() => anyhow::bail!(
+                "[tls] mode = \"files\" needs cert and key (the PEM certificate chain and its \
+                 private key)"
+            ),
+            TlsMode::Acme if !tls.email.contains('@') => anyhow::bail!(
+                "[tls] email {:?}: mode = \"acme\" needs the account's e-mail address",
+                tls.email
+            ),
+            TlsMode::Acme if !tls.directory.starts_with("https://") => anyhow::bail!(
+                "[tls] directory {:?}: the ACME directory's https:// URL",
+                tls.directory
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// What `peace_tls::start` needs, or `None` when `[tls] mode` is off.
+    pub fn tls_settings(&self) -> Option<peace_tls::TlsSettings> {
+        let tls = &self.tls;
+        let source = match tls.mode {
+            TlsMode::Off => return None,
+            TlsMode::LocalCa => peace_tls::Source::LocalCa,
+            TlsMode::Files => peace_tls::Source::Files {
+                cert: tls.cert.clone().into(),
+                key: tls.key.clone().into(),
+            },
+            TlsMode::Acme => peace_tls::Source::Acme(peace_tls::AcmeSettings {
+                email: tls.email.clone(),
+                directory: tls.directory.clone(),
+                directory_ca: (!tls.directory_ca.is_empty())
+                    .then(|| tls.directory_ca.clone().into()),
+            }),
+        };
+        Some(peace_tls::TlsSettings {
+            source,
+            dir: tls.dir.clone().into(),
+        })
     }
 
     pub fn cluster_config(&self) -> peace_actors::cluster::ClusterConfig {
@@ -491,6 +598,48 @@ mod tests {
         config.node.roles = vec!["gateway".into()];
         config.node.name = "bad name!".into();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn the_tls_section_is_checked_key_by_key() {
+        let parsed: Config =
+            toml::from_str("[tls]\nmode = \"local-ca\"\naddr = \"127.0.0.1:8443\"\n").unwrap();
+        parsed.validate().unwrap();
+        assert!(matches!(
+            parsed.tls_settings().unwrap().source,
+            peace_tls::Source::LocalCa
+        ));
+        let err = toml::from_str::<Config>("[tls]\nmode = \"https\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mode"), "{err}");
+        assert!(Config::default().tls_settings().is_none(), "off by default");
+
+        let mut config = Config::default();
+        config.tls.mode = TlsMode::Files;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("cert and key"), "{err}");
+        config.tls.cert = "cert.pem".into();
+        config.tls.key = "key.pem".into();
+        config.validate().unwrap();
+
+        config.tls.mode = TlsMode::Acme;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("[tls] email"), "{err}");
+        config.tls.email = "admin@example.com".into();
+        config.validate().unwrap();
+        config.tls.directory = "http://acme.example/dir".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("[tls] directory"), "{err}");
+
+        config.tls.mode = TlsMode::LocalCa;
+        config.tls.addr = "everywhere".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("[tls] addr"), "{err}");
+        config.tls.addr = "0.0.0.0:443".into();
+        config.http.domain = "not a domain".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("[http] domain"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub struct Server {
     pub addr: Option<SocketAddr>,
     /// The metrics listener's address (`[http] metrics_addr`), if there is one.
     pub metrics_addr: Option<SocketAddr>,
+    /// The HTTPS listener's address (`[tls] addr`; `None` when `[tls] mode` is off or the
+    /// node has no gateway role).
+    pub tls_addr: Option<SocketAddr>,
+    /// Its certificate, kept fresh in the background while the server runs.
+    pub tls: Option<peace_tls::TlsHandle>,
     pub world: World,
     /// The listeners' tasks.
     http: Vec<JoinHandle<()>>,
@@ -99,6 +104,19 @@ impl Server {
         } else {
             None
         };
+        // HTTPS: the listener, and the certificate (before the actors start, so that bad
+        // files or a broken CA stop the start with nothing to undo).
+        let tls = match config.tls_settings() {
+            Some(settings) if world_config.cluster.roles.gateway => {
+                let listener = TcpListener::bind(&config.tls.addr)
+                    .await
+                    .with_context(|| format!("listening on {} ([tls] addr)", config.tls.addr))?;
+                let names = peace_tls::client_names(&config.http.domain);
+                let handle = peace_tls::start(&settings, names).context("[tls]")?;
+                Some((listener, handle))
+            }
+            _ => None,
+        };
         let metrics_listener = if config.http.metrics_addr.is_empty() {
             None
         } else {
@@ -126,6 +144,10 @@ impl Server {
         let state = peace_gateway::AppState {
             world: world.clone(),
             config: std::sync::Arc::new(config.gateway_config()),
+            acme_challenges: tls
+                .as_ref()
+                .map(|(_, handle)| handle.challenges())
+                .unwrap_or_default(),
         };
         // Serves `app` on `listener` until shutdown.
         let serve = |listener: TcpListener, app| {
@@ -148,6 +170,24 @@ impl Server {
                 None
             }
         };
+        let (tls_addr, tls) = match tls {
+            Some((listener, handle)) => {
+                let addr = listener.local_addr()?;
+                let mut stopped = stopped.clone();
+                http.push(tokio::spawn(peace_gateway::serve_tls(
+                    listener,
+                    handle.server_config(),
+                    peace_gateway::app(state.clone()),
+                    config.serve_limits(),
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                )));
+                tracing::info!(%addr, domain = %config.http.domain, "serving HTTPS");
+                (Some(addr), Some(handle))
+            }
+            None => (None, None),
+        };
         let metrics_addr = match metrics_listener {
             Some(listener) => {
                 let addr = listener.local_addr()?;
@@ -160,6 +200,8 @@ impl Server {
         Ok(Server {
             addr,
             metrics_addr,
+            tls_addr,
+            tls,
             world,
             http,
             stop,

@@ -149,10 +149,10 @@ async fn cli_migrates_and_adds_users_that_can_log_in() {
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(!stdout(&out).contains("created user"), "{args:?}");
     }
-    // A missing --password is a usage error.
+    // Without --password it is read from standard input; an empty one is refused.
     let out = run(&["user", "add", "Bob"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--password"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no password"), "{}", stderr(&out));
 
     let out = run(&[
         "user",

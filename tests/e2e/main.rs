@@ -25,3 +25,4 @@ mod multiplayer;
 mod quiet_polls;
 mod registration;
 mod scores;
+mod tls;

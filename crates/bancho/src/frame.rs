@@ -49,7 +49,8 @@ pub fn count_bare(body: &[u8], id: u16) -> Option<usize> {
     let [lo, hi] = id.to_le_bytes();
     let bare = [lo, hi, 0, 0, 0, 0, 0];
     let frames = body.chunks(HEADER_LEN);
-    (body.len() % HEADER_LEN == 0 && frames.clone().all(|f| f == bare)).then(|| frames.len())
+    (body.len().is_multiple_of(HEADER_LEN) && frames.clone().all(|f| f == bare))
+        .then(|| frames.len())
 }
 
 /// Iterates over the frames of a complete body (an HTTP request or response). A partial

@@ -6,6 +6,8 @@
 //! * `POST /users`: in-game registration.
 //! * `/api/v1/*`: the JSON API for operators.
 //! * `GET /metrics`: Prometheus metrics for operators.
+//! * `GET /.well-known/acme-challenge/{token}`: ACME's HTTP-01 challenges, while the
+//!   server orders a certificate (`peace_tls`).
 //!
 //! osu! sends Bancho traffic to `c.`/`ce.`/`c4.`/`c5.`/`c6.<domain>` and web traffic to
 //! `osu.<domain>`. The paths of the two never overlap, so every route is served on every
@@ -35,7 +37,7 @@ use peace_actors::World;
 use tower::Layer;
 
 pub use error::ApiError;
-pub use serve::{ServeLimits, serve};
+pub use serve::{ServeLimits, TLS_HANDSHAKE_TIMEOUT, serve, serve_tls};
 
 /// The largest request body accepted (spectator frame bundles are the largest).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -58,6 +60,8 @@ pub struct GatewayConfig {
 pub struct AppState {
     pub world: World,
     pub config: Arc<GatewayConfig>,
+    /// The answers to ACME's HTTP-01 challenges (`[tls] mode = "acme"`; empty otherwise).
+    pub acme_challenges: peace_tls::Challenges,
 }
 
 /// The whole HTTP application.
@@ -75,6 +79,10 @@ pub fn app(state: AppState) -> Router {
         .route("/web/osu-getreplay.php", get(scores::get_replay))
         .route("/web/osu-getbeatmapinfo.php", post(scores::beatmap_info))
         .route("/web/maps/{file_name}", get(scores::osu_file))
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            get(web::acme_challenge),
+        )
         .route("/api/v1/scores/{id}/replay", get(scores::osr_download))
         .route("/livez", get(api::livez))
         .route("/readyz", get(api::readyz))

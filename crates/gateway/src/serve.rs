@@ -1,6 +1,12 @@
 //! The HTTP listener loop, with the limits a public server needs: a cap on concurrent
 //! connections, a time-out for reading request headers (a slow client cannot hold a
 //! connection open by trickling bytes), and a time-out for whole requests.
+//!
+//! The same loop serves plain HTTP ([`serve`]) and HTTPS ([`serve_tls`]); they differ only
+//! in the step between accepting a connection and handing it to hyper ([`Handshake`]).
+//! The TLS handshake runs on the connection's own task, under a time-out and holding a
+//! connection permit, so a slow or garbage client holds neither the loop nor more than
+//! its one permit for long.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,9 +19,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+/// The time a client has to complete the TLS handshake after connecting.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Limits of the HTTP listener (`[http]` in `cluster.toml`).
 #[derive(Debug, Clone, Copy)]
@@ -38,10 +48,86 @@ impl Default for ServeLimits {
     }
 }
 
+/// What turns an accepted TCP connection into the byte stream hyper reads HTTP from.
+trait Handshake: Clone + Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    fn handshake(
+        &self,
+        stream: TcpStream,
+    ) -> impl Future<Output = std::io::Result<Self::Stream>> + Send + 'static;
+}
+
+/// Plain HTTP: the connection as it is.
+#[derive(Clone, Copy)]
+struct Plain;
+
+impl Handshake for Plain {
+    type Stream = TcpStream;
+
+    fn handshake(
+        &self,
+        stream: TcpStream,
+    ) -> impl Future<Output = std::io::Result<TcpStream>> + Send + 'static {
+        std::future::ready(Ok(stream))
+    }
+}
+
+/// HTTPS: a TLS handshake within [`TLS_HANDSHAKE_TIMEOUT`].
+#[derive(Clone)]
+struct Tls(tokio_rustls::TlsAcceptor);
+
+impl Handshake for Tls {
+    type Stream = tokio_rustls::server::TlsStream<TcpStream>;
+
+    fn handshake(
+        &self,
+        stream: TcpStream,
+    ) -> impl Future<Output = std::io::Result<Self::Stream>> + Send + 'static {
+        let accept = self.0.accept(stream);
+        async move {
+            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept)
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })?
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets the requests in flight
 /// finish (for at most ten seconds).
 pub async fn serve(
     listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(listener, Plain, app, limits, shutdown).await;
+}
+
+/// [`serve`] over TLS: every connection starts with a handshake with `tls` (whose
+/// certificate may change between handshakes; see `peace_tls`).
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(
+        listener,
+        Tls(tokio_rustls::TlsAcceptor::from(tls)),
+        app,
+        limits,
+        shutdown,
+    )
+    .await;
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    handshake: impl Handshake,
     app: Router,
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
@@ -58,6 +144,8 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
+    // Shared by the connections' tasks, which start their connection after the handshake.
+    let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -91,10 +179,18 @@ pub async fn serve(
                 app.clone().oneshot(request)
             },
         ));
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let handshake = handshake.handshake(stream);
+        let (http, watcher) = (Arc::clone(&http), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, "connection ended: {e}");
+            match handshake.await {
+                Ok(stream) => {
+                    let connection =
+                        watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                }
+                Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
             }
             drop(permit);
         });

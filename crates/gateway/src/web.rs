@@ -23,6 +23,22 @@ pub async fn index(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// `GET /.well-known/acme-challenge/{token}`: the key authorization of an open ACME order
+/// (RFC 8555, section 8.3), so that the ACME server sees this server controls the name.
+pub async fn acme_challenge(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> axum::response::Response {
+    match state.acme_challenges.answer(&token) {
+        Some(answer) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            answer,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// Called before every login. A body containing "verify" would abort the login; an
 /// empty 200 lets it go ahead.
 pub async fn bancho_connect() -> impl IntoResponse {

@@ -88,7 +88,7 @@ pub fn decrypt(osu_version: &str, iv: &[u8], ciphertext: &[u8]) -> Result<Vec<u8
     if ciphertext.len() > MAX_CIPHERTEXT_LEN {
         return Err(CryptoError::TooLong(ciphertext.len()));
     }
-    if ciphertext.is_empty() || ciphertext.len() % BLOCK_SIZE != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(BLOCK_SIZE) {
         return Err(CryptoError::BadCiphertextLength(ciphertext.len()));
     }
     let iv = check_iv(iv)?;

@@ -159,10 +159,10 @@ impl Room<'_> {
                     for index in 0..MATCH_SLOTS {
                         let status = self.state.data.slots[index].status;
                         let locked = status == slot_status::LOCKED;
-                        if (index >= size) != locked {
-                            if let Some(kicked) = self.state.toggle_lock(index) {
-                                self.kick(kicked);
-                            }
+                        if (index >= size) != locked
+                            && let Some(kicked) = self.state.toggle_lock(index)
+                        {
+                            self.kick(kicked);
                         }
                     }
                     self.announce();

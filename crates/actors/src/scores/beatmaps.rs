@@ -164,10 +164,10 @@ impl Beatmaps {
         }
         let now = peace_db::unix_now();
         let miss_key = lookup.miss_key();
-        if let Some(checked) = self.db.beatmap_miss(&miss_key).await? {
-            if now - checked < self.config.miss_ttl.as_secs() as i64 {
-                return Ok(None);
-            }
+        if let Some(checked) = self.db.beatmap_miss(&miss_key).await?
+            && now - checked < self.config.miss_ttl.as_secs() as i64
+        {
+            return Ok(None);
         }
         let mut every_source_answered = true;
         for source in &self.config.sources {

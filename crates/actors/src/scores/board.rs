@@ -177,10 +177,10 @@ impl ScoreService {
             };
             let mut line_grades: [Option<Grade>; 4] = [None; 4];
             for (md5, mode, grade) in &grades {
-                if md5 == &map.md5 {
-                    if let Some(slot) = line_grades.get_mut(*mode as usize) {
-                        *slot = grade.parse().ok();
-                    }
+                if md5 == &map.md5
+                    && let Some(slot) = line_grades.get_mut(*mode as usize)
+                {
+                    *slot = grade.parse().ok();
                 }
             }
             let line = BeatmapInfoLine {

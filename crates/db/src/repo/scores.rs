@@ -260,13 +260,11 @@ impl Database {
             }
             let global_rank_before = global_rank!(stats_before.pp);
 
-            if new_best {
-                if let Some(best) = &previous_best {
-                    diesel::update(scores::table.find(best.id))
-                        .set(scores::status.eq(PASSED))
-                        .execute(conn)
-                        .await?;
-                }
+            if new_best && let Some(best) = &previous_best {
+                diesel::update(scores::table.find(best.id))
+                    .set(scores::status.eq(PASSED))
+                    .execute(conn)
+                    .await?;
             }
             diesel::insert_into(scores::table)
                 .values(&row)
