@@ -14,13 +14,14 @@ export HOME="$tmp" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config"
 ok() { echo "ok   $*"; }
 skip() { echo "skip $*"; }
 
-if command -v caddy >/dev/null; then
-    caddy adapt --config deploy/caddy/Caddyfile --adapter caddyfile >"$tmp/caddy.json"
-    caddy validate --config deploy/caddy/Caddyfile --adapter caddyfile >"$tmp/validate.log" 2>&1 \
+caddy="${CADDY:-caddy}"
+if command -v "$caddy" >/dev/null; then
+    "$caddy" adapt --config deploy/caddy/Caddyfile --adapter caddyfile >"$tmp/caddy.json"
+    "$caddy" validate --config deploy/caddy/Caddyfile --adapter caddyfile >"$tmp/validate.log" 2>&1 \
         || { cat "$tmp/validate.log"; exit 1; }
-    caddy fmt deploy/caddy/Caddyfile 2>/dev/null | diff -u deploy/caddy/Caddyfile - \
+    "$caddy" fmt deploy/caddy/Caddyfile 2>/dev/null | diff -u deploy/caddy/Caddyfile - \
         || { echo "deploy/caddy/Caddyfile is not formatted as 'caddy fmt' writes it" >&2; exit 1; }
-    ok "caddy adapt, caddy validate, caddy fmt: deploy/caddy/Caddyfile ($(caddy version | cut -d' ' -f1))"
+    ok "caddy adapt, caddy validate, caddy fmt: deploy/caddy/Caddyfile ($("$caddy" version | cut -d" " -f1))"
 else
     skip "caddy is not installed"
 fi
