@@ -326,7 +326,8 @@ def find_caddy() -> str:
 
 class Caddy(Proxy):
     name = "caddy"
-    source = REPO / "deploy" / "caddy" / "Caddyfile"
+    # LB_TEST_CADDYFILE: another Caddyfile written like the shipped one (yours, say).
+    source = Path(os.environ.get("LB_TEST_CADDYFILE") or REPO / "deploy" / "caddy" / "Caddyfile")
 
     def __init__(self, cluster: Cluster, root: Path, health_path: str):
         super().__init__(cluster, root)
@@ -344,7 +345,7 @@ class Caddy(Proxy):
         if health_path != "/readyz":
             replacements["health_uri /readyz"] = f"health_uri {health_path}"
         self.config = self.dir / "Caddyfile"
-        self.config.write_text(substitute(text, replacements, "deploy/caddy/Caddyfile"))
+        self.config.write_text(substitute(text, replacements, str(self.source)))
 
     def command(self) -> List[str]:
         return [self.binary, "run", "--config", str(self.config), "--adapter", "caddyfile"]
@@ -367,7 +368,8 @@ class Caddy(Proxy):
 
 class Nginx(Proxy):
     name = "nginx"
-    source = REPO / "deploy" / "nginx" / "peace.conf"
+    # LB_TEST_NGINX_CONF: another file written like the shipped one.
+    source = Path(os.environ.get("LB_TEST_NGINX_CONF") or REPO / "deploy" / "nginx" / "peace.conf")
 
     def __init__(self, cluster: Cluster, root: Path):
         super().__init__(cluster, root)
@@ -375,7 +377,7 @@ class Nginx(Proxy):
         replacements = self.node_ports()
         replacements["listen 80;"] = f"listen 127.0.0.1:{self.port};"
         (self.dir / "peace.conf").write_text(
-            substitute(self.source.read_text(), replacements, "deploy/nginx/peace.conf"))
+            substitute(self.source.read_text(), replacements, str(self.source)))
         # The main file a distribution ships, reduced to what a test in a temporary
         # folder needs; it includes peace.conf like /etc/nginx/conf.d/*.conf.
         d = self.dir
