@@ -158,7 +158,7 @@ class Node:
         )
 
     def start(self) -> None:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k != "PEACE_CONFIG"}
         env.setdefault("RUST_LOG", "info")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -238,10 +238,11 @@ class Cluster:
         return len(epochs) == 1
 
     def cli(self, *args: str) -> str:
-        """`peace cluster …` as an operator types it (run outside any configuration)."""
-        r = subprocess.run([str(self.binary), "--config", str(self.root / "none.toml"),
-                            "cluster", *args], cwd=self.root, capture_output=True, text=True,
-                           timeout=20, stdin=subprocess.DEVNULL)
+        """`peace cluster …` as an operator types it, with --url and --token: run where
+        there is no cluster.toml, so that nothing comes from a configuration."""
+        env = {k: v for k, v in os.environ.items() if k not in ("PEACE_CONFIG", "PEACE_ADMIN_TOKEN")}
+        r = subprocess.run([str(self.binary), "cluster", *args], cwd=self.root, env=env,
+                           capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
         if r.returncode != 0:
             raise Failed(f"peace cluster {' '.join(args)} failed ({r.returncode}): "
                          f"{r.stdout}{r.stderr}")
