@@ -18,8 +18,9 @@ Starts three `peace serve` nodes on 127.0.0.1 as one cluster, then for each prox
   through it, while the nodes themselves serve them;
 * logs players in through it (sign-up form, login) and has them send numbered chat lines
   in #osu without a break while every node in turn is drained with `peace cluster
-  drain --url --token`, stopped with SIGTERM, started again and the cluster rebalanced
-  with `peace cluster rebalance`;
+  drain --url --token`, stopped with SIGTERM, started again a second later (a new player
+  signs up and logs in through the proxy meanwhile) and the cluster rebalanced with
+  `peace cluster rebalance`;
 * checks that every player heard every other player's lines exactly once and in order,
   that nobody was told to log in again, and that no request through the proxy got a 5xx
   answer (or failed to get any).
@@ -480,6 +481,7 @@ class Chat:
         self.events: List[tuple] = []  # (when, what) of the rolling restart
         self.heard = {p.username: {q.username: [] for q in self.players if q is not p}
                       for p in self.players}
+        self.late: List[OsuClient] = []  # players who log in during the restart
         self.requests = 0
         self.bad: List[str] = []  # answers that were not 200, or no answer
         self.stop_flag = threading.Event()
@@ -574,6 +576,18 @@ class Chat:
             time.sleep(0.05)
 
 
+def late_login(chat: Chat, during: str) -> None:
+    n = len(chat.late)
+    c = OsuClient(chat.proxy.port, f"{chat.players[0].username[:9]}L{n}",
+                  f"late password {n}", domain=DOMAIN)
+    status, body = c.register(f"late{n}.{chat.prefix}@example.com", check=False)
+    check(status == 200, f"a sign-up while {during} starts: {status} {body!r}")
+    r = c.login()
+    check(r.http.status == 200 and r.user_id is not None and r.user_id > 0,
+          f"a login while {during} starts failed: HTTP {r.http.status}, {r.packets[:4]}")
+    chat.late.append(c)
+
+
 def rolling_restart(cluster: Cluster, chat: Chat, deadline: float) -> str:
     steps = []
     for node in cluster.nodes:
@@ -602,6 +616,9 @@ def rolling_restart(cluster: Cluster, chat: Chat, deadline: float) -> str:
         time.sleep(DOWNTIME)
         chat.event(f"{node.name} starting again")
         node.start()
+        # Players keep arriving: one signs up and logs in through the proxy while the node
+        # starts and joins (a login that reached it now would be refused).
+        late_login(chat, node.name)
         cluster.wait(lambda: cluster.status_of(node.name, other).get("status") == "up"
                      and cluster.healthy(node), f"{node.name} to rejoin",
                      min(30, max(1.0, deadline - time.monotonic())))
@@ -615,6 +632,7 @@ def rolling_restart(cluster: Cluster, chat: Chat, deadline: float) -> str:
                      f"back {time.monotonic() - t0:.1f}s")
         if chat.error is not None:
             raise Failed(f"the chat thread failed: {chat.error!r}")
+    steps.append(f"{len(chat.late)} players signed up and logged in meanwhile")
     return "; ".join(steps)
 
 
