@@ -58,6 +58,14 @@ if command -v systemd-analyze >/dev/null; then
         exit 1
     fi
     ok "systemd-analyze verify: deploy/peace.service"
+    # systemd's own score of the sandbox (0 = locked down, 10 = none); 252+ can score a file.
+    if exposure="$(systemd-analyze security --offline=yes "$tmp/peace.service" 2>/dev/null \
+        | sed -n 's/.*Overall exposure level for peace.service: \([0-9.]*\).*/\1/p')" \
+        && [ -n "$exposure" ]; then
+        python3 -c "import sys; sys.exit(float('$exposure') > 2.5)" \
+            || { echo "deploy/peace.service: systemd-analyze security exposure $exposure > 2.5" >&2; exit 1; }
+        ok "systemd-analyze security: deploy/peace.service exposure $exposure (at most 2.5)"
+    fi
 else
     skip "systemd-analyze is not installed"
 fi
