@@ -104,6 +104,27 @@ def stop_process(proc: Optional[subprocess.Popen], timeout: float = 10) -> None:
         proc.wait(timeout=5)
 
 
+def stop_all(procs: List[Optional[subprocess.Popen]], grace: float = 5) -> None:
+    """SIGTERM to every process group at once, SIGKILL to what is left after `grace`
+    seconds (the test is over: no node needs to drain)."""
+    live = [p for p in procs if p is not None and p.poll() is None]
+    for p in live:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    for p in live:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=5)
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         text = path.read_text(errors="replace").splitlines()
@@ -250,8 +271,7 @@ class Cluster:
         return r.stdout.strip()
 
     def stop(self) -> None:
-        for n in self.nodes:
-            stop_process(n.proc, timeout=30)
+        stop_all([n.proc for n in self.nodes])
 
 
 # --- the proxies ----------------------------------------------------------------------
@@ -776,10 +796,13 @@ def main() -> int:
         traceback.print_exc()
         run.failed += 1
     finally:
-        for p in started:
-            p.stop()
+        # A second SIGTERM (or Ctrl-C) must not cut the clean-up short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_all([p.proc for p in started])
         cluster.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if os.environ.get("LB_TEST_KEEP"):
             print(f"kept {root}")
         else:
