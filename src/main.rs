@@ -336,6 +336,7 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
             cluster.apply(&mut config);
             let server = Server::start(&config).await?;
             shutdown_signal().await;
+            server.world.begin_stopping();
             // Hand this node's players, channels and matches to the others first, so
             // that stopping it (for an upgrade, say) costs nobody their session.
             let limit = std::time::Duration::from_secs(config.cluster.drain_timeout_secs.max(1));

@@ -889,6 +889,14 @@ async fn a_node_of_one_is_live_and_ready_and_locates_its_lobby() {
     assert_eq!(keyless_user.status(), 400);
     assert!(keyless_user.text().await.unwrap().contains("needs a key"));
     assert_eq!(get("/api/v1/entities/planet").await.unwrap().status(), 400);
+
+    // Told to stop (SIGTERM), it is live but no longer ready, while it drains.
+    server.world().begin_stopping();
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert!(body["reasons"].to_string().contains("stopping"), "{body}");
+    assert_eq!(get("/livez").await.unwrap().status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

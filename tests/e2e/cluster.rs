@@ -1051,6 +1051,21 @@ async fn a_joining_node_is_live_but_not_ready_until_it_holds_a_shard_table() {
         .login_raw(common::login_body("Early", PASSWORD, "b20240101.1"))
         .await;
     assert_eq!(refused.0, "no", "{refused:?}");
+    // A poll with a valid token (a player of the cluster, sent here by a load balancer)
+    // is refused with 503, its packets untouched, rather than answered 200 and dropped.
+    let signer = peace_actors::auth::TokenSigner::new(common::cluster::SESSION_SECRET.as_bytes());
+    let token = signer.sign(peace_actors::auth::SessionToken {
+        user_id: 2,
+        session_id: 1,
+    });
+    let poll = http
+        .post(&base)
+        .header("osu-token", token)
+        .body(common::encode(&[c::Ping {}.into()]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poll.status(), 503);
 
     // Alone after its grace: it holds every shard, and is ready.
     cluster.wait_formed(&[joiner]).await;

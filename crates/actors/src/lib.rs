@@ -47,7 +47,9 @@ pub use login::LoginReply;
 pub use message::Audience;
 pub use presence::LOGIN_FULL_PRESENCE_LIMIT;
 pub use router::{RouteError, Router};
-pub use world::{MAX_PACKETS_PER_POLL, Readiness, StartError, World, restart_reply, shard_of_key};
+pub use world::{
+    MAX_PACKETS_PER_POLL, PollNotServed, Readiness, StartError, World, restart_reply, shard_of_key,
+};
 
 /// The bot's user id, seeded by the first migration.
 pub const BOT_ID: i32 = 1;

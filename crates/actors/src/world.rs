@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -103,6 +103,8 @@ struct Inner {
     spawning: tokio::sync::Mutex<()>,
     /// The next match id this node tries.
     next_match_id: AtomicU32,
+    /// Set when the node was told to stop (SIGTERM): it is no longer ready.
+    stopping: AtomicBool,
     migrations: crate::migrate::MigrationCounters,
     channel_counts: crate::channel::MemberCounts,
     scores: crate::scores::ScoreService,
@@ -183,6 +185,7 @@ impl World {
                 tasks: Mutex::default(),
                 spawning: tokio::sync::Mutex::new(()),
                 next_match_id: AtomicU32::new(rand::random()),
+                stopping: AtomicBool::new(false),
                 migrations: Default::default(),
                 channel_counts: Default::default(),
             }),
@@ -338,6 +341,9 @@ impl World {
     /// and refuses every login). The reasons it cannot, when it cannot.
     pub async fn readiness(&self) -> Readiness {
         let mut reasons = Vec::new();
+        if self.inner.stopping.load(Ordering::Relaxed) {
+            reasons.push("this node is stopping".to_owned());
+        }
         match self.db().pending_migrations().await {
             Ok(0) => {}
             Ok(n) => reasons.push(format!("the database has {n} pending migration(s)")),
@@ -347,6 +353,12 @@ impl World {
             reasons.push("this node has no shard table yet (it is joining the cluster)".into());
         }
         Readiness { reasons }
+    }
+
+    /// Marks the node as stopping (it got SIGTERM): from now on `/readyz` says so, so that
+    /// a load balancer sends new players elsewhere while this node drains.
+    pub fn begin_stopping(&self) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
     }
 
     /// The ids of `user_id`'s friends (`/web/osu-getfriends.php`).
@@ -761,24 +773,37 @@ impl World {
     }
 
     /// Handles a poll: `token` from the `osu-token` header, `body` the client's packets.
-    /// Returns the reply body. Never fails: a bad token gets the restart reply, bad
-    /// packets are skipped (and logged), a session on an unreachable node gets an empty
-    /// reply (the client polls again).
-    pub async fn poll(&self, token: &str, body: Bytes) -> Bytes {
+    /// Returns the reply body: a bad token gets the restart reply, bad packets are
+    /// skipped (and logged), a poll that failed after its packets may have reached the
+    /// session gets an empty reply (the client polls again).
+    ///
+    /// Fails only when the packets certainly reached nobody (this node has no shard table
+    /// yet, the session's node cannot be reached, its shard did not settle in time): the
+    /// gateway then answers 503, which a load balancer may retry on another node without
+    /// doubling anything, instead of a 200 that would silently drop the player's chat.
+    pub async fn poll(&self, token: &str, body: Bytes) -> Result<Bytes, PollNotServed> {
         let Some(SessionToken {
             user_id,
             session_id,
         }) = self.tokens().verify(token)
         else {
             tracing::debug!("poll with an invalid token");
-            return restart_reply();
+            return Ok(restart_reply());
         };
         let origin = self.router().local_origin();
         match self.poll_routed(user_id, session_id, body, &origin).await {
-            Ok(bytes) => bytes,
+            Ok(bytes) => Ok(bytes),
+            Err(
+                e @ (RouteError::NotPlaced
+                | RouteError::Unreachable(_)
+                | RouteError::Timeout(EntityKey::User(_), _)),
+            ) => {
+                tracing::warn!(user = user_id, "poll refused, nothing delivered: {e}");
+                Err(PollNotServed(e))
+            }
             Err(e) => {
                 tracing::warn!(user = user_id, "poll not answered: {e}");
-                Bytes::new()
+                Ok(Bytes::new())
             }
         }
     }
@@ -1080,6 +1105,11 @@ impl crate::channel::CountBoard for World {
         self.router().net().send_all(&body);
     }
 }
+
+/// A poll none of whose packets reached the session (see [`World::poll`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the poll was not served: {0}")]
+pub struct PollNotServed(pub RouteError);
 
 /// What [`World::readiness`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,12 +29,18 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     };
     match (token, ip) {
         (Some(token), _) => {
-            let reply = state
+            match state
                 .world
                 .poll(token.to_str().unwrap_or(""), body.clone())
-                .await;
-            peace_metrics::poll(body.len(), reply.len());
-            bancho_response(None, reply)
+                .await
+            {
+                Ok(reply) => {
+                    peace_metrics::poll(body.len(), reply.len());
+                    bancho_response(None, reply)
+                }
+                // Nothing was delivered: a load balancer may retry it elsewhere.
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            }
         }
         (None, ip) => {
             let ip = ip.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));

@@ -17,6 +17,8 @@ use super::Gateway;
 pub const COOKIE: &str = "test-cookie";
 /// The admin token of every test node.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The session-token secret of every test node.
+pub const SESSION_SECRET: &str = "cluster-test-secret";
 
 /// A free port on 127.0.0.1 for a node to bind. Ports are handed out from a counter
 /// (so that tests running at once in this process never get the same one, which asking
@@ -174,7 +176,7 @@ url = "{db}"
 [storage]
 folder = "{files}"
 [sessions]
-secret = "cluster-test-secret"
+secret = "{session_secret}"
 idle_timeout_secs = 60
 [login]
 bcrypt_cost = 4
@@ -194,6 +196,7 @@ join_grace_ms = {join_grace}
             name = node.name,
             join_grace = node.join_grace_ms,
             admin = ADMIN_TOKEN,
+            session_secret = SESSION_SECRET,
             roles = roles.join(", "),
             http = node.http_port,
             cluster = node.cluster_port,
