@@ -777,10 +777,13 @@ impl World {
     /// skipped (and logged), a poll that failed after its packets may have reached the
     /// session gets an empty reply (the client polls again).
     ///
-    /// Fails only when the packets certainly reached nobody (this node has no shard table
-    /// yet, the session's node cannot be reached, its shard did not settle in time): the
-    /// gateway then answers 503, which a load balancer may retry on another node without
+    /// Fails only when this node cannot route polls at all (it has no shard table yet: it
+    /// is joining its cluster, and `/readyz` says so). Nothing was delivered, so the
+    /// gateway answers 503, which a load balancer retries on another node without
     /// doubling anything, instead of a 200 that would silently drop the player's chat.
+    /// A transient failure (the session's node unreachable, its shard moving) still gets
+    /// an empty 200: the stable client treats a failed poll as a lost connection and logs
+    /// in again, which costs the player more than the one poll.
     pub async fn poll(&self, token: &str, body: Bytes) -> Result<Bytes, PollNotServed> {
         let Some(SessionToken {
             user_id,
@@ -793,11 +796,7 @@ impl World {
         let origin = self.router().local_origin();
         match self.poll_routed(user_id, session_id, body, &origin).await {
             Ok(bytes) => Ok(bytes),
-            Err(
-                e @ (RouteError::NotPlaced
-                | RouteError::Unreachable(_)
-                | RouteError::Timeout(EntityKey::User(_), _)),
-            ) => {
+            Err(e @ RouteError::NotPlaced) => {
                 tracing::warn!(user = user_id, "poll refused, nothing delivered: {e}");
                 Err(PollNotServed(e))
             }
