@@ -13,7 +13,7 @@ use peace_scores::mods::Mods;
 use peace_scores::status::RankedStatus;
 use peace_scores::submission::ScoreText;
 
-use crate::common::{PASSWORD, TestServer, md5_hex};
+use crate::common::{Gateway, PASSWORD, TestServer, md5_hex};
 
 const OSU_VERSION: &str = "20231030";
 const STD_MAP: &[u8] = include_bytes!("../../crates/scores/tests/maps/std.osu");
@@ -55,7 +55,7 @@ fn play(name: &str, md5: &str, score: u64, passed: bool, nonce: u32) -> ScoreTex
 }
 
 /// Posts `text` as stable's multipart form; the status and the body.
-async fn submit(server: &TestServer, text: &ScoreText, password: &str) -> (u16, String) {
+async fn submit(server: &Gateway, text: &ScoreText, password: &str) -> (u16, String) {
     let iv = crypto::encode_base64(&[7u8; 32]);
     let score = crypto::encrypt_field(OSU_VERSION, &iv, &text.to_wire()).unwrap();
     let hash = crypto::encrypt_field(OSU_VERSION, &iv, "hash:").unwrap();
@@ -89,7 +89,7 @@ async fn submit(server: &TestServer, text: &ScoreText, password: &str) -> (u16, 
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-async fn get_scores(server: &TestServer, name: &str, md5: &str, v: u8, mods: u32) -> String {
+async fn get_scores(server: &Gateway, name: &str, md5: &str, v: u8, mods: u32) -> String {
     let url = format!(
         "{}/web/osu-osz2-getscores.php?s=0&vv=4&v={v}&c={md5}&f=x.osu&m=0&i=0&mods={mods}&h=&a=0&us={name}&ha={}",
         server.base,
@@ -365,6 +365,365 @@ async fn the_player_hears_their_new_stats_after_a_play() {
         .wait_for("USER_STATS with the play counted", |p| {
             matches!(p, peace_bancho::ServerPacket::UserStats(s)
                 if s.user_id == alice_id && s.total_score == 123_456 && s.playcount == 1)
+        })
+        .await;
+}
+
+/// Submits every play at once: each in its own task, all released together; the answers
+/// in the order of `plays`. Bounded: a hung submission fails the test.
+async fn submit_all(gateway: &Gateway, plays: &[ScoreText]) -> Vec<(u16, String)> {
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(plays.len()));
+    let tasks: Vec<_> = plays
+        .iter()
+        .cloned()
+        .map(|text| {
+            let (gateway, start) = (gateway.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                submit(&gateway, &text, PASSWORD).await
+            })
+        })
+        .collect();
+    let all = async {
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        answers
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), all)
+        .await
+        .expect("every submission answered within 30 s")
+}
+
+/// The field of a chart's line `line` (0: the map's counts, 1: the beatmap ranking).
+fn chart_value<T: std::str::FromStr>(chart: &str, line: usize, key: &str) -> T {
+    chart_field(chart.lines().nth(line).unwrap_or_default(), key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in line {line} of the chart: {chart}"))
+}
+
+/// How many players play at once in [`crowd_scenario`].
+const CROWD: usize = 16;
+/// The first players also send a second pass (some better, some worse than their first).
+const TWICE: usize = 4;
+/// … and these players also send a failed play.
+const FAILING: std::ops::Range<usize> = 4..6;
+
+/// `CROWD` players submit passes of one ranked map at the same moment (a few of them two
+/// passes and a fail): every pass is answered with its chart, counted exactly once, and
+/// the board lists each player's best once, in score order, ranked 1..=n.
+async fn crowd_scenario(server: &TestServer) {
+    let map = server
+        .world()
+        .scores()
+        .beatmaps()
+        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
+        .await
+        .unwrap();
+    let names: Vec<String> = (0..CROWD).map(|i| format!("Crowd{i:02}")).collect();
+    for name in &names {
+        let email = format!("{}@example.com", name.to_lowercase());
+        let response = server.register(name, &email, PASSWORD, false).await;
+        assert_eq!(response.status(), 200);
+    }
+    // Distinct scores in an order unlike the players' (so unlike the accounts' ids).
+    let first = |i: usize| 100_000 + ((i * 7) % CROWD) as u64 * 1_000;
+    let second = |i: usize| {
+        if i.is_multiple_of(2) {
+            first(i) + 500
+        } else {
+            first(i) - 500
+        }
+    };
+    let mut passes: Vec<(usize, u64)> = (0..CROWD).map(|i| (i, first(i))).collect();
+    passes.extend((0..TWICE).map(|i| (i, second(i))));
+    let mut plays: Vec<ScoreText> = passes
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, score))| play(&names[i], &map.md5, score, true, k as u32))
+        .collect();
+    for i in FAILING {
+        plays.push(play(
+            &names[i],
+            &map.md5,
+            1_000 + i as u64,
+            false,
+            100 + i as u32,
+        ));
+    }
+
+    let answers = submit_all(server, &plays).await;
+
+    // Every pass got its chart; every fail its word.
+    for (text, (status, body)) in plays.iter().zip(&answers) {
+        assert_eq!(*status, 200, "{}: {body}", text.player_name);
+        if text.passed {
+            assert!(
+                body.starts_with("beatmapId:"),
+                "{}: {body}",
+                text.player_name
+            );
+            assert_eq!(body.lines().count(), 3, "{body}");
+        } else {
+            assert_eq!(body, "error: no");
+        }
+    }
+    let charts: Vec<&str> = answers[..passes.len()]
+        .iter()
+        .map(|(_, body)| body.as_str())
+        .collect();
+    // The plays were counted one after another: each chart saw another pass count.
+    let mut seen: Vec<usize> = charts
+        .iter()
+        .map(|c| chart_value(c, 0, "beatmapPasscount"))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=passes.len()).collect::<Vec<_>>());
+    let mut ids: Vec<i32> = charts
+        .iter()
+        .map(|c| chart_value(c, 1, "onlineScoreId"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), passes.len(), "every pass has a score of its own");
+
+    // Replayed in the order they were counted, each chart's ranks before and after are
+    // those of the board at that moment.
+    let mut order: Vec<usize> = (0..passes.len()).collect();
+    order.sort_by_key(|&k| chart_value::<usize>(charts[k], 0, "beatmapPasscount"));
+    let mut bests: std::collections::BTreeMap<usize, u64> = Default::default();
+    let rank = |bests: &std::collections::BTreeMap<usize, u64>, i: usize| {
+        bests
+            .get(&i)
+            .map(|mine| (1 + bests.values().filter(|s| *s > mine).count()).to_string())
+            .unwrap_or_default()
+    };
+    for k in order {
+        let (i, score) = passes[k];
+        let line = charts[k].lines().nth(1).unwrap();
+        assert_eq!(
+            chart_field(line, "rankBefore"),
+            Some(rank(&bests, i).as_str()),
+            "{}",
+            charts[k]
+        );
+        let best = bests.entry(i).or_insert(score);
+        *best = (*best).max(score);
+        assert_eq!(
+            chart_field(line, "rankAfter"),
+            Some(rank(&bests, i).as_str()),
+            "{}",
+            charts[k]
+        );
+    }
+
+    // The map's counts are exactly what was sent.
+    let db = server.world().db();
+    let row = db.beatmap_by_md5(&map.md5).await.unwrap().unwrap();
+    assert_eq!(
+        (row.plays, row.passes),
+        (plays.len() as i32, passes.len() as i32)
+    );
+
+    // The board: each player's best once, best first, ranked 1..=n.
+    let board = get_scores(server, &names[0], &map.md5, 1, 0).await;
+    let lines: Vec<&str> = board.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("2|false|0|0|{CROWD}|")),
+        "{board}"
+    );
+    assert_eq!(lines.len(), 5 + CROWD, "{board}");
+    let mut expected: Vec<(String, u64)> = bests
+        .iter()
+        .map(|(&i, &score)| (names[i].clone(), score))
+        .collect();
+    expected.sort_by_key(|e| std::cmp::Reverse(e.1));
+    for (position, (line, (name, score))) in lines[5..].iter().zip(&expected).enumerate() {
+        let fields: Vec<&str> = line.split('|').collect();
+        assert_eq!(
+            (fields[1], fields[2], fields[13]),
+            (
+                name.as_str(),
+                score.to_string().as_str(),
+                (position + 1).to_string().as_str()
+            ),
+            "{board}"
+        );
+    }
+    let mine = lines[4].split('|').collect::<Vec<_>>();
+    assert_eq!(mine[1], names[0]);
+    assert_eq!(mine[13], rank(&bests, 0), "{board}");
+
+    // Each player's statistics count each of their plays once.
+    for (i, name) in names.iter().enumerate() {
+        let user = db.user_by_name(name).await.unwrap().unwrap();
+        let stats = db.stats(user.id, 0).await.unwrap();
+        let sent: Vec<u64> = plays
+            .iter()
+            .filter(|p| p.player_name == *name)
+            .map(|p| p.score)
+            .collect();
+        assert_eq!(stats.playcount as usize, sent.len(), "{name}");
+        assert_eq!(stats.total_score as u64, sent.iter().sum::<u64>(), "{name}");
+        assert_eq!(stats.ranked_score as u64, bests[&i], "{name}");
+    }
+}
+
+/// One play sent four times at once (a client resending while its first try is still
+/// on its way): stored once, counted once, and every copy answered with the same chart.
+async fn resend_race_scenario(server: &TestServer) {
+    let map = server
+        .world()
+        .scores()
+        .beatmaps()
+        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
+        .await
+        .unwrap();
+    let response = server
+        .register("Racer", "racer@example.com", PASSWORD, false)
+        .await;
+    assert_eq!(response.status(), 200);
+    let text = play("Racer", &map.md5, 77_777, true, 9);
+    let copies = vec![text.clone(); 4];
+
+    let answers = submit_all(server, &copies).await;
+
+    let (status, chart) = &answers[0];
+    assert_eq!(*status, 200, "{chart}");
+    assert!(chart.starts_with("beatmapId:"), "{chart}");
+    for answer in &answers[1..] {
+        assert_eq!(answer, &answers[0]);
+    }
+    assert_eq!(chart_value::<u32>(chart, 0, "beatmapPlaycount"), 1);
+    assert_eq!(chart_value::<u32>(chart, 1, "rankAfter"), 1);
+    let db = server.world().db();
+    let row = db.beatmap_by_md5(&map.md5).await.unwrap().unwrap();
+    assert_eq!((row.plays, row.passes), (1, 1));
+    let stored = db
+        .score_by_checksum(&text.online_checksum)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.id, chart_value::<i32>(chart, 1, "onlineScoreId"));
+    let user = db.user_by_name("Racer").await.unwrap().unwrap();
+    let stats = db.stats(user.id, 0).await.unwrap();
+    assert_eq!((stats.playcount, stats.total_score), (1, 77_777));
+    let board = get_scores(server, "Racer", &map.md5, 1, 0).await;
+    assert!(board.starts_with("2|false|0|0|1|"), "{board}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_players_submitting_at_once_are_each_counted_once_on_sqlite() {
+    let server = TestServer::start().await;
+    crowd_scenario(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_play_sent_four_times_at_once_is_stored_once_on_sqlite() {
+    let server = TestServer::start().await;
+    resend_race_scenario(&server).await;
+}
+
+peace_db::backend_test!(
+    Postgres,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sixteen_players_submitting_at_once_are_each_counted_once_on_postgres() {
+        if let Some(server) = TestServer::start_on(peace_db::Backend::Postgres).await {
+            crowd_scenario(&server).await;
+        }
+    }
+);
+
+peace_db::backend_test!(
+    Postgres,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_play_sent_four_times_at_once_is_stored_once_on_postgres() {
+        if let Some(server) = TestServer::start_on(peace_db::Backend::Postgres).await {
+            resend_race_scenario(&server).await;
+        }
+    }
+);
+
+peace_db::backend_test!(
+    Mysql,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sixteen_players_submitting_at_once_are_each_counted_once_on_mysql() {
+        if let Some(server) = TestServer::start_on(peace_db::Backend::Mysql).await {
+            crowd_scenario(&server).await;
+        }
+    }
+);
+
+peace_db::backend_test!(
+    Mysql,
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_play_sent_four_times_at_once_is_stored_once_on_mysql() {
+        if let Some(server) = TestServer::start_on(peace_db::Backend::Mysql).await {
+            resend_race_scenario(&server).await;
+        }
+    }
+);
+
+/// Two nodes over one database and one storage folder: a map imported with the command
+/// line, a play sent through the first node's gateway, and its board, its replay and the
+/// player's new statistics read through the second's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_play_sent_through_one_node_is_seen_through_another() {
+    use md5::{Digest, Md5};
+
+    let cluster = crate::common::cluster::TestCluster::start(2).await;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/scores/tests/maps/std.osu"
+    );
+    cluster
+        .cli(0, &["beatmaps", "import", path, "--status", "ranked"])
+        .await;
+    let md5: String = Md5::digest(STD_MAP)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (first, second) = (cluster.gateway(0), cluster.gateway(1));
+    // Alice is online through the second node (wherever her session lives).
+    let mut alice = second.player("Alice").await;
+    let alice_id = alice.user_id;
+
+    let (status, chart) = submit(&first, &play("Alice", &md5, 60_000, true, 1), PASSWORD).await;
+    assert_eq!(status, 200, "{chart}\n{}", cluster.logs());
+    assert!(chart.starts_with("beatmapId:"), "{chart}");
+    assert_eq!(chart_value::<u32>(&chart, 1, "rankAfter"), 1);
+    let score_id: i32 = chart_value(&chart, 1, "onlineScoreId");
+
+    let board = get_scores(&second, "Alice", &md5, 1, 0).await;
+    let lines: Vec<&str> = board.lines().collect();
+    assert!(lines[0].starts_with("2|false|0|0|1|"), "{board}");
+    let top: Vec<&str> = lines[5].split('|').collect();
+    assert_eq!(
+        (top[0], top[1], top[2], top[13]),
+        (score_id.to_string().as_str(), "Alice", "60000", "1"),
+        "{board}"
+    );
+
+    // The replay the first node stored, served by the second from the shared folder.
+    let replay = second
+        .http
+        .get(format!(
+            "{}/web/osu-getreplay.php?c={score_id}&m=0&u=Alice&h={}",
+            second.base,
+            md5_hex(PASSWORD)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.bytes().await.unwrap().as_ref(), REPLAY);
+
+    // Her session hears of the play, polled through the second node.
+    alice
+        .wait_for("USER_STATS with the play counted", |p| {
+            matches!(p, peace_bancho::ServerPacket::UserStats(s)
+                if s.user_id == alice_id && s.total_score == 60_000 && s.playcount == 1)
         })
         .await;
 }

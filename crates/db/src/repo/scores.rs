@@ -141,17 +141,11 @@ impl Database {
                 stats_mode,
                 hits,
             } = submission;
-            let existing: Option<(i32, String)> = scores::table
-                .filter(scores::online_checksum.eq(&row.online_checksum))
-                .select((scores::id, scores::reply))
-                .first(conn)
-                .await
-                .optional()?;
-            if let Some((score_id, reply)) = existing {
-                return Ok(Recording::Duplicate { score_id, reply });
-            }
-            // The map's row first: concurrent plays of one map queue on its lock here,
-            // before they touch anything else, so they cannot deadlock further on.
+            // The map's row first, before anything is read: concurrent plays of one map
+            // queue on its lock here, so they cannot deadlock further on, and every read
+            // below sees the plays stored before. (Reading first would not do: SQLite
+            // cannot turn a read transaction that another writer overtook into a write
+            // one, and MySQL's repeatable read keeps the snapshot of the first read.)
             diesel::update(beatmaps::table.find(&row.beatmap_md5))
                 .set((
                     beatmaps::plays.eq(beatmaps::plays + 1),
@@ -159,6 +153,16 @@ impl Database {
                 ))
                 .execute(conn)
                 .await?;
+            let existing: Option<i32> = scores::table
+                .filter(scores::online_checksum.eq(&row.online_checksum))
+                .select(scores::id)
+                .first(conn)
+                .await
+                .optional()?;
+            if existing.is_some() {
+                // Stored before: the count above is undone, the first reply is answered.
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
             let beatmap: BeatmapRow = beatmaps::table
                 .find(&row.beatmap_md5)
                 .select(BeatmapRow::as_select())
@@ -368,8 +372,9 @@ impl Database {
             })
         }));
         match outcome {
-            // Two copies of one play raced: the other transaction stored it first.
-            Err(DbError::Conflict) => {
+            // Stored before, or two copies of one play raced and the other transaction
+            // stored it first.
+            Err(DbError::Conflict | DbError::Query(diesel::result::Error::RollbackTransaction)) => {
                 let stored = self.score_by_checksum(&checksum).await?;
                 stored
                     .map(|s| Recording::Duplicate {
