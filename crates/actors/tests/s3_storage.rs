@@ -84,7 +84,10 @@ async fn replays_and_osu_files_round_trip_through_a_bucket() {
         storage.list("").await.unwrap(),
         vec![osu_key.clone(), replay_key.clone()]
     );
-    assert_eq!(storage.list("replays/").await.unwrap(), vec![replay_key.clone()]);
+    assert_eq!(
+        storage.list("replays/").await.unwrap(),
+        vec![replay_key.clone()]
+    );
     assert_eq!(storage.list("osu").await.unwrap(), vec![osu_key.clone()]);
 
     // Another node on the same bucket sees it, and a put replaces the object.
@@ -155,7 +158,10 @@ async fn an_object_over_the_limit_is_refused_both_ways() {
     let at_limit = Storage::new(Arc::new(raw));
     let limit = Bytes::from(vec![1u8; usize::try_from(MAX_OBJECT_BYTES).unwrap()]);
     at_limit.put(&key, limit.clone()).await.unwrap();
-    assert_eq!(storage.get(&key).await.unwrap().map(|b| b.len()), Some(limit.len()));
+    assert_eq!(
+        storage.get(&key).await.unwrap().map(|b| b.len()),
+        Some(limit.len())
+    );
 }
 
 #[tokio::test]
@@ -167,8 +173,12 @@ async fn a_server_that_is_not_there_is_an_error_not_a_missing_replay() {
         .local_addr()
         .unwrap()
         .port();
-    let storage =
-        Storage::s3(&location(&format!("http://127.0.0.1:{port}"), "peace-none", "")).unwrap();
+    let storage = Storage::s3(&location(
+        &format!("http://127.0.0.1:{port}"),
+        "peace-none",
+        "",
+    ))
+    .unwrap();
     let err = storage
         .get(&Storage::replay_key("00000000000000000000000000000003"))
         .await

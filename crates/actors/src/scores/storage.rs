@@ -191,15 +191,24 @@ mod tests {
         let storage = Storage::in_memory();
         let replay = Storage::replay_key("0123456789abcdef0123456789abcdef");
         let osu = Storage::osu_file_key("fedcba9876543210fedcba9876543210");
-        storage.put(&replay, Bytes::from_static(b"r")).await.unwrap();
+        storage
+            .put(&replay, Bytes::from_static(b"r"))
+            .await
+            .unwrap();
         storage.put(&osu, Bytes::from_static(b"o")).await.unwrap();
-        assert_eq!(storage.list("").await.unwrap(), vec![osu.clone(), replay.clone()]);
+        assert_eq!(
+            storage.list("").await.unwrap(),
+            vec![osu.clone(), replay.clone()]
+        );
         assert_eq!(storage.list("replays/").await.unwrap(), vec![replay]);
         assert!(storage.list("nothing").await.unwrap().is_empty());
         let too_large = Bytes::from(vec![0u8; usize::try_from(MAX_OBJECT_BYTES).unwrap() + 1]);
         let err = storage.put(&osu, too_large).await.unwrap_err();
         assert!(matches!(err, StorageError::TooLarge(_)), "{err}");
-        assert_eq!(storage.get(&osu).await.unwrap(), Some(Bytes::from_static(b"o")));
+        assert_eq!(
+            storage.get(&osu).await.unwrap(),
+            Some(Bytes::from_static(b"o"))
+        );
     }
 
     #[test]
