@@ -107,20 +107,139 @@ impl Default for BeatmapsSection {
     }
 }
 
-/// `[storage]`: where replays and `.osu` files are kept.
+/// `[storage]`: where replays and `.osu` files are kept: a local folder, or an
+/// S3-compatible bucket when `s3_bucket` is set (docs/scores.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSection {
     /// A local folder (every node of a cluster must see the same one, e.g. a shared
-    /// mount, so that any node serves a replay another received).
+    /// mount, so that any node serves a replay another received). Unused with a bucket.
     pub folder: String,
+    /// An S3 bucket instead of the folder (every node of a cluster names the same one).
+    /// The credentials come from the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`), never from this file.
+    pub s3_bucket: String,
+    /// The base url of an S3-compatible server (MinIO, R2, ...); empty for AWS.
+    pub s3_endpoint: String,
+    /// Empty: `AWS_DEFAULT_REGION`/`AWS_REGION`, else `us-east-1`.
+    pub s3_region: String,
+    /// Every key under this prefix (`peace/`), to share a bucket; empty for none.
+    pub s3_prefix: String,
+    /// Allow an `http://` endpoint (a local MinIO); https otherwise.
+    pub s3_allow_http: bool,
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
         Self {
             folder: "data".into(),
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: String::new(),
+            s3_prefix: String::new(),
+            s3_allow_http: false,
         }
+    }
+}
+
+impl StorageSection {
+    /// The bucket to use, if `s3_bucket` is set.
+    pub fn s3_location(&self) -> Option<peace_actors::scores::storage::S3Location> {
+        (!self.s3_bucket.is_empty()).then(|| peace_actors::scores::storage::S3Location {
+            bucket: self.s3_bucket.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            prefix: self.s3_prefix.clone(),
+            allow_http: self.s3_allow_http,
+        })
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.s3_bucket.is_empty() {
+            let set = [
+                ("s3_endpoint", !self.s3_endpoint.is_empty()),
+                ("s3_region", !self.s3_region.is_empty()),
+                ("s3_prefix", !self.s3_prefix.is_empty()),
+                ("s3_allow_http", self.s3_allow_http),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+                anyhow::bail!("[storage] {key} is set, so s3_bucket must name the bucket");
+            }
+            if self.folder.is_empty() {
+                anyhow::bail!("[storage] folder must name a folder");
+            }
+            return Ok(());
+        }
+        let bucket = &self.s3_bucket;
+        let edge_ok =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !(3..=63).contains(&bucket.len())
+            || !bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            || !edge_ok(bucket.chars().next())
+            || !edge_ok(bucket.chars().last())
+        {
+            anyhow::bail!(
+                "[storage] s3_bucket {bucket:?}: 3 to 63 lowercase letters, digits, '-' or '.', \
+                 beginning and ending with a letter or digit"
+            );
+        }
+        if !self.s3_endpoint.is_empty() {
+            let endpoint = &self.s3_endpoint;
+            let url = reqwest::Url::parse(endpoint)
+                .map_err(|e| anyhow::anyhow!("[storage] s3_endpoint {endpoint:?}: {e}"))?;
+            match url.scheme() {
+                "https" => {}
+                "http" if self.s3_allow_http => {}
+                "http" => anyhow::bail!(
+                    "[storage] s3_endpoint {endpoint:?} is plain http: use https, or set \
+                     s3_allow_http = true for a server on a trusted network"
+                ),
+                _ => {
+                    anyhow::bail!("[storage] s3_endpoint {endpoint:?}: an http:// or https:// url")
+                }
+            }
+            if url.host_str().is_none_or(str::is_empty)
+                || url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
+                anyhow::bail!(
+                    "[storage] s3_endpoint {endpoint:?}: a server's base url (scheme, host, \
+                     port), with no credentials, query or fragment"
+                );
+            }
+        }
+        let region = &self.s3_region;
+        if region.len() > 64
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            anyhow::bail!("[storage] s3_region {region:?}: letters, digits and '-' (us-east-1)");
+        }
+        let prefix = &self.s3_prefix;
+        let trimmed = prefix.trim_matches('/');
+        if !prefix.is_empty()
+            && (trimmed.is_empty()
+                || trimmed.len() > 256
+                || trimmed.split('/').any(|part| {
+                    part.is_empty()
+                        || part == "."
+                        || part == ".."
+                        || !part
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                }))
+        {
+            anyhow::bail!(
+                "[storage] s3_prefix {prefix:?}: folders of letters, digits, '-', '_' and '.' \
+                 separated by '/' (peace/ or osu/peace)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -385,9 +504,7 @@ impl Config {
                 );
             }
         }
-        if self.storage.folder.is_empty() {
-            anyhow::bail!("[storage] folder must name a folder");
-        }
+        self.storage.validate()?;
         if !self.http.metrics_addr.is_empty() {
             self.http
                 .metrics_addr
@@ -536,11 +653,14 @@ impl Config {
         }
     }
 
-    /// The store of replays and `.osu` files (`[storage] folder`, created if missing).
+    /// The store of replays and `.osu` files: the bucket `[storage] s3_bucket` if set,
+    /// else `[storage] folder` (created if missing).
     pub fn storage(&self) -> anyhow::Result<peace_actors::scores::storage::Storage> {
-        Ok(peace_actors::scores::storage::Storage::local(Path::new(
-            &self.storage.folder,
-        ))?)
+        use peace_actors::scores::storage::Storage;
+        Ok(match self.storage.s3_location() {
+            Some(location) => Storage::s3(&location)?,
+            None => Storage::local(Path::new(&self.storage.folder))?,
+        })
     }
 
     pub fn serve_limits(&self) -> peace_gateway::ServeLimits {
@@ -640,6 +760,75 @@ mod tests {
         config.http.domain = "not a domain".into();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("[http] domain"), "{err}");
+    }
+
+    #[test]
+    fn the_s3_keys_are_checked_key_by_key() {
+        let parsed: Config = toml::from_str(
+            "[storage]\ns3_bucket = \"peace-replays\"\ns3_endpoint = \"http://127.0.0.1:9000\"\n\
+             s3_region = \"eu-west-1\"\ns3_prefix = \"peace/\"\ns3_allow_http = true\n",
+        )
+        .unwrap();
+        parsed.validate().unwrap();
+        let location = parsed.storage.s3_location().unwrap();
+        assert_eq!(location.bucket, "peace-replays");
+        assert_eq!(location.prefix, "peace/");
+        assert!(
+            Config::default().storage.s3_location().is_none(),
+            "a folder by default"
+        );
+        // Credentials are never read from the file.
+        let err = toml::from_str::<Config>("[storage]\ns3_secret_access_key = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s3_secret_access_key"), "{err}");
+
+        let check = |edit: &dyn Fn(&mut StorageSection), key: &str| {
+            let mut config = parsed.clone();
+            edit(&mut config.storage);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("[storage] {key}")), "{key}: {err}");
+        };
+        check(&|s| s.s3_bucket.clear(), "s3_endpoint");
+        check(
+            &|s| {
+                s.s3_bucket.clear();
+                s.s3_endpoint.clear();
+                s.s3_region.clear();
+            },
+            "s3_prefix",
+        );
+        check(&|s| s.s3_bucket = "Peace_Replays".into(), "s3_bucket");
+        check(&|s| s.s3_bucket = "ab".into(), "s3_bucket");
+        check(&|s| s.s3_bucket = "-peace".into(), "s3_bucket");
+        check(&|s| s.s3_endpoint = "not a url".into(), "s3_endpoint");
+        check(&|s| s.s3_endpoint = "ftp://127.0.0.1".into(), "s3_endpoint");
+        check(
+            &|s| s.s3_endpoint = "http://u:p@127.0.0.1:9000".into(),
+            "s3_endpoint",
+        );
+        check(
+            &|s| s.s3_endpoint = "http://127.0.0.1:9000/?a=b".into(),
+            "s3_endpoint",
+        );
+        check(&|s| s.s3_allow_http = false, "s3_endpoint");
+        check(&|s| s.s3_region = "eu west".into(), "s3_region");
+        check(&|s| s.s3_prefix = "a//b".into(), "s3_prefix");
+        check(&|s| s.s3_prefix = "../up".into(), "s3_prefix");
+        check(&|s| s.s3_prefix = "/".into(), "s3_prefix");
+
+        // With a bucket the folder is not used, so it may be empty.
+        let mut config = parsed.clone();
+        config.storage.folder.clear();
+        config.storage.s3_endpoint = "https://s3.example.com".into();
+        config.storage.s3_allow_http = false;
+        config.validate().unwrap();
+        config.storage.s3_bucket.clear();
+        config.storage.s3_endpoint.clear();
+        config.storage.s3_region.clear();
+        config.storage.s3_prefix.clear();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("[storage] folder"), "{err}");
     }
 
     #[test]

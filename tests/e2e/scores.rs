@@ -315,6 +315,75 @@ async fn a_play_is_stored_once_and_shows_on_the_board_on_sqlite() {
     scenario(&server).await;
 }
 
+/// The same pipeline with `[storage] s3_*` on a real S3 API (moto in CI, see
+/// `.ci/run`): the replay and the `.osu` file land in the bucket, under the prefix, and
+/// the replay is served back from there. Skipped (with a note) without
+/// `PEACE_TEST_S3_ENDPOINT`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_play_is_stored_once_and_its_replay_served_from_an_s3_bucket() {
+    let Some(endpoint) = std::env::var("PEACE_TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+    else {
+        eprintln!("skipped: set PEACE_TEST_S3_ENDPOINT (e.g. http://127.0.0.1:5000 for moto)");
+        return;
+    };
+    let endpoint = endpoint.trim_end_matches('/').to_owned();
+    let bucket = format!("peace-e2e-{:016x}", rand::random::<u64>());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+
+    let server = TestServer::start_with(|config| {
+        config.storage.s3_bucket = bucket.clone();
+        config.storage.s3_endpoint = endpoint.clone();
+        config.storage.s3_region = "us-east-1".into();
+        config.storage.s3_prefix = "peace".into();
+        config.storage.s3_allow_http = endpoint.starts_with("http://");
+    })
+    .await;
+    server.config.validate().unwrap();
+    scenario(&server).await;
+
+    // Everything is in the bucket under the prefix, nothing in the folder.
+    let location = peace_actors::scores::storage::S3Location {
+        prefix: String::new(),
+        ..server.config.storage.s3_location().unwrap()
+    };
+    let bucket = peace_actors::scores::storage::Storage::s3(&location).unwrap();
+    let keys = bucket.list("").await.unwrap();
+    let map_md5 = md5_hex_bytes(STD_MAP);
+    assert!(
+        keys.contains(&format!("peace/osu/{map_md5}.osu")),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("peace/replays/"))
+            .count(),
+        3,
+        "one replay per stored pass: {keys:?}"
+    );
+    assert!(
+        std::fs::read_dir(server.files.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "the folder is not used"
+    );
+}
+
+fn md5_hex_bytes(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 peace_db::backend_test!(
     Postgres,
     #[tokio::test(flavor = "multi_thread")]

@@ -1,14 +1,18 @@
 //! Where replays and `.osu` files live: one port over an object store, so that any node
 //! serves what another node received. A local folder by default (`object_store`'s local
-//! file system); the same keys work on any store `object_store` speaks.
+//! file system), or an S3-compatible bucket (AWS, MinIO, R2, ...); the keys are the same.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 /// The largest object read back (a replay of a very long map is a few MB).
 pub const MAX_OBJECT_BYTES: u64 = 32 << 20;
@@ -25,7 +29,33 @@ pub enum StorageError {
     },
     #[error("storage: object {0} is larger than {MAX_OBJECT_BYTES} bytes")]
     TooLarge(String),
+    #[error("storage: cannot use S3 bucket {bucket:?}: {source}")]
+    Bucket {
+        bucket: String,
+        source: object_store::Error,
+    },
 }
+
+/// Where an S3-compatible bucket is. The credentials are not here: they come from the
+/// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
+/// `AWS_SESSION_TOKEN`), or from the instance's role on AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// The server's base url (`http://minio:9000`); empty for AWS itself.
+    pub endpoint: String,
+    /// Empty: `AWS_DEFAULT_REGION` or `AWS_REGION`, else `us-east-1`.
+    pub region: String,
+    /// Put every key under this one (`peace/` → `peace/replays/...`); empty for none.
+    pub prefix: String,
+    /// Allow a plain `http://` endpoint (a local MinIO or moto).
+    pub allow_http: bool,
+}
+
+/// How long a request to the bucket may keep retrying before the error is the caller's
+/// (`object_store`'s default is minutes, too long for a player waiting on a replay).
+const S3_RETRY_TIMEOUT: Duration = Duration::from_secs(15);
+const S3_MAX_RETRIES: usize = 3;
 
 /// The store, cheap to clone.
 #[derive(Debug, Clone)]
@@ -44,6 +74,35 @@ impl Storage {
         Ok(Self {
             store: Arc::new(store),
         })
+    }
+
+    /// A store in an S3-compatible bucket, which must exist. Nothing is sent until the
+    /// first request, so a wrong endpoint or missing credentials show on first use.
+    pub fn s3(location: &S3Location) -> Result<Self, StorageError> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&location.bucket)
+            .with_allow_http(location.allow_http)
+            .with_retry(RetryConfig {
+                max_retries: S3_MAX_RETRIES,
+                retry_timeout: S3_RETRY_TIMEOUT,
+                ..RetryConfig::default()
+            });
+        if !location.endpoint.is_empty() {
+            builder = builder.with_endpoint(&location.endpoint);
+        }
+        if !location.region.is_empty() {
+            builder = builder.with_region(&location.region);
+        }
+        let store = builder.build().map_err(|source| StorageError::Bucket {
+            bucket: location.bucket.clone(),
+            source,
+        })?;
+        let prefix = location.prefix.trim_matches('/');
+        if prefix.is_empty() {
+            Ok(Self::new(Arc::new(store)))
+        } else {
+            Ok(Self::new(Arc::new(PrefixStore::new(store, prefix))))
+        }
     }
 
     /// A store in memory: gone with the process (tests, and nodes configured without
@@ -67,7 +126,12 @@ impl Storage {
         format!("osu/{md5}.osu")
     }
 
+    /// Stores `bytes` at `key`, replacing what was there. An object larger than
+    /// [`MAX_OBJECT_BYTES`] is refused: it could not be read back.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        if bytes.len() as u64 > MAX_OBJECT_BYTES {
+            return Err(StorageError::TooLarge(key.to_owned()));
+        }
         self.store
             .put(&Key::from(key), PutPayload::from_bytes(bytes))
             .await?;
@@ -86,6 +150,20 @@ impl Storage {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The keys under `prefix` (`"replays/"`, `"osu/"`; `""` for all), sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let prefix = prefix.trim_end_matches('/');
+        let prefix = (!prefix.is_empty()).then(|| Key::from(prefix));
+        let mut keys: Vec<String> = self
+            .store
+            .list(prefix.as_ref())
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await?;
+        keys.sort();
+        Ok(keys)
     }
 }
 
@@ -106,5 +184,42 @@ mod tests {
         // A second store on the same folder (another node sharing it) sees it too.
         let other = Storage::local(dir.path()).unwrap();
         assert!(other.get(&key).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn lists_keys_and_refuses_what_could_not_be_read_back() {
+        let storage = Storage::in_memory();
+        let replay = Storage::replay_key("0123456789abcdef0123456789abcdef");
+        let osu = Storage::osu_file_key("fedcba9876543210fedcba9876543210");
+        storage
+            .put(&replay, Bytes::from_static(b"r"))
+            .await
+            .unwrap();
+        storage.put(&osu, Bytes::from_static(b"o")).await.unwrap();
+        assert_eq!(
+            storage.list("").await.unwrap(),
+            vec![osu.clone(), replay.clone()]
+        );
+        assert_eq!(storage.list("replays/").await.unwrap(), vec![replay]);
+        assert!(storage.list("nothing").await.unwrap().is_empty());
+        let too_large = Bytes::from(vec![0u8; usize::try_from(MAX_OBJECT_BYTES).unwrap() + 1]);
+        let err = storage.put(&osu, too_large).await.unwrap_err();
+        assert!(matches!(err, StorageError::TooLarge(_)), "{err}");
+        assert_eq!(
+            storage.get(&osu).await.unwrap(),
+            Some(Bytes::from_static(b"o"))
+        );
+    }
+
+    #[test]
+    fn a_bucket_is_configured_without_reaching_it() {
+        let location = S3Location {
+            bucket: "peace".into(),
+            endpoint: "http://127.0.0.1:9".into(),
+            allow_http: true,
+            prefix: "/a/b/".into(),
+            ..S3Location::default()
+        };
+        assert!(Storage::s3(&location).is_ok());
     }
 }
