@@ -108,9 +108,7 @@ impl Server {
         // files or a broken CA stop the start with nothing to undo).
         let tls = match config.tls_settings() {
             Some(settings) if world_config.cluster.roles.gateway => {
-                let listener = TcpListener::bind(&config.tls.addr)
-                    .await
-                    .with_context(|| format!("listening on {} ([tls] addr)", config.tls.addr))?;
+                let listener = bind(&config.tls.addr, "the HTTPS listener ([tls] addr)").await?;
                 let names = peace_tls::client_names(&config.http.domain);
                 let handle = peace_tls::start(&settings, names).context("[tls]")?;
                 Some((listener, handle))

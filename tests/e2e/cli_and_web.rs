@@ -275,8 +275,8 @@ fn a_configuration_file_named_on_the_command_line_must_exist() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-#[test]
-fn a_busy_port_ends_the_server_with_one_line_naming_it() {
+#[tokio::test]
+async fn a_busy_port_ends_the_server_with_one_line_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("fast.toml"), FAST_CONFIG).unwrap();
@@ -310,7 +310,7 @@ fn a_busy_port_ends_the_server_with_one_line_naming_it() {
             &flags,
         ]
         .concat();
-        let out = peace_with_timeout(d, &args, Duration::from_secs(60));
+        let out = peace_with_timeout(d, &args, Duration::from_secs(60)).await;
         assert!(!out.status.success(), "{what}: served on a busy port");
         let err = stderr(&out);
         let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
@@ -324,26 +324,21 @@ fn a_busy_port_ends_the_server_with_one_line_naming_it() {
 }
 
 /// Runs the binary like [`peace`], killing it if it has not ended within `limit`.
-fn peace_with_timeout(dir: &Path, args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_peace"))
+async fn peace_with_timeout(dir: &Path, args: &[&str], limit: Duration) -> Output {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_peace"))
         .current_dir(dir)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(limit);
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-    });
-    let out = child.wait_with_output().unwrap();
-    drop(watchdog);
-    out
+    tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("peace {args:?} still ran after {limit:?}"))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,6 +17,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::common::cluster::free_port;
 use crate::common::{self, PASSWORD, TestServer};
 
 /// The server's domain in these tests (`[http] domain`'s default).
@@ -367,16 +368,6 @@ fn roots_from_pem(pem: &[u8]) -> RootCertStore {
         roots.add(cert.unwrap()).unwrap();
     }
     roots
-}
-
-/// A port nobody listens on now (the programs below need fixed ports in their
-/// configuration).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_until_listening(port: u16, what: &str) {
