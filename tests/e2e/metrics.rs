@@ -81,7 +81,9 @@ async fn metrics_count_what_players_do() {
     assert!(text.contains("peace_db_query_duration_seconds_bucket{le=\"0.001\"}"));
     assert!(value(&text, "peace_channel_fanout_duration_seconds_count").unwrap() >= 1.0);
     assert!(value(&text, "peace_channel_fanout_members_total").unwrap() >= 1.0);
-    for kind in ["user", "channel", "spectate", "match", "lobby", "bot"] {
+    for kind in [
+        "user", "channel", "spectate", "match", "lobby", "bot", "board",
+    ] {
         let series = format!("peace_actor_mailbox_backlog{{kind=\"{kind}\"}}");
         assert!(value(&text, &series).is_some(), "{series} missing");
     }

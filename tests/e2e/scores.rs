@@ -273,6 +273,19 @@ async fn scenario(server: &TestServer) {
     assert_eq!((status, wrong.as_str()), (200, "error: pass"));
     let (_, nouser) = submit(server, &play("Nobody", &map.md5, 1, true, 6), PASSWORD).await;
     assert_eq!(nouser, "error: nouser");
+    // A banned account: told so only with its right password.
+    let db = server.world().db();
+    let bob = db.user_by_name("Bob").await.unwrap().unwrap();
+    let banned = peace_db::Privileges(bob.privileges & !peace_db::Privileges::NORMAL.0);
+    assert!(
+        db.replace_privileges(bob.id, bob.privileges(), banned)
+            .await
+            .unwrap()
+    );
+    let (_, ban) = submit(server, &play("Bob", &map.md5, 1, true, 8), PASSWORD).await;
+    assert_eq!(ban, "error: ban");
+    let (_, guessed) = submit(server, &play("Bob", &map.md5, 1, true, 9), "wrong").await;
+    assert_eq!(guessed, "error: pass");
     let unknown = "0123456789abcdef0123456789abcdef";
     let (_, beatmap) = submit(server, &play("Alice", unknown, 1, true, 7), PASSWORD).await;
     assert_eq!(beatmap, "error: beatmap");
@@ -795,4 +808,42 @@ async fn a_play_sent_through_one_node_is_seen_through_another() {
                 if s.user_id == alice_id && s.total_score == 60_000 && s.playcount == 1)
         })
         .await;
+
+    // The board is an entity on one of the nodes. Drain that node: the board moves to
+    // the other and keeps answering, and a better play through the node that read it
+    // before shows at once.
+    let board_key = format!("{md5}.0.0");
+    let holder = cluster.where_is(0, "board", &board_key).await;
+    let (drained, stays) = if holder == "node-1" { (0, 1) } else { (1, 0) };
+    let drain = format!("/api/v1/cluster/nodes/{holder}/drain");
+    assert_eq!(cluster.admin(stays, &drain).await, 200);
+    cluster
+        .wait(&format!("{holder} to be drained"), || async {
+            cluster
+                .node_view(stays, &holder)
+                .await
+                .is_some_and(|n| n["status"] == "draining" && n["shards"] == 0)
+        })
+        .await;
+    assert_ne!(cluster.where_is(stays, "board", &board_key).await, holder);
+    for node in [drained, stays] {
+        let board = get_scores(&cluster.gateway(node), "Alice", &md5, 1, 0).await;
+        let top: Vec<&str> = board
+            .lines()
+            .nth(5)
+            .unwrap_or_default()
+            .split('|')
+            .collect();
+        assert_eq!((top[1], top[2]), ("Alice", "60000"), "{board}");
+    }
+    let (status, chart) = submit(&first, &play("Alice", &md5, 70_000, true, 2), PASSWORD).await;
+    assert_eq!(status, 200, "{chart}\n{}", cluster.logs());
+    let board = get_scores(&second, "Alice", &md5, 1, 0).await;
+    let top: Vec<&str> = board
+        .lines()
+        .nth(5)
+        .unwrap_or_default()
+        .split('|')
+        .collect();
+    assert_eq!((top[1], top[2]), ("Alice", "70000"), "{board}");
 }

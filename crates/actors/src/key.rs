@@ -16,6 +16,17 @@ pub enum EntityKey {
     Match(i32),
     /// The multiplayer lobby (one per server).
     Lobby,
+    /// A beatmap's leaderboard in one mode, on one board (vanilla, relax, autopilot).
+    Board(BoardKey),
+}
+
+/// The key of a leaderboard: the map (by the md5 the client names it with), the mode and
+/// the board's number as stored (`0` vanilla, `1` relax, `2` autopilot).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BoardKey {
+    pub md5: String,
+    pub mode: i16,
+    pub board: i16,
 }
 
 impl EntityKey {
@@ -27,6 +38,7 @@ impl EntityKey {
             EntityKey::Spectate(_) => "spectate",
             EntityKey::Match(_) => "match",
             EntityKey::Lobby => "lobby",
+            EntityKey::Board(_) => "board",
         }
     }
 }
@@ -39,6 +51,7 @@ impl std::fmt::Display for EntityKey {
             EntityKey::Spectate(host) => write!(f, "spectate/{host}"),
             EntityKey::Match(id) => write!(f, "match/{id}"),
             EntityKey::Lobby => f.write_str("lobby"),
+            EntityKey::Board(b) => write!(f, "board/{}/{}/{}", b.md5, b.mode, b.board),
         }
     }
 }

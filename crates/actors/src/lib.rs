@@ -22,6 +22,7 @@ mod config;
 pub mod directory;
 mod key;
 pub mod kind_msg;
+pub mod leaderboard;
 pub mod limits;
 pub mod lobby;
 mod login;
@@ -42,7 +43,7 @@ pub mod user;
 mod world;
 
 pub use config::WorldConfig;
-pub use key::EntityKey;
+pub use key::{BoardKey, EntityKey};
 pub use login::LoginReply;
 pub use message::Audience;
 pub use presence::LOGIN_FULL_PRESENCE_LIMIT;

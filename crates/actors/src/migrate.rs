@@ -307,6 +307,10 @@ impl World {
             let wrap = |s| Snapshot::Lobby(Box::new(s));
             exports.spawn(export_one(actor, "lobby", timeout, wrap));
         }
+        for (key, actor) in router.boards_table().actors_in(&set) {
+            router.boards().remove(&key, actor.get_id());
+            exports.spawn(export_one(actor, "board", timeout, Snapshot::Board));
+        }
         let mut snapshots = Vec::new();
         while let Some(done) = exports.join_next().await {
             if let Ok(Some(s)) = done {
@@ -513,6 +517,13 @@ impl World {
             Snapshot::Lobby(state) => crate::ports::host(*state, self.ports(), supervisor)
                 .await
                 .map(|actor| router.lobby().insert((), actor)),
+            // A board carries only its key and loads again here.
+            Snapshot::Board(key) => {
+                let board = crate::leaderboard::Leaderboard::new(key.clone());
+                crate::ports::host(board, self.board_ports(), supervisor)
+                    .await
+                    .map(|actor| router.boards().insert(key, actor))
+            }
         };
         if let Err(e) = result {
             tracing::error!("could not restore an entity: {e}");

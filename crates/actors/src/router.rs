@@ -55,6 +55,8 @@ pub enum RouteError {
     TooManyHops,
     #[error("too many messages are waiting for {0}, which is moving")]
     Overloaded(EntityKey),
+    #[error("this node runs the most {0} entities it may ({1})")]
+    Full(&'static str, usize),
     #[error("the remote node refused: {0:?}")]
     Refused(Refusal),
     #[error(transparent)]
@@ -103,6 +105,25 @@ type ActorMap<K, C, Q, R, S> = HashMap<K, ActorRef<EntityMsg<C, Q, R, S>>>;
 /// One entity of a kind: its key and actor.
 type Keyed<K, C, Q, R, S> = (K, ActorRef<EntityMsg<C, Q, R, S>>);
 
+/// What a starting host returns.
+type Starting<M> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<ActorRef<M>, ractor::SpawnErr>> + Send>,
+>;
+
+/// How a kind whose entities start on their first message (boards) starts one on this
+/// node; the node installs it at start-up ([`Table::start_on_demand`]).
+struct Starter<K, M> {
+    start: Box<dyn Fn(K) -> Starting<M> + Send + Sync>,
+    /// Most entities of the kind this node starts.
+    max: usize,
+}
+
+impl<K, M> std::fmt::Debug for Starter<K, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Starter").field("max", &self.max).finish()
+    }
+}
+
 /// The actors of one entity kind that live on this node, by key. Its delivery methods
 /// do not look at the placement: the router does, before calling them.
 #[derive(Debug)]
@@ -111,6 +132,7 @@ pub struct Table<K, C, Q, R, S> {
     key: fn(&K) -> EntityKey,
     /// The kind's name on the wire and in the API (`channel`, `match`).
     kind: &'static str,
+    starter: std::sync::OnceLock<Starter<K, EntityMsg<C, Q, R, S>>>,
 }
 
 impl<K, C, Q, R, S> Table<K, C, Q, R, S>
@@ -126,7 +148,48 @@ where
             actors: RwLock::default(),
             key,
             kind,
+            starter: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Makes the kind's entities start on their first call ([`Routed::call_or_start`]),
+    /// with `start`, at most `max` of them on this node. Set once.
+    pub(crate) fn start_on_demand(
+        &self,
+        max: usize,
+        start: impl Fn(K) -> Starting<EntityMsg<C, Q, R, S>> + Send + Sync + 'static,
+    ) {
+        let starter = Starter {
+            start: Box::new(start),
+            max,
+        };
+        if self.starter.set(starter).is_err() {
+            tracing::warn!(kind = self.kind, "a second starter was ignored");
+        }
+    }
+
+    /// Starts the entity of `key` here unless it runs already. Two callers starting the
+    /// same key at once both end with the one that was inserted first.
+    async fn start(&self, key: &K) -> Result<(), RouteError> {
+        let not_started = || RouteError::NotFound((self.key)(key));
+        let starter = self.starter.get().ok_or_else(not_started)?;
+        if self.contains(key) {
+            return Ok(());
+        }
+        if self.len() >= starter.max {
+            return Err(RouteError::Full(self.kind, starter.max));
+        }
+        let actor = (starter.start)(key.clone()).await.map_err(|e| {
+            tracing::warn!(kind = self.kind, "could not start an entity: {e}");
+            not_started()
+        })?;
+        let mut actors = self.write();
+        if actors.contains_key(key) {
+            actor.stop(Some("started twice".into()));
+        } else {
+            actors.insert(key.clone(), actor);
+        }
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, ActorMap<K, C, Q, R, S>> {
@@ -291,6 +354,37 @@ where
             .await
     }
 
+    /// [`Self::call`] for a kind whose entities start on their first call: the owner of
+    /// the key starts the entity if it is not running (a peer asks the owner, whose
+    /// inbound delivery comes here too).
+    pub async fn call_or_start(&self, key: &K, msg: Q, timeout: Duration) -> Result<R, RouteError>
+    where
+        Q: Clone,
+    {
+        let origin = self.router.local_origin();
+        self.call_or_start_from(key, msg, timeout, &origin).await
+    }
+
+    pub(crate) async fn call_or_start_from(
+        &self,
+        key: &K,
+        msg: Q,
+        timeout: Duration,
+        origin: &Origin,
+    ) -> Result<R, RouteError>
+    where
+        Q: Clone,
+    {
+        match self.call_from(key, msg.clone(), timeout, origin).await {
+            // Only a key that lives here is NotFound (a peer starts its own).
+            Err(RouteError::NotFound(entity)) if self.router.placement().is_here(&entity) => {
+                self.table.start(key).await?;
+                self.call_from(key, msg, timeout, origin).await
+            }
+            other => other,
+        }
+    }
+
     /// Tells every entity of this kind, on every node, the same thing.
     pub fn broadcast(&self, msg: C) {
         self.broadcast_here(&msg);
@@ -388,6 +482,22 @@ type MatchesRouted<'a> = Routed<
 >;
 type LobbyRouted<'a> =
     Routed<'a, (), crate::lobby::LobbyCast, crate::lobby::LobbyCall, (), crate::lobby::LobbyState>;
+/// Leaderboards by map, mode and board.
+pub type Boards = Table<
+    crate::BoardKey,
+    crate::leaderboard::BoardCast,
+    crate::leaderboard::BoardCall,
+    crate::leaderboard::BoardReply,
+    crate::BoardKey,
+>;
+type BoardsRouted<'a> = Routed<
+    'a,
+    crate::BoardKey,
+    crate::leaderboard::BoardCast,
+    crate::leaderboard::BoardCall,
+    crate::leaderboard::BoardReply,
+    crate::BoardKey,
+>;
 
 /// Resolves entity keys to actors, here or on other nodes. Cloning shares it.
 #[derive(Debug, Clone)]
@@ -405,6 +515,7 @@ struct Inner {
     spectate: SpectatorRooms,
     matches: Matches,
     lobby: Lobbies,
+    boards: Boards,
 }
 
 /// How a cast goes on once its key is located.
@@ -435,6 +546,7 @@ impl Router {
                 spectate: Table::new("spectate", |host| EntityKey::Spectate(*host)),
                 matches: Table::new("match", |id| EntityKey::Match(*id)),
                 lobby: Table::new("lobby", |()| EntityKey::Lobby),
+                boards: Table::new("board", |key| EntityKey::Board(key.clone())),
             }),
         }
     }
@@ -485,6 +597,13 @@ impl Router {
         }
     }
 
+    pub fn boards(&self) -> BoardsRouted<'_> {
+        Routed {
+            table: &self.inner.boards,
+            router: self,
+        }
+    }
+
     /// Tells the lobby something.
     pub fn cast_lobby(&self, msg: crate::lobby::LobbyCast) -> Result<(), RouteError> {
         self.lobby().cast(&(), msg)
@@ -509,6 +628,7 @@ impl Router {
         self.inner.spectate.count_by_shard(&mut counts);
         self.inner.matches.count_by_shard(&mut counts);
         self.inner.lobby.count_by_shard(&mut counts);
+        self.inner.boards.count_by_shard(&mut counts);
         counts
     }
 
@@ -691,6 +811,7 @@ impl Router {
             EntityKey::Spectate(host) => self.inner.spectate.deliver_payload(host, payload),
             EntityKey::Match(id) => self.inner.matches.deliver_payload(id, payload),
             EntityKey::Lobby => self.inner.lobby.deliver_payload(&(), payload),
+            EntityKey::Board(key) => self.inner.boards.deliver_payload(key, payload),
         }
     }
 
@@ -983,6 +1104,10 @@ impl Router {
     pub(crate) fn lobby_table(&self) -> &Lobbies {
         &self.inner.lobby
     }
+
+    pub(crate) fn boards_table(&self) -> &Boards {
+        &self.inner.boards
+    }
 }
 
 // The router is what entities send through and look players up in (`crate::ports`).
@@ -1017,6 +1142,7 @@ impl Outbox for Router {
             EntityKey::Spectate(host) => self.spectate().remove(host, actor),
             EntityKey::Match(id) => self.matches().remove(id, actor),
             EntityKey::Lobby => self.lobby().remove(&(), actor),
+            EntityKey::Board(key) => self.boards().remove(key, actor),
         }
     }
 }

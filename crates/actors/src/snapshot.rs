@@ -9,6 +9,8 @@
 //! Format history:
 //! * 1 — the first format.
 //! * 2 — sessions count how often they moved ([`UserState::moves`]).
+//! * 3 — leaderboards ([`Snapshot::Board`], only their key). Format 2 reads as format 3:
+//!   the enum gained a variant at its end, and bincode numbers variants in order.
 
 use bincode::config::Config;
 use serde::{Deserialize, Serialize};
@@ -22,7 +24,7 @@ use crate::spectate::SpectateState;
 use crate::user::UserState;
 
 /// The format this build writes.
-pub const SNAPSHOT_VERSION: u16 = 2;
+pub const SNAPSHOT_VERSION: u16 = 3;
 
 /// Largest snapshot accepted (a session with a full outgoing queue is the largest).
 pub const MAX_SNAPSHOT_BYTES: usize = crate::user::MAX_QUEUE_BYTES + (1 << 20);
@@ -42,6 +44,8 @@ pub enum Snapshot {
     Spectate(Box<SpectateState>),
     Match(Box<MatchState>),
     Lobby(Box<LobbyState>),
+    /// A leaderboard: its key; it loads its scores again where it starts.
+    Board(crate::key::BoardKey),
 }
 
 impl From<crate::user::SessionSnapshot> for Snapshot {
@@ -103,7 +107,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         .map_err(|e| SnapshotError::Decode(e.to_string()))?;
     let rest = &bytes[used..];
     match version {
-        SNAPSHOT_VERSION => decode_as(rest),
+        SNAPSHOT_VERSION | 2 => decode_as(rest),
         1 => decode_as::<v1::Snapshot>(rest).map(Snapshot::from),
         newer => Err(SnapshotError::TooNew(newer)),
     }

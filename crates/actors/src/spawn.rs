@@ -373,6 +373,7 @@ impl World {
         stop_all(router.spectate_table().actors_in(&lost), &mut stopped);
         stop_all(router.matches_table().actors_in(&lost), &mut stopped);
         stop_all(router.lobby_table().actors_in(&lost), &mut stopped);
+        stop_all(router.boards_table().actors_in(&lost), &mut stopped);
         if stopped > 0 {
             tracing::warn!(stopped, "stopped entities whose shards this node lost");
         }

@@ -7,6 +7,7 @@
 //!  ├── EntityHost<SpectateState> × rooms       (a panic: the room is closed)
 //!  ├── EntityHost<MatchState> × matches        (a panic: the match is disposed of)
 //!  ├── EntityHost<LobbyState>                  (a panic: goes on from its last state)
+//!  ├── EntityHost<Leaderboard> × boards read   (a panic: goes on empty, loads again)
 //!  └── EntityHost<Bot>                          (a panic: goes on)
 //! ```
 //!
@@ -63,6 +64,10 @@ impl Actor for NodeSupervisor {
             tracing::error!(channel = %name, "channel failed: {error}; restarting it");
             router.channels().remove(&name, id);
             world.respawn_channel(&name).await?;
+        } else if let Some(key) = router.boards().key_of(id) {
+            // Its next read starts it again.
+            tracing::error!(board = ?key, "board failed: {error}");
+            router.boards().remove(&key, id);
         } else {
             tracing::debug!(actor = %id, "an entity stopped after a failure: {error}");
         }

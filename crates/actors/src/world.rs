@@ -125,6 +125,18 @@ impl std::fmt::Debug for World {
     }
 }
 
+/// What a credential check found.
+#[derive(Debug)]
+enum Credentials {
+    Valid(peace_db::User),
+    /// No such account (or the bot's).
+    Unknown,
+    /// A wrong password, or too many failures from the name or the address.
+    Wrong,
+    /// The right password for an account that may not log in any more.
+    Banned,
+}
+
 impl World {
     /// Starts the node's actors: the supervisor, the node router, the membership (which
     /// places the node's entities once it knows its shards), and the idle-session
@@ -148,7 +160,7 @@ impl World {
         let scores = crate::scores::ScoreService::new(
             shared_db.clone(),
             storage,
-            shared_router.clone(),
+            router.clone(),
             config.scores.clone(),
         );
         let world = World {
@@ -192,6 +204,7 @@ impl World {
         };
         let (supervisor, _) = Actor::spawn(None, NodeSupervisor, world.clone()).await?;
         let _ = world.inner.supervisor.set(supervisor.clone());
+        world.start_boards_on_demand();
 
         let channels = world.inner.db.channels().await?;
         let auto_join = channels
@@ -401,6 +414,34 @@ impl World {
             outbox: self.ports(),
             counts: Arc::new(self.clone()),
         }
+    }
+
+    /// What a leaderboard gets as its context.
+    pub(crate) fn board_ports(&self) -> crate::leaderboard::BoardPorts {
+        crate::leaderboard::BoardPorts {
+            store: self.inner.shared_db.clone(),
+            outbox: self.ports(),
+        }
+    }
+
+    /// Boards start on their first read, on the node that owns their key. The starter
+    /// holds the node weakly: the router it lives in belongs to the node.
+    fn start_boards_on_demand(&self) {
+        let node = Arc::downgrade(&self.inner);
+        let max = crate::leaderboard::MAX_BOARDS_PER_NODE;
+        self.router()
+            .boards_table()
+            .start_on_demand(max, move |key| {
+                let node = node.clone();
+                Box::pin(async move {
+                    let world = node.upgrade().map(|inner| World { inner }).ok_or_else(|| {
+                        ractor::SpawnErr::StartupFailed("the node is shutting down".into())
+                    })?;
+                    let supervisor = world.live_supervisor()?;
+                    let board = crate::leaderboard::Leaderboard::new(key);
+                    crate::ports::host(board, world.board_ports(), supervisor).await
+                })
+            });
     }
 
     /// What a match gets as its context.
@@ -934,33 +975,63 @@ impl World {
         password_md5: &str,
         ip: IpAddr,
     ) -> Result<Option<peace_db::User>, DbError> {
+        Ok(
+            match self.check_credentials(name, password_md5, ip).await? {
+                Credentials::Valid(user) => Some(user),
+                Credentials::Unknown | Credentials::Wrong | Credentials::Banned => None,
+            },
+        )
+    }
+
+    /// Checks a name and password md5 with one read of the account. Failures count
+    /// towards the login rate limits; a limited name or address is answered as a wrong
+    /// password without reading anything. An account's state (banned) is told only to
+    /// whoever knows its password.
+    async fn check_credentials(
+        &self,
+        name: &str,
+        password_md5: &str,
+        ip: IpAddr,
+    ) -> Result<Credentials, DbError> {
         let safe_name = peace_db::safe_name(name);
         if self.login_allowed(ip, &safe_name).is_err() {
-            return Ok(None);
+            return Ok(Credentials::Wrong);
         }
         let user = self.db().user_by_name(name).await?;
-        let usable = |u: &peace_db::User| {
-            u.privileges().contains(peace_db::Privileges::NORMAL)
-                && !u.privileges().contains(peace_db::Privileges::BOT)
-        };
-        let verified = match &user {
-            Some(u) if usable(u) => {
-                self.passwords()
+        let (verified, found) = match user {
+            // The bot's account is never logged into.
+            Some(u) if !u.privileges().contains(peace_db::Privileges::BOT) => {
+                let ok = self
+                    .passwords()
                     .verify(password_md5, &u.password_bcrypt)
-                    .await
+                    .await;
+                (ok, Some(u))
             }
-            _ => self.passwords().verify_absent(password_md5).await,
+            other => {
+                // As long as a real check, so that timing tells no names apart.
+                self.passwords().verify_absent(password_md5).await;
+                (false, other)
+            }
         };
         if !verified {
             self.login_failed(ip, &safe_name);
-            return Ok(None);
+            return Ok(match found {
+                None => Credentials::Unknown,
+                Some(_) => Credentials::Wrong,
+            });
         }
         self.login_succeeded(&safe_name);
-        Ok(user)
+        match found {
+            Some(u) if u.privileges().contains(peace_db::Privileges::NORMAL) => {
+                Ok(Credentials::Valid(u))
+            }
+            Some(_) => Ok(Credentials::Banned),
+            None => Ok(Credentials::Unknown),
+        }
     }
 
     /// Web-endpoint credentials as the score endpoints answer them: the account, or the
-    /// client's word for what is wrong (`nouser`, `pass`); `Err` when the database could
+    /// client's word for what is wrong (`nouser`, `pass`, `ban`); `Err` when the database could
     /// not say (the client should ask again later).
     pub async fn web_login(
         &self,
@@ -968,13 +1039,14 @@ impl World {
         password_md5: &str,
         ip: IpAddr,
     ) -> Result<Result<peace_db::User, &'static str>, DbError> {
-        if let Some(user) = self.authenticate(name, password_md5, ip).await? {
-            return Ok(Ok(user));
-        }
-        Ok(Err(match self.db().user_by_name(name).await? {
-            None => "nouser",
-            Some(_) => "pass",
-        }))
+        Ok(
+            match self.check_credentials(name, password_md5, ip).await? {
+                Credentials::Valid(user) => Ok(user),
+                Credentials::Unknown => Err("nouser"),
+                Credentials::Wrong => Err("pass"),
+                Credentials::Banned => Err("ban"),
+            },
+        )
     }
 
     /// A stable client's score submission, from its form to the answer.

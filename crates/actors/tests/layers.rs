@@ -33,8 +33,9 @@ const LAYERS: &[&[&str]] = &[
     &["router", "sessions", "directory", "cluster"],
     // Entities that act for a player (the session, the bot).
     &["user", "bot"],
-    // Entities that only send: rooms, matches, channels, the lobby.
-    &["channel", "spectate", "lobby", "match_room"],
+    // Entities that only send (rooms, matches, channels, the lobby) or only answer
+    // (leaderboards).
+    &["channel", "spectate", "lobby", "match_room", "leaderboard"],
     // What entities may use beyond their own state.
     &["ports"],
     // The shape of messages, and what entities tell sessions and each other.
@@ -46,6 +47,7 @@ const LAYERS: &[&[&str]] = &[
 /// What the crate root re-exports, by the module that defines it.
 const ROOT_ITEMS: &[(&str, &str)] = &[
     ("EntityKey", "key"),
+    ("BoardKey", "key"),
     ("Router", "router"),
     ("RouteError", "router"),
     ("Audience", "message"),

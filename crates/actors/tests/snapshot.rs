@@ -122,3 +122,28 @@ fn a_snapshot_from_a_newer_build_is_refused_clearly() {
     assert!(err.contains("newer"), "{err}");
     assert!(snapshot::decode(&bytes[..10]).is_err());
 }
+
+#[test]
+fn a_board_travels_as_its_key_and_format_2_still_reads() {
+    let key = peace_actors::BoardKey {
+        md5: "a".repeat(32),
+        mode: 3,
+        board: 0,
+    };
+    let bytes = snapshot::encode(&Snapshot::Board(key.clone())).unwrap();
+    assert_eq!(u16::from(bytes[0]), SNAPSHOT_VERSION);
+    let Snapshot::Board(again) = snapshot::decode(&bytes).unwrap() else {
+        panic!("a board snapshot");
+    };
+    assert_eq!(again, key);
+
+    // Format 3 only added boards at the end of the enum: a format-2 document (any
+    // other kind) reads as it was.
+    let lobby = snapshot::encode(&Snapshot::Lobby(Box::default())).unwrap();
+    let mut format_2 = lobby.clone();
+    format_2[0] = 2;
+    assert!(matches!(
+        snapshot::decode(&format_2).unwrap(),
+        Snapshot::Lobby(_)
+    ));
+}

@@ -101,6 +101,7 @@ pub async fn entity(
         // Channel names are given without their '#', which URLs would treat as a fragment.
         "channel" => EntityKey::Channel(format!("#{}", key.trim_start_matches('#'))),
         "lobby" => EntityKey::Lobby,
+        "board" => EntityKey::Board(board_key(&key)?),
         _ => return Err(unknown_kind()),
     };
     locate(&state, entity, &key)
@@ -114,15 +115,32 @@ pub async fn keyless_entity(
 ) -> Result<Json<Value>, ApiError> {
     match kind.as_str() {
         "lobby" => locate(&state, EntityKey::Lobby, ""),
-        "user" | "spectate" | "match" | "channel" => Err(ApiError::BadRequest(format!(
+        "user" | "spectate" | "match" | "channel" | "board" => Err(ApiError::BadRequest(format!(
             "{kind} needs a key: /api/v1/entities/{kind}/<key>"
         ))),
         _ => Err(unknown_kind()),
     }
 }
 
+/// A board's key as the API writes it: `<md5>.<mode>.<board>` (board 0 vanilla, 1 relax,
+/// 2 autopilot).
+fn board_key(key: &str) -> Result<peace_actors::BoardKey, ApiError> {
+    let bad = || ApiError::BadRequest("board keys are <md5>.<mode>.<board>".into());
+    let mut parts = key.split('.');
+    let (Some(md5), Some(mode), Some(board), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    Ok(peace_actors::BoardKey {
+        md5: md5.to_ascii_lowercase(),
+        mode: mode.parse().map_err(|_| bad())?,
+        board: board.parse().map_err(|_| bad())?,
+    })
+}
+
 fn unknown_kind() -> ApiError {
-    ApiError::BadRequest("kind is one of user, channel, spectate, match, lobby".into())
+    ApiError::BadRequest("kind is one of user, channel, spectate, match, lobby, board".into())
 }
 
 /// Where `entity` lives, as this node sees it.

@@ -33,6 +33,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     peace_metrics::set_actors("spectate", here.spectate);
     peace_metrics::set_actors("match", here.matches);
     peace_metrics::set_actors("lobby", here.lobby);
+    peace_metrics::set_actors("board", router.boards().len());
     let mut response = peace_metrics::render().into_response();
     response
         .headers_mut()

@@ -57,7 +57,9 @@ pub const CLUSTER_ENVELOPES: &str = "peace_cluster_envelopes_total";
 pub const MIGRATIONS: &str = "peace_cluster_migrations_total";
 
 /// The entity kinds with actors, as label values.
-pub const ACTOR_KINDS: &[&str] = &["user", "channel", "spectate", "match", "lobby", "bot"];
+pub const ACTOR_KINDS: &[&str] = &[
+    "user", "channel", "spectate", "match", "lobby", "bot", "board",
+];
 
 /// Histogram buckets for latencies, in seconds: fine below a millisecond (fan-out, cached
 /// queries), coarse up to the call time-out.

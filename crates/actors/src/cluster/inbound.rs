@@ -148,6 +148,9 @@ fn broadcast_kind(
         "lobby" => router
             .lobby()
             .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
+        "board" => router
+            .boards()
+            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
         other => tracing::warn!(kind = other, "broadcast to an unknown kind dropped"),
     }
     Ok(())
@@ -251,6 +254,15 @@ async fn call(
             let msg = envelope::decode_payload(payload)?;
             router.lobby().call_from(&(), msg, timeout, origin).await?;
             envelope::encode_payload(&())
+        }
+        // Boards start on their first call, on the node that owns their key.
+        EntityKey::Board(board) => {
+            let msg = envelope::decode_payload(payload)?;
+            let reply = router
+                .boards()
+                .call_or_start_from(board, msg, timeout, origin)
+                .await?;
+            envelope::encode_payload(&reply)
         }
     };
     Ok(reply?)

@@ -334,6 +334,7 @@ impl RouteError {
             RouteError::NotPlaced => Refusal::NotPlaced,
             RouteError::TooManyHops => Refusal::TooManyHops,
             RouteError::Overloaded(key) => Refusal::Failed(format!("{key} is overloaded")),
+            RouteError::Full(..) => Refusal::Failed(self.to_string()),
             RouteError::Wire(e) => Refusal::Undecodable(e.to_string()),
             RouteError::Refused(r) => r.clone(),
         }

@@ -24,6 +24,12 @@ pub fn shard_of(key: &EntityKey) -> Shard {
         EntityKey::Spectate(host) => shard_of_parts(&[b"s", &host.to_le_bytes()]),
         EntityKey::Match(id) => shard_of_parts(&[b"m", &id.to_le_bytes()]),
         EntityKey::Lobby => shard_of_parts(&[b"l"]),
+        EntityKey::Board(b) => shard_of_parts(&[
+            b"b",
+            b.md5.as_bytes(),
+            &b.mode.to_le_bytes(),
+            &b.board.to_le_bytes(),
+        ]),
     }
 }
 

@@ -9,9 +9,13 @@ use peace_scores::web::{BeatmapInfoLine, DisplayTitle, GetScoresReply, Leaderboa
 
 use super::ScoreService;
 use super::submit::{board_number, board_order, map_status};
+use crate::leaderboard::{BoardCall, BoardReply, BoardView, ViewerBest};
+use crate::{BoardKey, RouteError};
 
 /// Scores a board shows (the client lists 50).
-pub const BOARD_SIZE: i64 = 50;
+pub const BOARD_SIZE: i64 = crate::leaderboard::BOARD_SHOWN as i64;
+/// The most a board's entity may take to answer before the database is asked instead.
+const BOARD_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// The most local maps one getbeatmapinfo request may ask about.
 pub const MAX_BEATMAPINFO_MAPS: usize = 1000;
 
@@ -107,7 +111,16 @@ impl ScoreService {
         let (scores, personal_best) = if request.editor {
             (Vec::new(), None)
         } else {
-            let entries = self.db.leaderboard(&query).await?;
+            // The global board is the leaderboard entity's, held in memory; the filtered
+            // boards, and any board its entity cannot answer, are read from the database.
+            let from_entity = match request.filter {
+                BoardFilter::Global => self.board_view(&query, user.id).await,
+                _ => None,
+            };
+            let (entries, viewer) = match from_entity {
+                Some(view) => (view.entries, view.viewer),
+                None => (self.db.leaderboard(&query).await?, ViewerBest::Beyond),
+            };
             let visible = entries
                 .into_iter()
                 .filter(|e| {
@@ -119,22 +132,10 @@ impl ScoreService {
                 .enumerate()
                 .map(|(i, e)| score_line(&e, i as u32 + 1, by_pp))
                 .collect();
-            let personal_best = match self
-                .db
-                .best_score(user.id, &map.md5, mode, query.board)
-                .await?
-            {
-                Some(best) => {
-                    let rank = self.db.board_rank(&best, order).await?;
-                    let entry = BoardEntry {
-                        score: best,
-                        user_name: user.name.clone(),
-                        country: user.country.clone(),
-                        privileges: user.privileges,
-                    };
-                    Some(score_line(&entry, u32::try_from(rank).unwrap_or(0), by_pp))
-                }
-                None => None,
+            let personal_best = match viewer {
+                ViewerBest::Held { entry, rank } => Some(score_line(&entry, rank, by_pp)),
+                ViewerBest::NoScore => None,
+                ViewerBest::Beyond => self.personal_best(user, &query).await?,
             };
             (scores, personal_best)
         };
@@ -154,6 +155,76 @@ impl ScoreService {
             personal_best,
             scores,
         })))
+    }
+
+    /// The board as its entity holds it, or `None` when the entity cannot answer (the
+    /// database is down, its node is unreachable, this node runs the most boards it may):
+    /// then the caller reads the database itself.
+    async fn board_view(&self, query: &BoardQuery, viewer: i32) -> Option<BoardView> {
+        let key = BoardKey {
+            md5: query.beatmap_md5.clone(),
+            mode: query.mode,
+            board: query.board,
+        };
+        let read = BoardCall::Read { viewer };
+        match self
+            .router
+            .boards()
+            .call_or_start(&key, read, BOARD_CALL_TIMEOUT)
+            .await
+        {
+            Ok(BoardReply::View(view)) => Some(view),
+            Ok(other) => {
+                tracing::debug!(board = ?key, "board did not answer a read: {other:?}");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(board = ?key, "board not reached, reading the database: {e}");
+                None
+            }
+        }
+    }
+
+    /// The player's best score on a board with its rank, from the database.
+    async fn personal_best(
+        &self,
+        user: &User,
+        query: &BoardQuery,
+    ) -> Result<Option<ScoreLine>, DbError> {
+        let by_pp = query.order == peace_db::BoardOrder::Pp;
+        let best = self
+            .db
+            .best_score(user.id, &query.beatmap_md5, query.mode, query.board)
+            .await?;
+        let Some(best) = best else {
+            return Ok(None);
+        };
+        let rank = self.db.board_rank(&best, query.order).await?;
+        let entry = BoardEntry {
+            score: best,
+            user_name: user.name.clone(),
+            country: user.country.clone(),
+            privileges: user.privileges,
+        };
+        Ok(Some(score_line(
+            &entry,
+            u32::try_from(rank).unwrap_or(0),
+            by_pp,
+        )))
+    }
+
+    /// A score was stored on a board: its entity (if it runs) loads again before the
+    /// player's next read. A board not reached is at most
+    /// [`crate::leaderboard::BOARD_FRESH_FOR`] behind.
+    pub(crate) async fn board_changed(&self, key: BoardKey) {
+        let boards = self.router.boards();
+        match boards
+            .call(&key, BoardCall::Changed, BOARD_CALL_TIMEOUT)
+            .await
+        {
+            Ok(_) | Err(RouteError::NotFound(_)) => {}
+            Err(e) => tracing::debug!(board = ?key, "board not told of a new score: {e}"),
+        }
     }
 
     /// The getbeatmapinfo lines for the client's local maps, named by file name.

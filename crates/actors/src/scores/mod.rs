@@ -1,7 +1,8 @@
 //! The score pipeline of the stable client: submission, leaderboards, replays and the
 //! beatmap lookups they need. Not an entity: every node runs the same service over the
 //! shared database (the truth) and the shared store, so a score submitted through one
-//! node shows on a board read through any other.
+//! node shows on a board read through any other. The global boards are read from the
+//! leaderboard entities (`crate::leaderboard`), which hold their top in memory.
 //!
 //! * [`submit`] — `osu-submit-modular-selector.php`.
 //! * [`board`] — `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php`.
@@ -22,7 +23,8 @@ use peace_db::Database;
 /// An account, as the score endpoints check it (the gateway names no database type).
 pub use peace_db::User as Account;
 
-use crate::ports::{Mail, Ports};
+use crate::Router;
+use crate::ports::{Mail, Outbox};
 use crate::session_msg::UserCast;
 use beatmaps::{Beatmaps, BeatmapsConfig};
 use storage::Storage;
@@ -52,16 +54,16 @@ impl Default for ScoresConfig {
 pub struct ScoreService {
     db: Arc<Database>,
     beatmaps: Beatmaps,
-    outbox: Ports,
+    router: Router,
     config: Arc<ScoresConfig>,
 }
 
 impl ScoreService {
-    pub fn new(db: Arc<Database>, storage: Storage, outbox: Ports, config: ScoresConfig) -> Self {
+    pub fn new(db: Arc<Database>, storage: Storage, router: Router, config: ScoresConfig) -> Self {
         Self {
             beatmaps: Beatmaps::new(db.clone(), storage, config.beatmaps.clone()),
             db,
-            outbox,
+            router,
             config: Arc::new(config),
         }
     }
@@ -90,7 +92,7 @@ impl ScoreService {
     /// and tells everyone. An offline player has nothing to tell.
     fn notify_stats_changed(&self, user_id: i32) {
         if let Err(e) = self
-            .outbox
+            .router
             .send(Mail::User(user_id, UserCast::StatsChanged))
         {
             tracing::debug!(user = user_id, "stats changed, session not told: {e}");

@@ -218,6 +218,14 @@ impl ScoreService {
             .await
         {
             Ok(Recording::Stored { reply, .. }) => {
+                if passed && status.shows_scores() {
+                    let key = crate::BoardKey {
+                        md5: text.beatmap_md5.clone(),
+                        mode: mode_number,
+                        board: board_number,
+                    };
+                    self.board_changed(key).await;
+                }
                 self.notify_stats_changed(user.id);
                 SubmitAnswer::Text(reply)
             }
@@ -301,10 +309,7 @@ pub fn board_number(board: BoardKind) -> i16 {
 
 /// Relax and autopilot scores mean little: their boards are ordered by pp.
 pub fn board_order(board: BoardKind) -> BoardOrder {
-    match board {
-        BoardKind::Vanilla => BoardOrder::Score,
-        BoardKind::Relax | BoardKind::Autopilot => BoardOrder::Pp,
-    }
+    crate::leaderboard::order_of(board_number(board))
 }
 
 /// A stored map's status.

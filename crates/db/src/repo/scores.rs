@@ -95,8 +95,46 @@ pub type TotalsRule = fn(&[(f64, f64)]) -> (f64, f64);
 /// that the reply is stored with the play).
 pub type ReplyRule<'a> = &'a (dyn Fn(&Recorded) -> String + Sync);
 
+/// How many best scores are ahead of `score` on its board (a tie goes to the older
+/// score), counted on `conn`: one query for the rank in a submission's chart and for a
+/// player's rank on a board.
+macro_rules! count_ahead {
+    ($conn:expr, $order:expr, $score:expr) => {{
+        let s: &ScoreRow = $score;
+        let board = scores::table
+            .filter(scores::beatmap_md5.eq(s.beatmap_md5.clone()))
+            .filter(scores::mode.eq(s.mode))
+            .filter(scores::board.eq(s.board))
+            .filter(scores::status.eq(BEST));
+        match $order {
+            BoardOrder::Score => {
+                board
+                    .filter(
+                        scores::score
+                            .gt(s.score)
+                            .or(scores::score.eq(s.score).and(scores::id.lt(s.id))),
+                    )
+                    .count()
+                    .get_result::<i64>($conn)
+                    .await
+            }
+            BoardOrder::Pp => {
+                board
+                    .filter(
+                        scores::pp
+                            .gt(s.pp)
+                            .or(scores::pp.eq(s.pp).and(scores::id.lt(s.id))),
+                    )
+                    .count()
+                    .get_result::<i64>($conn)
+                    .await
+            }
+        }
+    }};
+}
+
 /// One line of a leaderboard: a best score and who set it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BoardEntry {
     pub score: ScoreRow,
     pub user_name: String,
@@ -199,36 +237,9 @@ impl Database {
             // Rank of a best score: 1 + the best scores ahead of it (a tie goes to the
             // older score).
             macro_rules! rank_of {
-                ($score:expr) => {{
-                    let s: &ScoreRow = $score;
-                    let ahead: i64 = match order {
-                        BoardOrder::Score => {
-                            board
-                                .clone()
-                                .filter(
-                                    scores::score
-                                        .gt(s.score)
-                                        .or(scores::score.eq(s.score).and(scores::id.lt(s.id))),
-                                )
-                                .count()
-                                .get_result(conn)
-                                .await?
-                        }
-                        BoardOrder::Pp => {
-                            board
-                                .clone()
-                                .filter(
-                                    scores::pp
-                                        .gt(s.pp)
-                                        .or(scores::pp.eq(s.pp).and(scores::id.lt(s.id))),
-                                )
-                                .count()
-                                .get_result(conn)
-                                .await?
-                        }
-                    };
-                    ahead + 1
-                }};
+                ($score:expr) => {
+                    count_ahead!(conn, order, $score)? + 1
+                };
             }
             let map_rank_before = match &previous_best {
                 Some(best) => Some(rank_of!(best)),
@@ -490,37 +501,7 @@ impl Database {
     /// The rank of a best score on its board (1 = first).
     pub async fn board_rank(&self, score: &ScoreRow, order: BoardOrder) -> Result<i64, DbError> {
         let s = score.clone();
-        let ahead: i64 = run!(self, |conn| async {
-            let board = scores::table
-                .filter(scores::beatmap_md5.eq(&s.beatmap_md5))
-                .filter(scores::mode.eq(s.mode))
-                .filter(scores::board.eq(s.board))
-                .filter(scores::status.eq(BEST));
-            match order {
-                BoardOrder::Score => {
-                    board
-                        .filter(
-                            scores::score
-                                .gt(s.score)
-                                .or(scores::score.eq(s.score).and(scores::id.lt(s.id))),
-                        )
-                        .count()
-                        .get_result(conn)
-                        .await
-                }
-                BoardOrder::Pp => {
-                    board
-                        .filter(
-                            scores::pp
-                                .gt(s.pp)
-                                .or(scores::pp.eq(s.pp).and(scores::id.lt(s.id))),
-                        )
-                        .count()
-                        .get_result(conn)
-                        .await
-                }
-            }
-        })?;
+        let ahead: i64 = run!(self, |conn| async { count_ahead!(conn, order, &s) })?;
         Ok(ahead + 1)
     }
 
