@@ -99,9 +99,13 @@ pub async fn get_scores(
         filter: BoardFilter::from_v(number(&params, "v").unwrap_or(1)),
         editor: params.get("s").is_some_and(|s| s == "1"),
     };
-    let friends = match state.world.friends_of(user.id).await {
-        Ok(friends) => friends,
-        Err(e) => return ApiError::Unavailable(e.to_string()).into_response(),
+    // Only the friends board needs them (the others are one read fewer).
+    let friends = match request.filter {
+        BoardFilter::Friends => match state.world.friends_of(user.id).await {
+            Ok(friends) => friends,
+            Err(e) => return ApiError::Unavailable(e.to_string()).into_response(),
+        },
+        _ => Vec::new(),
     };
     match state
         .world

@@ -62,7 +62,8 @@ pub struct BoardRequest {
 }
 
 impl ScoreService {
-    /// The getscores reply for `user` (their friends are `friends`).
+    /// The getscores reply for `user` (their friends are `friends`; only the friends board
+    /// reads them).
     pub async fn leaderboard(
         &self,
         user: &User,
