@@ -847,3 +847,53 @@ async fn a_play_sent_through_one_node_is_seen_through_another() {
         .collect();
     assert_eq!((top[1], top[2]), ("Alice", "70000"), "{board}");
 }
+
+/// A restriction reaches every leaderboard at once: the player's score leaves the board
+/// others see on their next read (not at the board's next reload), stays on the one they
+/// see themselves, and comes back when they are unrestricted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restricted_players_score_leaves_the_board_at_once() {
+    let server = TestServer::start().await;
+    let map = server
+        .world()
+        .scores()
+        .beatmaps()
+        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
+        .await
+        .unwrap();
+    let _alice = server.player("Alice").await;
+    let _bob = server.player("Bob").await;
+    let admin_privileges = peace_db::Privileges::DEFAULT_NEW.union(peace_db::Privileges::ADMIN);
+    let mut admin = server.player_with("Boss", admin_privileges).await;
+    for (name, score, nonce) in [("Alice", 50_000, 1), ("Bob", 60_000, 2)] {
+        let (status, chart) =
+            submit(&server, &play(name, &map.md5, score, true, nonce), PASSWORD).await;
+        assert_eq!(status, 200, "{chart}");
+    }
+    let names = |board: &str| -> Vec<String> {
+        board
+            .lines()
+            .skip(5)
+            .map(|l| l.split('|').nth(1).unwrap_or_default().to_owned())
+            .collect()
+    };
+    // Read once, so that the board holds both.
+    let board = get_scores(&server, "Alice", &map.md5, 1, 0).await;
+    assert_eq!(names(&board), ["Bob", "Alice"], "{board}");
+
+    let answer = admin.ask_bot("!restrict Bob multiaccounting").await;
+    assert_eq!(answer, "Bob is restricted.");
+    let board = get_scores(&server, "Alice", &map.md5, 1, 0).await;
+    assert_eq!(names(&board), ["Alice"], "{board}");
+    let own = get_scores(&server, "Bob", &map.md5, 1, 0).await;
+    assert_eq!(
+        names(&own),
+        ["Bob", "Alice"],
+        "they still see their own: {own}"
+    );
+
+    let answer = admin.ask_bot("!unrestrict Bob appeal accepted").await;
+    assert_eq!(answer, "Bob is no longer restricted.");
+    let board = get_scores(&server, "Alice", &map.md5, 1, 0).await;
+    assert_eq!(names(&board), ["Bob", "Alice"], "{board}");
+}

@@ -1308,6 +1308,11 @@ impl Outbox for Router {
         self.broadcast_users(msg, audience);
     }
 
+    fn refresh_boards(&self) {
+        self.boards()
+            .broadcast(crate::leaderboard::BoardCast::Refresh);
+    }
+
     fn forget(&self, key: &EntityKey, actor: ActorId) {
         match key {
             EntityKey::User(_) => {}
