@@ -65,6 +65,19 @@ impl Database {
         })
     }
 
+    /// The maps with these osu! ids, every version of each (newest first per id).
+    pub async fn beatmaps_by_ids(&self, ids: &[i32]) -> Result<Vec<BeatmapRow>, DbError> {
+        let ids = ids.to_vec();
+        run!(self, |conn| async {
+            beatmaps::table
+                .filter(beatmaps::id.eq_any(ids))
+                .order((beatmaps::id, beatmaps::fetched_at.desc()))
+                .select(BeatmapRow::as_select())
+                .load(conn)
+                .await
+        })
+    }
+
     /// Stores what a source said about a map, replacing an older row of the same md5.
     /// Counters (plays, passes) are kept, and a status staff set by hand stays.
     pub async fn save_beatmap(&self, row: &BeatmapRow) -> Result<BeatmapRow, DbError> {
