@@ -90,6 +90,13 @@ impl Database {
             ..row.clone()
         };
         run!(self, |conn| conn.transaction(async move |conn| {
+            // A write first (the md5's miss is obsolete anyway): SQLite cannot turn a read
+            // transaction that another writer overtook into a write one (it fails at once,
+            // without waiting out its busy time-out), so two maps saved at once would
+            // fail one of them if the read below came first.
+            diesel::delete(beatmap_misses::table.find(format!("md5:{}", row.md5)))
+                .execute(conn)
+                .await?;
             let old: Option<BeatmapRow> = beatmaps::table
                 .find(&row.md5)
                 .select(BeatmapRow::as_select())
@@ -109,9 +116,6 @@ impl Database {
             }
             diesel::insert_into(beatmaps::table)
                 .values(&row)
-                .execute(conn)
-                .await?;
-            diesel::delete(beatmap_misses::table.find(format!("md5:{}", row.md5)))
                 .execute(conn)
                 .await?;
             Ok::<_, diesel::result::Error>(row)
