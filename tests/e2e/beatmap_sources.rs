@@ -71,6 +71,8 @@ struct Fake {
     failing: AtomicBool,
     /// Lookups take this long (milliseconds).
     delay_ms: AtomicUsize,
+    /// Tokens are given for this long (seconds); unset: a day.
+    expires_in: Mutex<Option<u64>>,
 }
 
 struct FakeOsu {
@@ -94,6 +96,7 @@ impl FakeOsu {
         let app = Router::new()
             .route("/oauth/token", post(token))
             .route("/api/v2/beatmaps/lookup", get(lookup))
+            .route("/api/v2/beatmapsets/{id}", get(beatmapset))
             .route("/osu/{id}", get(osu_file))
             .route("/v1/get_beatmaps", get(v1_get_beatmaps))
             .with_state(state.clone());
@@ -160,8 +163,61 @@ async fn token(
     }
     let value = format!("token-{}", fake.token_requests.load(Ordering::SeqCst));
     fake.tokens.lock().unwrap().insert(value.clone());
-    Json(json!({"token_type": "Bearer", "expires_in": 86400, "access_token": value}))
+    let expires_in = fake.expires_in.lock().unwrap().unwrap_or(86400);
+    Json(json!({"token_type": "Bearer", "expires_in": expires_in, "access_token": value}))
         .into_response()
+}
+
+/// Whether the request carries a token the fake gave and did not revoke.
+fn authorized(fake: &Fake, headers: &HeaderMap) -> bool {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    fake.tokens.lock().unwrap().contains(bearer)
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"authentication": "basic"})),
+    )
+        .into_response()
+}
+
+/// `GET /api/v2/beatmapsets/<id>`: the set (as osu-web's `BeatmapsetTransformer`) with its
+/// maps, which do not nest the set again.
+async fn beatmapset(
+    State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
+    Path(id): Path<i32>,
+) -> Response {
+    if !authorized(&fake, &headers) {
+        return unauthorized();
+    }
+    fake.lookups.fetch_add(1, Ordering::SeqCst);
+    let maps: Vec<FakeMap> = fake
+        .maps
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.set_id == id)
+        .cloned()
+        .collect();
+    let Some(first) = maps.first() else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": null}))).into_response();
+    };
+    let mut set = first.lookup_json()["beatmapset"].clone();
+    set["beatmaps"] = maps
+        .iter()
+        .map(|m| {
+            let mut map = m.lookup_json();
+            map.as_object_mut().unwrap().remove("beatmapset");
+            map
+        })
+        .collect();
+    Json(set).into_response()
 }
 
 async fn lookup(
@@ -169,17 +225,8 @@ async fn lookup(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !fake.tokens.lock().unwrap().contains(bearer) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"authentication": "basic"})),
-        )
-            .into_response();
+    if !authorized(&fake, &headers) {
+        return unauthorized();
     }
     fake.lookups.fetch_add(1, Ordering::SeqCst);
     let delay = fake.delay_ms.load(Ordering::SeqCst);
@@ -278,12 +325,28 @@ async fn a_map_known_only_to_osu_api_v2_is_served_with_its_status() {
     let server = TestServer::start_with(|config| fake.configure(config)).await;
     register_alice(&server).await;
 
-    // The v1 mirror knows nothing; the v2 source answers with the status by name.
-    let header = getscores_header(&server, &std_md5).await;
-    assert_eq!(header[..4], ["2", "false", "75", "1"], "ranked: {header:?}");
-    assert_eq!(fake.state.v1_requests.load(Ordering::SeqCst), 1);
-    let header = getscores_header(&server, &loved).await;
-    assert_eq!(header[..4], ["5", "false", "76", "1"], "loved: {header:?}");
+    // The v1 mirror knows nothing; the v2 source answers with the status by name. Two
+    // lookups at once wait for one token.
+    let (ranked_header, loved_header) = tokio::join!(
+        getscores_header(&server, &std_md5),
+        getscores_header(&server, &loved)
+    );
+    assert_eq!(
+        ranked_header[..4],
+        ["2", "false", "75", "1"],
+        "ranked: {ranked_header:?}"
+    );
+    assert_eq!(
+        loved_header[..4],
+        ["5", "false", "76", "1"],
+        "loved: {loved_header:?}"
+    );
+    assert_eq!(fake.state.v1_requests.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        fake.token_requests(),
+        1,
+        "one token for lookups made together"
+    );
     let row = server
         .world()
         .db()
@@ -317,7 +380,7 @@ async fn a_map_known_only_to_osu_api_v2_is_served_with_its_status() {
         "a miss is not asked again within miss_ttl"
     );
 
-    // By id through the chain, with the same token: one token for every lookup.
+    // By id (from the database now), with the same token: one token for every lookup.
     let by_id = server.world().scores().beatmaps().by_id(76).await.unwrap();
     assert_eq!(by_id.map(|m| m.md5), Some(loved.clone()));
     assert_eq!(fake.lookups(), 3, "ranked, loved, unknown");
@@ -334,6 +397,65 @@ async fn a_map_known_only_to_osu_api_v2_is_served_with_its_status() {
     let header = getscores_header(&server, &other).await;
     assert_eq!(header[..3], ["5", "false", "77"], "{header:?}");
     assert_eq!(fake.token_requests(), 2);
+
+    // A token about to expire is renewed before a lookup, without a 401 first.
+    *fake.state.expires_in.lock().unwrap() = Some(0);
+    fake.revoke_tokens();
+    assert!(
+        server
+            .world()
+            .scores()
+            .beatmaps()
+            .by_id(78)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(fake.token_requests(), 3, "renewed after the 401");
+    assert!(
+        server
+            .world()
+            .scores()
+            .beatmaps()
+            .by_id(79)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(fake.token_requests(), 4, "renewed before it expired");
+    *fake.state.expires_in.lock().unwrap() = None;
+
+    // An md5 no source knows, of a set the database does not know either: the set is
+    // asked for, and the client's file name in it means its copy is outdated ("update
+    // available").
+    let newer = md5_hex("the newer version");
+    fake.state
+        .maps
+        .lock()
+        .unwrap()
+        .push(fake_map(301, 30, &newer, "ranked"));
+    let outdated = md5_hex("the outdated version");
+    let url = format!(
+        "{}/web/osu-osz2-getscores.php?s=0&vv=4&v=1&c={outdated}&f={}&m=0&i=30&mods=0&h=&a=0&us=Alice&ha={}",
+        server.base,
+        "Fake%20Artist%20-%20Fake%20Title%20(Mapper)%20%5BInsane%5D.osu",
+        md5_hex(PASSWORD)
+    );
+    let reply = server
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(reply, "1|false");
+    let set = server.world().db().beatmap_set(30).await.unwrap();
+    assert_eq!(
+        set.iter().map(|m| m.md5.as_str()).collect::<Vec<_>>(),
+        [newer.as_str()]
+    );
 
     // The .osu file from the v2 source's default url ({base_url}/osu/{id}), md5-checked.
     let std_row = server
