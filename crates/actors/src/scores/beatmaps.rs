@@ -441,7 +441,12 @@ impl Beatmaps {
         if !key.is_empty() {
             request = request.query(&[("k", key)]);
         }
-        let response = request.send().await?.error_for_status()?;
+        // The url carries the key: errors are told without it.
+        let response = request
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(reqwest::Error::without_url)?;
         let body = read_limited(response, MAX_API_ANSWER_BYTES).await?;
         let maps: Vec<Value> = serde_json::from_slice(&body)?;
         let now = peace_db::unix_now();
@@ -546,7 +551,9 @@ impl Beatmaps {
         }
         let body = read_limited(response, MAX_TOKEN_ANSWER_BYTES).await?;
         let answer: TokenAnswer = serde_json::from_slice(&body)?;
-        if !answer.token_type.eq_ignore_ascii_case("bearer") || answer.access_token.is_empty() {
+        let bearer =
+            answer.token_type.is_empty() || answer.token_type.eq_ignore_ascii_case("bearer");
+        if !bearer || answer.access_token.is_empty() {
             return Err(SourceError::NotBearer);
         }
         // Renewed a tenth of its life (at most five minutes) before it expires, so that
@@ -682,7 +689,12 @@ enum SourceError {
 
 async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Bytes, SourceError> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
+    // Without the url, which may carry an api key (the callers name the source).
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(reqwest::Error::without_url)?
+    {
         if body.len() + chunk.len() > limit {
             return Err(SourceError::TooLarge(limit));
         }
