@@ -67,6 +67,8 @@ struct Fake {
     token_requests: AtomicUsize,
     lookups: AtomicUsize,
     v1_requests: AtomicUsize,
+    /// What the v1 mirror knows (as v1 `approved` numbers); nothing unless a test says.
+    v1_maps: Mutex<Vec<(FakeMap, i32)>>,
     /// Lookups answer 500.
     failing: AtomicBool,
     /// Lookups take this long (milliseconds).
@@ -254,9 +256,42 @@ async fn osu_file(State(fake): State<Arc<Fake>>, Path(id): Path<i32>) -> Respons
     }
 }
 
-async fn v1_get_beatmaps(State(fake): State<Arc<Fake>>) -> Json<Value> {
+/// `GET /v1/get_beatmaps?h=|b=|s=&k=`: the mirror's maps in the v1 shape, numbers as
+/// strings (as osu! itself sends them). A wrong key is refused.
+async fn v1_get_beatmaps(
+    State(fake): State<Arc<Fake>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     fake.v1_requests.fetch_add(1, Ordering::SeqCst);
-    Json(json!([]))
+    if query.get("k").map(String::as_str) != Some("k") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "Please provide a valid API key."})),
+        )
+            .into_response();
+    }
+    let wanted = |map: &FakeMap| {
+        query.get("h").is_some_and(|h| *h == map.md5)
+            || query.get("b").is_some_and(|b| *b == map.id.to_string())
+            || query.get("s").is_some_and(|s| *s == map.set_id.to_string())
+    };
+    let maps: Vec<Value> = fake
+        .v1_maps
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(map, _)| wanted(map))
+        .map(|(map, approved)| {
+            json!({
+                "beatmap_id": map.id.to_string(), "beatmapset_id": map.set_id.to_string(),
+                "approved": approved.to_string(), "file_md5": map.md5, "version": map.version,
+                "artist": "Mirror Artist", "title": "Mirror Title", "creator": "Mapper",
+                "mode": "0", "total_length": "90", "max_combo": "300",
+                "difficultyrating": "4.5", "approved_date": "2020-05-06 07:08:09"
+            })
+        })
+        .collect();
+    Json(Value::Array(maps)).into_response()
 }
 
 fn fake_map(id: i32, set_id: i32, md5: &str, status: &'static str) -> FakeMap {
@@ -489,6 +524,41 @@ async fn a_map_known_only_to_osu_api_v2_is_served_with_its_status() {
     assert_eq!(lines.len(), 2, "{info}");
     assert!(lines[0].starts_with("0|"), "{info}");
     assert_eq!(lines[1], format!("-1|75|1|{std_md5}|1|N|N|N|N"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sources_are_asked_in_the_order_written() {
+    let both = md5_hex("a map both sources know");
+    let mirror_set = md5_hex("a map of a set only the mirror knows");
+    let fake = FakeOsu::start(vec![fake_map(401, 40, &both, "ranked")]).await;
+    fake.state.v1_maps.lock().unwrap().extend([
+        (fake_map(401, 40, &both, "ranked"), 2),
+        (fake_map(501, 50, &mirror_set, "ranked"), 4),
+    ]);
+    let server = TestServer::start_with(|config| fake.configure(config)).await;
+    register_alice(&server).await;
+
+    // The v1 mirror comes first and knows the map (approved there): osu!api v2 is not
+    // asked at all.
+    let header = getscores_header(&server, &both).await;
+    assert_eq!(header[..4], ["3", "false", "401", "40"], "{header:?}");
+    assert_eq!((fake.lookups(), fake.token_requests()), (0, 0));
+    let row = server
+        .world()
+        .db()
+        .beatmap_by_md5(&both)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.source, row.artist.as_str()), (1, "Mirror Artist"));
+
+    // A set through the mirror (`s=`): its maps, saved.
+    let set = server.world().scores().beatmaps().set(50).await.unwrap();
+    assert_eq!(
+        set.iter().map(|m| (m.id, m.status)).collect::<Vec<_>>(),
+        [(501, 4)]
+    );
+    assert_eq!(fake.lookups(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
