@@ -243,6 +243,10 @@ pub async fn osr_download(State(state): State<AppState>, Path(id): Path<i32>) ->
 struct BeatmapInfoRequest {
     #[serde(rename = "Filenames", default)]
     filenames: Vec<String>,
+    /// Maps the client knows by osu! id (anything but an id is passed over, as `Ids`
+    /// was ignored before it was answered).
+    #[serde(rename = "Ids", default)]
+    ids: Vec<serde_json::Value>,
 }
 
 /// `POST /web/osu-getbeatmapinfo.php`: statuses and best grades of the client's maps.
@@ -265,10 +269,15 @@ pub async fn beatmap_info(
             return ApiError::BadRequest(format!("not the expected JSON: {e}")).into_response();
         }
     };
+    let ids: Vec<i32> = request
+        .ids
+        .iter()
+        .filter_map(|id| i32::try_from(id.as_i64()?).ok())
+        .collect();
     match state
         .world
         .scores()
-        .beatmap_info(&user, &request.filenames)
+        .beatmap_info_reply(&user, &request.filenames, &ids)
         .await
     {
         Ok(lines) => lines.into_response(),
