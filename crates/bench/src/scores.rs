@@ -339,7 +339,7 @@ mod tests {
         let text = String::from_utf8_lossy(&a);
         assert!(text.starts_with(&format!("--{BOUNDARY}\r\n")));
         assert!(text.ends_with(&format!("--{BOUNDARY}--\r\n")));
-        assert_eq!(text.matches("name=\"score\"").count(), 2);
+        assert_eq!(text.matches("form-data; name=\"score\"").count(), 2);
         assert_eq!(
             CONTENT_TYPE,
             format!("multipart/form-data; boundary={BOUNDARY}")

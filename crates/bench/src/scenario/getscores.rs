@@ -17,6 +17,7 @@ use clap::Args;
 use crate::Common;
 use crate::baseline::Baseline;
 use crate::http::Target;
+use crate::probe::{self, Scrape};
 use crate::report::Report;
 use crate::scenario::{ClosedLoop, MakeRequest, Prepared};
 use crate::scores::{self, BenchMap};
@@ -111,6 +112,7 @@ pub async fn run(common: &Common, args: &GetScoresArgs) -> anyhow::Result<Report
     };
     let slice = common.duration() / slices;
     let (mut server, mut base) = (ClosedLoop::default(), ClosedLoop::default());
+    let before = Scrape::take(&target).await;
     for i in 0..slices {
         let warmup = if i == 0 {
             common.warmup()
@@ -128,7 +130,15 @@ pub async fn run(common: &Common, args: &GetScoresArgs) -> anyhow::Result<Report
             );
         }
     }
+    let after = Scrape::take(&target).await;
     add(&mut report, "server", &server);
+    probe::db_fields(
+        &mut report,
+        "server",
+        before.as_ref(),
+        after.as_ref(),
+        server.sent,
+    );
     if baseline.is_some() {
         add(&mut report, "baseline", &base);
         let ratio = server.rate() / base.rate().max(f64::EPSILON);

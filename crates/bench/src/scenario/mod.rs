@@ -32,6 +32,9 @@ pub struct ClosedLoop {
     pub errors: u64,
     /// Of the errors, replies with a status other than 2xx.
     pub non_2xx: u64,
+    /// Requests sent, the warm-up's included ([`request_loop`] only): what the server's
+    /// own counters saw.
+    pub sent: u64,
     pub latency: Latency,
     pub elapsed: Duration,
     pub first_error: Option<String>,
@@ -47,6 +50,7 @@ impl ClosedLoop {
         self.answered += other.answered;
         self.errors += other.errors;
         self.non_2xx += other.non_2xx;
+        self.sent += other.sent;
         self.elapsed += other.elapsed;
         self.latency.merge(&other.latency);
         if self.first_error.is_none() {
@@ -203,6 +207,7 @@ pub async fn request_loop(
                     break;
                 }
                 let outcome = send_prepared(&mut conn, request, &check).await;
+                result.sent += 1;
                 if sent < measure_from {
                     continue;
                 }

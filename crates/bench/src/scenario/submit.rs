@@ -19,6 +19,7 @@ use clap::Args;
 
 use crate::Common;
 use crate::http::Target;
+use crate::probe::{self, Scrape};
 use crate::report::Report;
 use crate::scenario::MakeRequest;
 use crate::scores::{self, BenchMap};
@@ -73,8 +74,12 @@ pub async fn run(common: &Common, args: &SubmitArgs) -> anyhow::Result<Report> {
     )?);
     let make: MakeRequest = Arc::new(move |seq| submissions.request(seq));
     let check = scores::check_chart();
+    let before = Scrape::take(&target).await;
     if args.burst > 0 {
         let result = super::bursts(&target, args.burst, args.rounds, make, check).await?;
+        let after = Scrape::take(&target).await;
+        let sent = result.answered + result.errors;
+        probe::db_fields(&mut report, "server", before.as_ref(), after.as_ref(), sent);
         report.int("burst", args.burst as u64);
         report.int("rounds", u64::from(args.rounds));
         report.int("submissions", result.answered);
@@ -101,6 +106,14 @@ pub async fn run(common: &Common, args: &SubmitArgs) -> anyhow::Result<Report> {
             check,
         )
         .await?;
+        let after = Scrape::take(&target).await;
+        probe::db_fields(
+            &mut report,
+            "server",
+            before.as_ref(),
+            after.as_ref(),
+            result.sent,
+        );
         report.int("submissions", result.answered);
         report.int("errors", result.errors);
         report.int("non_2xx", result.non_2xx);
