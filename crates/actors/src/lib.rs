@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod bot;
+pub mod cache;
 pub mod channel;
 pub mod cluster;
 mod config;

@@ -107,6 +107,9 @@ struct Inner {
     stopping: AtomicBool,
     migrations: crate::migrate::MigrationCounters,
     channel_counts: crate::channel::MemberCounts,
+    /// Accounts as the web endpoints last read them, by safe name: a client's
+    /// getscores and replays come in runs, each carrying the login.
+    web_accounts: crate::cache::TtlCache<String, peace_db::User>,
     scores: crate::scores::ScoreService,
 }
 
@@ -125,6 +128,19 @@ impl std::fmt::Debug for World {
     }
 }
 
+/// Whether a credential check may take the account from the web endpoints' cache.
+#[derive(Debug, Clone, Copy)]
+enum AccountRead {
+    Cached,
+    Fresh,
+}
+
+/// How long the web endpoints believe an account they read: a ban or a new password
+/// reaches them within this time (a Bancho login always reads the account).
+pub const WEB_ACCOUNT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most accounts a node keeps for the web endpoints.
+pub const MAX_WEB_ACCOUNTS: usize = 20_000;
+
 /// What a credential check found.
 #[derive(Debug)]
 enum Credentials {
@@ -135,6 +151,18 @@ enum Credentials {
     Wrong,
     /// The right password for an account that may not log in any more.
     Banned,
+}
+
+impl Credentials {
+    /// The account, or the client's word for what is wrong.
+    fn into_web_answer(self) -> Result<peace_db::User, &'static str> {
+        match self {
+            Credentials::Valid(user) => Ok(user),
+            Credentials::Unknown => Err("nouser"),
+            Credentials::Wrong => Err("pass"),
+            Credentials::Banned => Err("ban"),
+        }
+    }
 }
 
 impl World {
@@ -200,6 +228,7 @@ impl World {
                 stopping: AtomicBool::new(false),
                 migrations: Default::default(),
                 channel_counts: Default::default(),
+                web_accounts: crate::cache::TtlCache::new(WEB_ACCOUNT_TTL, MAX_WEB_ACCOUNTS),
             }),
         };
         let (supervisor, _) = Actor::spawn(None, NodeSupervisor, world.clone()).await?;
@@ -976,7 +1005,10 @@ impl World {
         ip: IpAddr,
     ) -> Result<Option<peace_db::User>, DbError> {
         Ok(
-            match self.check_credentials(name, password_md5, ip).await? {
+            match self
+                .check_credentials(name, password_md5, ip, AccountRead::Cached)
+                .await?
+            {
                 Credentials::Valid(user) => Some(user),
                 Credentials::Unknown | Credentials::Wrong | Credentials::Banned => None,
             },
@@ -992,12 +1024,26 @@ impl World {
         name: &str,
         password_md5: &str,
         ip: IpAddr,
+        read: AccountRead,
     ) -> Result<Credentials, DbError> {
         let safe_name = peace_db::safe_name(name);
         if self.login_allowed(ip, &safe_name).is_err() {
             return Ok(Credentials::Wrong);
         }
-        let user = self.db().user_by_name(name).await?;
+        let cached = match read {
+            AccountRead::Cached => self.inner.web_accounts.get(&safe_name),
+            AccountRead::Fresh => None,
+        };
+        let user = match cached {
+            Some(user) => Some(user),
+            None => {
+                let user = self.db().user_by_name(name).await?;
+                if let Some(user) = &user {
+                    self.inner.web_accounts.put(safe_name.clone(), user.clone());
+                }
+                user
+            }
+        };
         let (verified, found) = match user {
             // The bot's account is never logged into.
             Some(u) if !u.privileges().contains(peace_db::Privileges::BOT) => {
@@ -1039,14 +1085,10 @@ impl World {
         password_md5: &str,
         ip: IpAddr,
     ) -> Result<Result<peace_db::User, &'static str>, DbError> {
-        Ok(
-            match self.check_credentials(name, password_md5, ip).await? {
-                Credentials::Valid(user) => Ok(user),
-                Credentials::Unknown => Err("nouser"),
-                Credentials::Wrong => Err("pass"),
-                Credentials::Banned => Err("ban"),
-            },
-        )
+        let checked = self
+            .check_credentials(name, password_md5, ip, AccountRead::Cached)
+            .await?;
+        Ok(checked.into_web_answer())
     }
 
     /// A stable client's score submission, from its form to the answer.
@@ -1061,7 +1103,12 @@ impl World {
             Err(answer) => return answer,
         };
         let name = play.text.player_name.clone();
-        match self.web_login(&name, &play.form.password_md5, ip).await {
+        // A submission writes: it reads the account afresh, so that a ban stops it at
+        // once (the reads of the web endpoints may be a few seconds behind).
+        let checked = self
+            .check_credentials(&name, &play.form.password_md5, ip, AccountRead::Fresh)
+            .await;
+        match checked.map(Credentials::into_web_answer) {
             Ok(Ok(user)) => self.scores().submit(&user, play).await,
             Ok(Err(word)) => SubmitAnswer::Text(format!("error: {word}")),
             Err(e) => {

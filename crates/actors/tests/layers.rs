@@ -41,7 +41,7 @@ const LAYERS: &[&[&str]] = &[
     // The shape of messages, and what entities tell sessions and each other.
     &["message", "session_msg", "kind_msg"],
     // Foundations: keys, the presence feed, credentials, limits, sign-up rules.
-    &["key", "presence", "auth", "limits", "accounts"],
+    &["key", "presence", "auth", "limits", "accounts", "cache"],
 ];
 
 /// What the crate root re-exports, by the module that defines it.

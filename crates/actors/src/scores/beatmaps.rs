@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::storage::{Storage, StorageError};
+use crate::cache::TtlCache;
 
 /// The largest `.osu` file fetched or imported (the biggest ranked maps are ~2 MB).
 pub const MAX_OSU_FILE_BYTES: usize = 8 << 20;
@@ -167,7 +168,17 @@ pub struct Beatmaps {
     /// that cannot answer is not asked on every request. A std lock: never held across
     /// an await.
     refreshes: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Maps whose status no source changes any more (ranked, approved, loved), by md5,
+    /// as read last: getscores asks for the same few maps over and over.
+    settled: Arc<TtlCache<String, BeatmapRow>>,
 }
+
+/// How long a settled map's row is believed without reading it again: a status set by
+/// hand in the database (or by `peace beatmaps import` beside a running server) shows
+/// within this time.
+pub const SETTLED_MAP_TTL: Duration = Duration::from_secs(30);
+/// Most settled maps a node keeps in memory.
+pub const MAX_SETTLED_MAPS: usize = 10_000;
 
 /// An osu!api v2 access token and when to ask for a new one.
 struct AccessToken {
@@ -250,6 +261,7 @@ impl Beatmaps {
             config: Arc::new(config),
             tokens,
             refreshes: Arc::default(),
+            settled: Arc::new(TtlCache::new(SETTLED_MAP_TTL, MAX_SETTLED_MAPS)),
         }
     }
 
@@ -262,9 +274,17 @@ impl Beatmaps {
         if !is_md5(md5) {
             return Ok(None);
         }
+        if let Some(row) = self.settled.get(&md5.to_owned()) {
+            return Ok(Some(row));
+        }
         let lookup = Lookup::Md5(md5.to_owned());
         if let Some(row) = self.db.beatmap_by_md5(md5).await? {
-            return Ok(Some(self.refreshed(row, lookup).await));
+            let row = self.refreshed(row, lookup).await;
+            let status = RankedStatus::from_api_v1(i32::from(row.status));
+            if status.is_some_and(|s| s.shows_scores() && !s.may_change()) {
+                self.settled.put(row.md5.clone(), row.clone());
+            }
+            return Ok(Some(row));
         }
         Ok(self.look_up(lookup).await?.into_iter().next())
     }
