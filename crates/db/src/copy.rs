@@ -31,12 +31,12 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use crate::introspect::SchemaShape;
 use crate::models::{BeatmapMiss, BeatmapRow, Channel, MatchScore, ScoreRow, SessionRow, Stats};
 use crate::pool::run;
+use crate::repo::client_web::{ClientReport, CommentRow, FavouriteRow, RatingRow};
 use crate::schema::{
     audit_log, beatmap_misses, beatmap_ratings, beatmaps, channels, client_reports, comments,
     favourites, logins, mail, match_games, match_scores, relationships, scores, sessions, stats,
     users,
 };
-use crate::repo::client_web::{ClientReport, CommentRow, FavouriteRow, RatingRow};
 use crate::{Backend, Database, DbError};
 
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;

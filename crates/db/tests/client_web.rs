@@ -89,7 +89,10 @@ async fn favourites_are_unique_and_capped(db: Database) {
         db.add_favourite(a.id, 1).await.unwrap(),
         FavouriteOutcome::TooMany
     );
-    assert_eq!(db.favourites(a.id).await.unwrap().len() as i64, MAX_FAVOURITES);
+    assert_eq!(
+        db.favourites(a.id).await.unwrap().len() as i64,
+        MAX_FAVOURITES
+    );
 }
 
 async fn comments_are_listed_by_target_without_restricted_authors(db: Database) {
