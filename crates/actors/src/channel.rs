@@ -320,7 +320,8 @@ impl ChannelState {
             tracing::debug!(channel = %self.definition.name, user = from_id, "message from a non-member dropped");
             return;
         }
-        if !privileges.meets(Privileges(self.definition.write_privileges)) {
+        // The bot speaks for the server (first places in #announce, match news).
+        if !is_bot && !privileges.meets(Privileges(self.definition.write_privileges)) {
             let text = format!("You may not write in {}.", self.display_name);
             let _ = outbox.send(Mail::User(
                 from_id,

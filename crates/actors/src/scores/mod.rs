@@ -7,11 +7,14 @@
 //! * [`submit`] — `osu-submit-modular-selector.php`.
 //! * [`board`] — `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php`.
 //! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
+//! * [`client`] — ratings, favourites, comments, client reports, star ratings.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
+pub mod announce;
 pub mod beatmaps;
 pub mod board;
+pub mod client;
 pub mod replay;
 pub mod storage;
 pub mod submit;
