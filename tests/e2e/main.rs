@@ -15,6 +15,7 @@ mod common;
 
 mod backends;
 mod cli_and_web;
+mod client_web;
 mod cluster;
 mod e2e;
 mod hardening;
