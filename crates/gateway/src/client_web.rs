@@ -198,7 +198,7 @@ pub async fn comment(
 /// `POST /web/osu-error.php`: the client's error report (a multipart form: `u`/`h` when
 /// logged in, `version`, `exception`, `feedback`, `stacktrace`, the client's state, and
 /// an optional screenshot, which is not kept). Stored cut to size, with the player when
-/// the login is valid; answered empty.
+/// the login is valid; answered empty, also when it cannot be read (nothing is stored).
 pub async fn error_report(
     State(state): State<AppState>,
     connect: Connect,
@@ -207,7 +207,11 @@ pub async fn error_report(
     let ip = ip_of(&state, request.headers(), connect.as_ref());
     let form = match read_form(request).await {
         Ok(form) => form,
-        Err(why) => return ApiError::BadRequest(why).into_response(),
+        Err(why) => {
+            // The client reads nothing from the answer: an unreadable report is dropped.
+            tracing::debug!(%ip, "unreadable error report: {why}");
+            return StatusCode::OK.into_response();
+        }
     };
     let login = Login::read(&form, "u", "h");
     let user_id = if login.name.is_empty() || login.password_md5.is_empty() {
