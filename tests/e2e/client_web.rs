@@ -303,7 +303,13 @@ async fn scenario(server: &TestServer) {
         .await
         .unwrap();
     assert_eq!(not_a_form.status(), 200);
-    assert_eq!(db.client_reports(ReportKind::Error, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        db.client_reports(ReportKind::Error, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Read marks: Bob's waiting message to Alice is not handed out again.
     db.store_mail(bob.id, alice.id, "see you").await.unwrap();

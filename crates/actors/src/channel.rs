@@ -487,6 +487,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_bot_writes_where_players_may_only_read() {
+        let mut c = channel("#announce", Privileges::NORMAL, Privileges::ADMIN);
+        c.join(2, Privileges::NORMAL).await;
+        c.join(3, Privileges::NORMAL).await;
+        c.sent.take();
+        let bot = Privileges::NORMAL.union(Privileges::BOT);
+        c.say(crate::BOT_ID, bot, "Alice achieved #1").await;
+        let [Sent::Users(users, UserCast::Enqueue(bytes))] = &c.sent.take()[..] else {
+            panic!("the members get the bot's message");
+        };
+        assert_eq!(users, &[2, 3]);
+        assert!(matches!(
+            &packets(bytes)[..],
+            [ServerPacket::SendMessage(m)] if m.message.text == "Alice achieved #1"
+        ));
+    }
+
+    #[tokio::test]
     async fn member_counts_are_coalesced_and_published_once() {
         let mut c = channel("#osu", Privileges::NORMAL, Privileges::NORMAL);
         for user in [1, 2, 3] {
