@@ -126,12 +126,15 @@ impl Default for ScoresSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BeatmapsSection {
-    /// HTTP sources of the osu!api v1 shape, asked in order after the database.
-    pub sources: Vec<peace_actors::scores::beatmaps::SourceConfig>,
+    /// HTTP sources (osu!api v1 or v2), asked in order after the database.
+    pub sources: Vec<BeatmapSourceSection>,
     /// The most one source may take to answer, in milliseconds.
     pub source_timeout_ms: u64,
     /// How long "no source knows this map" is believed, in seconds.
     pub miss_ttl_secs: u64,
+    /// How old a cached pending or qualified map may get before the sources are asked
+    /// about it again, in seconds; 0 never asks again.
+    pub refresh_after_secs: u64,
 }
 
 impl Default for BeatmapsSection {
@@ -140,6 +143,173 @@ impl Default for BeatmapsSection {
             sources: Vec::new(),
             source_timeout_ms: 3000,
             miss_ttl_secs: 3600,
+            refresh_after_secs: 3600,
+        }
+    }
+}
+
+/// One `[[beatmaps.sources]]` entry as written. Which keys it may have depends on its
+/// `kind`; [`BeatmapSourceSection::to_source`] checks them and builds the source.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BeatmapSourceSection {
+    /// `osu-api-v1` or `osu-api-v2`.
+    pub kind: String,
+    /// v1: the api's base (`GET {api_url}/get_beatmaps`).
+    pub api_url: String,
+    /// v1: the api key, if the source wants one.
+    pub key: String,
+    /// v2: the site (`{base_url}/oauth/token`, `{base_url}/api/v2/...`); empty for
+    /// osu! itself.
+    pub base_url: String,
+    /// v2: the OAuth client's id (a number on osu!; written as a number or a string).
+    #[serde(deserialize_with = "string_or_number")]
+    pub client_id: String,
+    /// v2: the OAuth client's secret, or else
+    pub client_secret: String,
+    /// v2: the name of the environment variable that holds it.
+    pub client_secret_env: String,
+    /// The raw `.osu` file, `{id}` replaced by the beatmap id; "" for none. Unset: none
+    /// for v1, `{base_url}/osu/{id}` for v2.
+    pub osu_file_url: Option<String>,
+}
+
+// By hand, so that the key and the secret never reach a log.
+impl std::fmt::Debug for BeatmapSourceSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |secret: &str| if secret.is_empty() { "" } else { "<hidden>" };
+        f.debug_struct("BeatmapSourceSection")
+            .field("kind", &self.kind)
+            .field("api_url", &self.api_url)
+            .field("key", &hidden(&self.key))
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &hidden(&self.client_secret))
+            .field("client_secret_env", &self.client_secret_env)
+            .field("osu_file_url", &self.osu_file_url)
+            .finish()
+    }
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Text(text) => text,
+        Either::Number(n) => n.to_string(),
+    })
+}
+
+impl BeatmapSourceSection {
+    /// The source this entry describes, or why it is wrong (each error names the entry
+    /// by its place, 1-based, and the key). A `client_secret_env` is read here.
+    pub fn to_source(
+        &self,
+        place: usize,
+    ) -> anyhow::Result<peace_actors::scores::beatmaps::SourceConfig> {
+        use peace_actors::scores::beatmaps::{OSU_WEBSITE, SourceConfig};
+        let here = format!("[[beatmaps.sources]] #{place} ({:?})", self.kind);
+        let is_url = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        // The keys of the other kind, so that a v1 entry with a client id (or the like)
+        // is refused instead of silently ignored.
+        let keys_of = |kind: &str| -> Vec<(&'static str, bool)> {
+            match kind {
+                "osu-api-v1" => vec![
+                    ("api_url", !self.api_url.is_empty()),
+                    ("key", !self.key.is_empty()),
+                ],
+                _ => vec![
+                    ("base_url", !self.base_url.is_empty()),
+                    ("client_id", !self.client_id.is_empty()),
+                    ("client_secret", !self.client_secret.is_empty()),
+                    ("client_secret_env", !self.client_secret_env.is_empty()),
+                ],
+            }
+        };
+        let refuse_keys_of = |other: &str| -> anyhow::Result<()> {
+            if let Some((key, _)) = keys_of(other).into_iter().find(|(_, set)| *set) {
+                anyhow::bail!("{here}: {key} is a key of kind \"{other}\" only");
+            }
+            Ok(())
+        };
+        let osu_file_url = |default: String| -> anyhow::Result<String> {
+            let url = self.osu_file_url.clone().unwrap_or(default);
+            let usable = is_url(&url) && url.contains("{id}");
+            if !url.is_empty() && !usable {
+                anyhow::bail!(
+                    "{here}: osu_file_url {url:?}: an http:// or https:// url with {{id}} \
+                     where the beatmap id goes, or \"\" for none"
+                );
+            }
+            Ok(url)
+        };
+        match self.kind.as_str() {
+            "osu-api-v1" => {
+                refuse_keys_of("osu-api-v2")?;
+                if !is_url(&self.api_url) {
+                    anyhow::bail!(
+                        "{here}: api_url {:?}: the api's http:// or https:// url \
+                         (https://mirror.example/api)",
+                        self.api_url
+                    );
+                }
+                Ok(SourceConfig::OsuApiV1 {
+                    api_url: self.api_url.clone(),
+                    osu_file_url: osu_file_url(String::new())?,
+                    key: self.key.clone(),
+                })
+            }
+            "osu-api-v2" => {
+                refuse_keys_of("osu-api-v1")?;
+                let base_url = if self.base_url.is_empty() {
+                    OSU_WEBSITE.to_owned()
+                } else {
+                    self.base_url.trim_end_matches('/').to_owned()
+                };
+                if !is_url(&base_url) {
+                    anyhow::bail!(
+                        "{here}: base_url {base_url:?}: the site's http:// or https:// url \
+                         ({OSU_WEBSITE})"
+                    );
+                }
+                if self.client_id.trim().is_empty() {
+                    anyhow::bail!("{here}: client_id must be set (the OAuth client's id)");
+                }
+                let client_secret = match (
+                    self.client_secret.is_empty(),
+                    self.client_secret_env.is_empty(),
+                ) {
+                    (false, true) => self.client_secret.clone(),
+                    (true, false) => match std::env::var(&self.client_secret_env) {
+                        Ok(secret) if !secret.is_empty() => secret,
+                        _ => anyhow::bail!(
+                            "{here}: client_secret_env names {:?}, which is not set",
+                            self.client_secret_env
+                        ),
+                    },
+                    (true, true) => anyhow::bail!(
+                        "{here}: client_secret (or client_secret_env, the environment \
+                         variable that holds it) must be set"
+                    ),
+                    (false, false) => anyhow::bail!(
+                        "{here}: client_secret and client_secret_env are two ways to give \
+                         one secret: set one of them"
+                    ),
+                };
+                Ok(SourceConfig::OsuApiV2 {
+                    osu_file_url: osu_file_url(format!("{base_url}/osu/{{id}}"))?,
+                    base_url,
+                    client_id: self.client_id.trim().to_owned(),
+                    client_secret,
+                })
+            }
+            other => anyhow::bail!(
+                "[[beatmaps.sources]] #{place}: kind {other:?}: \"osu-api-v1\" or \"osu-api-v2\""
+            ),
         }
     }
 }
@@ -527,19 +697,8 @@ impl Config {
             anyhow::bail!("[node] name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
         }
         peace_actors::cluster::Roles::parse(&self.node.roles).map_err(anyhow::Error::msg)?;
-        for source in &self.beatmaps.sources {
-            if source.kind != "osu-api-v1" {
-                anyhow::bail!(
-                    "[[beatmaps.sources]] kind {:?}: the only kind is \"osu-api-v1\"",
-                    source.kind
-                );
-            }
-            if !(source.api_url.starts_with("http://") || source.api_url.starts_with("https://")) {
-                anyhow::bail!(
-                    "[[beatmaps.sources]] api_url {:?}: an http:// or https:// url",
-                    source.api_url
-                );
-            }
+        for (i, source) in self.beatmaps.sources.iter().enumerate() {
+            source.to_source(i + 1)?;
         }
         self.storage.validate()?;
         self.web.validate()?;
@@ -681,9 +840,17 @@ impl Config {
                 relax_boards: self.scores.relax_boards,
                 domain: self.http.domain.clone(),
                 beatmaps: peace_actors::scores::beatmaps::BeatmapsConfig {
-                    sources: self.beatmaps.sources.clone(),
+                    // Checked by `validate`, which the server runs first.
+                    sources: self
+                        .beatmaps
+                        .sources
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, source)| source.to_source(i + 1).ok())
+                        .collect(),
                     source_timeout: Duration::from_millis(self.beatmaps.source_timeout_ms.max(100)),
                     miss_ttl: Duration::from_secs(self.beatmaps.miss_ttl_secs),
+                    refresh_after: Duration::from_secs(self.beatmaps.refresh_after_secs),
                 },
             },
             // Opened by `storage()`, which can fail.
@@ -885,6 +1052,136 @@ mod tests {
         config.storage.s3_prefix.clear();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("[storage] folder"), "{err}");
+    }
+
+    #[test]
+    fn beatmap_sources_are_checked_key_by_key_for_their_kind() {
+        use peace_actors::scores::beatmaps::SourceConfig;
+        let parsed: Config = toml::from_str(
+            "[[beatmaps.sources]]\nkind = \"osu-api-v1\"\napi_url = \"https://mirror.example/api\"\n\
+             [[beatmaps.sources]]\nkind = \"osu-api-v2\"\nclient_id = 1234\n\
+             client_secret = \"s3cr3t\"\n",
+        )
+        .unwrap();
+        parsed.validate().unwrap();
+        let sources = parsed.world_config().scores.beatmaps.sources;
+        assert_eq!(
+            sources,
+            [
+                SourceConfig::OsuApiV1 {
+                    api_url: "https://mirror.example/api".into(),
+                    osu_file_url: String::new(),
+                    key: String::new(),
+                },
+                SourceConfig::OsuApiV2 {
+                    base_url: "https://osu.ppy.sh".into(),
+                    osu_file_url: "https://osu.ppy.sh/osu/{id}".into(),
+                    client_id: "1234".into(),
+                    client_secret: "s3cr3t".into(),
+                },
+            ]
+        );
+        // The secret is in neither Debug form (which is what gets logged).
+        assert!(!format!("{parsed:?}").contains("s3cr3t"));
+        assert!(!format!("{sources:?}").contains("s3cr3t"));
+        assert_eq!(
+            parsed.world_config().scores.beatmaps.refresh_after,
+            Duration::from_secs(3600)
+        );
+
+        let v2 = parsed.beatmaps.sources[1].clone();
+        let check = |edit: &dyn Fn(&mut BeatmapSourceSection), wanted: &str| {
+            let mut config = parsed.clone();
+            edit(&mut config.beatmaps.sources[1]);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("[[beatmaps.sources]] #2"), "{wanted}: {err}");
+            assert!(err.contains(wanted), "{wanted}: {err}");
+        };
+        check(
+            &|s| s.kind = "osu-api-v3".into(),
+            "\"osu-api-v1\" or \"osu-api-v2\"",
+        );
+        check(&|s| s.client_id.clear(), "client_id must be set");
+        check(
+            &|s| s.client_secret.clear(),
+            "client_secret (or client_secret_env",
+        );
+        check(&|s| s.client_secret_env = "X".into(), "set one of them");
+        check(
+            &|s| s.api_url = "https://x/api".into(),
+            "api_url is a key of kind \"osu-api-v1\"",
+        );
+        check(
+            &|s| s.key = "k".into(),
+            "key is a key of kind \"osu-api-v1\"",
+        );
+        check(&|s| s.base_url = "osu.ppy.sh".into(), "base_url");
+        check(
+            &|s| s.osu_file_url = Some("https://x/osu/".into()),
+            "osu_file_url",
+        );
+        check(
+            &|s| {
+                s.client_secret.clear();
+                s.client_secret_env = "PEACE_TEST_UNSET_SECRET_VARIABLE".into();
+            },
+            "PEACE_TEST_UNSET_SECRET_VARIABLE",
+        );
+        check(
+            &|s| {
+                *s = BeatmapSourceSection {
+                    kind: "osu-api-v1".into(),
+                    ..v2.clone()
+                };
+            },
+            "client_id is a key of kind \"osu-api-v2\"",
+        );
+        check(
+            &|s| {
+                *s = BeatmapSourceSection {
+                    kind: "osu-api-v1".into(),
+                    ..Default::default()
+                };
+            },
+            "api_url \"\"",
+        );
+
+        // A base url of its own moves the default .osu url with it; "" means none.
+        let mut config = parsed.clone();
+        config.beatmaps.sources[1].base_url = "http://127.0.0.1:9/".into();
+        config.beatmaps.sources[1].osu_file_url = Some(String::new());
+        config.validate().unwrap();
+        assert!(matches!(
+            &config.world_config().scores.beatmaps.sources[1],
+            SourceConfig::OsuApiV2 { base_url, osu_file_url, .. }
+                if base_url == "http://127.0.0.1:9" && osu_file_url.is_empty()
+        ));
+        config.beatmaps.sources[1].osu_file_url = None;
+        assert!(matches!(
+            &config.world_config().scores.beatmaps.sources[1],
+            SourceConfig::OsuApiV2 { osu_file_url, .. }
+                if osu_file_url == "http://127.0.0.1:9/osu/{id}"
+        ));
+
+        // The secret from the environment (PATH is set in any test run; its value
+        // stands in for a secret).
+        let mut config = parsed.clone();
+        config.beatmaps.sources[1].client_secret.clear();
+        config.beatmaps.sources[1].client_secret_env = "PATH".into();
+        config.validate().unwrap();
+        assert!(matches!(
+            &config.world_config().scores.beatmaps.sources[1],
+            SourceConfig::OsuApiV2 { client_secret, .. }
+                if *client_secret == std::env::var("PATH").unwrap()
+        ));
+
+        // Unknown keys are refused by name.
+        let err = toml::from_str::<Config>(
+            "[[beatmaps.sources]]\nkind = \"osu-api-v2\"\nclient_key = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("client_key"), "{err}");
     }
 
     #[test]

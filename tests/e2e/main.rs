@@ -14,6 +14,7 @@
 mod common;
 
 mod backends;
+mod beatmap_sources;
 mod cli_and_web;
 mod client_web;
 mod cluster;

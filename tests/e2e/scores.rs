@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use peace_scores::crypto;
+use peace_scores::client_form::{ClientPlay, PartValue};
 use peace_scores::grade::{Counts, Grade};
 use peace_scores::mode::Mode;
 use peace_scores::mods::Mods;
@@ -54,27 +54,29 @@ pub(crate) fn play(name: &str, md5: &str, score: u64, passed: bool, nonce: u32) 
     text
 }
 
-/// Posts `text` as stable's multipart form; the status and the body.
+/// Posts `text` as stable's multipart form (the parts from `peace_scores::client_form`,
+/// which `peace-bench` sends too); the status and the body.
 pub(crate) async fn submit(server: &Gateway, text: &ScoreText, password: &str) -> (u16, String) {
-    let iv = crypto::encode_base64(&[7u8; 32]);
-    let score = crypto::encrypt_field(OSU_VERSION, &iv, &text.to_wire()).unwrap();
-    let hash = crypto::encrypt_field(OSU_VERSION, &iv, "hash:").unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("x", if text.passed { "0" } else { "1" })
-        .text("ft", if text.passed { "0" } else { "1500" })
-        .text("fs", "")
-        .text("bmk", text.beatmap_md5.clone())
-        .text("iv", iv)
-        .text("c1", "aa|bb")
-        .text("st", "30000")
-        .text("pass", md5_hex(password))
-        .text("osuver", OSU_VERSION)
-        .text("s", hash)
-        .text("score", score)
-        .part(
-            "score",
-            reqwest::multipart::Part::bytes(REPLAY.to_vec()).file_name("score"),
-        );
+    let password_md5 = md5_hex(password);
+    let play = ClientPlay {
+        text,
+        password_md5: &password_md5,
+        client_hash: "hash:",
+        iv: [7u8; 32],
+        replay: REPLAY,
+        fail_time_ms: if text.passed { 0 } else { 1500 },
+        play_time_ms: 30_000,
+    };
+    let mut form = reqwest::multipart::Form::new();
+    for part in play.parts().unwrap() {
+        form = match part.value {
+            PartValue::Text(value) => form.text(part.name, value),
+            PartValue::File { file_name, bytes } => form.part(
+                part.name,
+                reqwest::multipart::Part::bytes(bytes).file_name(file_name),
+            ),
+        };
+    }
     let response = server
         .http
         .post(format!(
@@ -87,6 +89,26 @@ pub(crate) async fn submit(server: &Gateway, text: &ScoreText, password: &str) -
         .await
         .unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The test map, imported as ranked (what `peace beatmaps import` does).
+async fn ranked_map(server: &TestServer) -> peace_db::BeatmapRow {
+    server
+        .world()
+        .scores()
+        .beatmaps()
+        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
+        .await
+        .unwrap()
+}
+
+/// Registers every name (e-mail `<name>@example.com`, the test password).
+async fn register_all(server: &TestServer, names: &[&str]) {
+    for name in names {
+        let email = format!("{}@example.com", name.to_lowercase());
+        let response = server.register(name, &email, PASSWORD, false).await;
+        assert_eq!(response.status(), 200, "registering {name}");
+    }
 }
 
 async fn get_scores(server: &Gateway, name: &str, md5: &str, v: u8, mods: u32) -> String {
@@ -113,23 +135,8 @@ fn chart_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 async fn scenario(server: &TestServer) {
-    let map = server
-        .world()
-        .scores()
-        .beatmaps()
-        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
-        .await
-        .unwrap();
-    for name in ["Alice", "Bob"] {
-        let email = format!("{}@example.com", name.to_lowercase());
-        assert_eq!(
-            server
-                .register(name, &email, PASSWORD, false)
-                .await
-                .status(),
-            200
-        );
-    }
+    let map = ranked_map(server).await;
+    register_all(server, &["Alice", "Bob"]).await;
 
     // Alice's first pass: stored, answered with the chart.
     let first = play("Alice", &map.md5, 50_000, true, 1);
@@ -420,13 +427,7 @@ peace_db::backend_test!(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_player_hears_their_new_stats_after_a_play() {
     let server = TestServer::start().await;
-    let map = server
-        .world()
-        .scores()
-        .beatmaps()
-        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
-        .await
-        .unwrap();
+    let map = ranked_map(&server).await;
     let mut alice = server.player("Alice").await;
     let alice_id = server
         .world()
@@ -496,19 +497,13 @@ const FAILING: std::ops::Range<usize> = 4..6;
 /// passes and a fail): every pass is answered with its chart, counted exactly once, and
 /// the board lists each player's best once, in score order, ranked 1..=n.
 async fn crowd_scenario(server: &TestServer) {
-    let map = server
-        .world()
-        .scores()
-        .beatmaps()
-        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
-        .await
-        .unwrap();
+    let map = ranked_map(server).await;
     let names: Vec<String> = (0..CROWD).map(|i| format!("Crowd{i:02}")).collect();
-    for name in &names {
-        let email = format!("{}@example.com", name.to_lowercase());
-        let response = server.register(name, &email, PASSWORD, false).await;
-        assert_eq!(response.status(), 200);
-    }
+    register_all(
+        server,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
     // Distinct scores in an order unlike the players' (so unlike the accounts' ids).
     let first = |i: usize| 100_000 + ((i * 7) % CROWD) as u64 * 1_000;
     let second = |i: usize| {
@@ -655,17 +650,8 @@ async fn crowd_scenario(server: &TestServer) {
 /// One play sent four times at once (a client resending while its first try is still
 /// on its way): stored once, counted once, and every copy answered with the same chart.
 async fn resend_race_scenario(server: &TestServer) {
-    let map = server
-        .world()
-        .scores()
-        .beatmaps()
-        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
-        .await
-        .unwrap();
-    let response = server
-        .register("Racer", "racer@example.com", PASSWORD, false)
-        .await;
-    assert_eq!(response.status(), 200);
+    let map = ranked_map(server).await;
+    register_all(server, &["Racer"]).await;
     let text = play("Racer", &map.md5, 77_777, true, 9);
     let copies = vec![text.clone(); 4];
 
@@ -752,8 +738,6 @@ peace_db::backend_test!(
 /// player's new statistics read through the second's.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_play_sent_through_one_node_is_seen_through_another() {
-    use md5::{Digest, Md5};
-
     let cluster = crate::common::cluster::TestCluster::start(2).await;
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -762,10 +746,7 @@ async fn a_play_sent_through_one_node_is_seen_through_another() {
     cluster
         .cli(0, &["beatmaps", "import", path, "--status", "ranked"])
         .await;
-    let md5: String = Md5::digest(STD_MAP)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let md5 = md5_hex_bytes(STD_MAP);
     let (first, second) = (cluster.gateway(0), cluster.gateway(1));
     // Alice is online through the second node (wherever her session lives).
     let mut alice = second.player("Alice").await;
@@ -846,4 +827,54 @@ async fn a_play_sent_through_one_node_is_seen_through_another() {
         .split('|')
         .collect();
     assert_eq!((top[1], top[2]), ("Alice", "70000"), "{board}");
+}
+
+/// A restriction reaches every leaderboard at once: the player's score leaves the board
+/// others see on their next read (not at the board's next reload), stays on the one they
+/// see themselves, and comes back when they are unrestricted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restricted_players_score_leaves_the_board_at_once() {
+    let server = TestServer::start().await;
+    let map = server
+        .world()
+        .scores()
+        .beatmaps()
+        .import_osu(Bytes::from_static(STD_MAP), RankedStatus::Ranked)
+        .await
+        .unwrap();
+    let _alice = server.player("Alice").await;
+    let _bob = server.player("Bob").await;
+    let admin_privileges = peace_db::Privileges::DEFAULT_NEW.union(peace_db::Privileges::ADMIN);
+    let mut admin = server.player_with("Boss", admin_privileges).await;
+    for (name, score, nonce) in [("Alice", 50_000, 1), ("Bob", 60_000, 2)] {
+        let (status, chart) =
+            submit(&server, &play(name, &map.md5, score, true, nonce), PASSWORD).await;
+        assert_eq!(status, 200, "{chart}");
+    }
+    let names = |board: &str| -> Vec<String> {
+        board
+            .lines()
+            .skip(5)
+            .map(|l| l.split('|').nth(1).unwrap_or_default().to_owned())
+            .collect()
+    };
+    // Read once, so that the board holds both.
+    let board = get_scores(&server, "Alice", &map.md5, 1, 0).await;
+    assert_eq!(names(&board), ["Bob", "Alice"], "{board}");
+
+    let answer = admin.ask_bot("!restrict Bob multiaccounting").await;
+    assert_eq!(answer, "Bob is restricted.");
+    let board = get_scores(&server, "Alice", &map.md5, 1, 0).await;
+    assert_eq!(names(&board), ["Alice"], "{board}");
+    let own = get_scores(&server, "Bob", &map.md5, 1, 0).await;
+    assert_eq!(
+        names(&own),
+        ["Bob", "Alice"],
+        "they still see their own: {own}"
+    );
+
+    let answer = admin.ask_bot("!unrestrict Bob appeal accepted").await;
+    assert_eq!(answer, "Bob is no longer restricted.");
+    let board = get_scores(&server, "Alice", &map.md5, 1, 0).await;
+    assert_eq!(names(&board), ["Bob", "Alice"], "{board}");
 }

@@ -10,7 +10,8 @@
 //! than [`BOARD_FRESH_FOR`] (so a renamed or restricted player shows as such within that
 //! time). It carries nothing when it moves or restarts after a panic: it loads again.
 //!
-//! A board nobody reads for [`BOARD_IDLE`] stops; a node starts at most
+//! A change of who may be shown (a restriction) reaches every board at once
+//! ([`BoardCast::Refresh`]). A board nobody reads for [`BOARD_IDLE`] stops; a node starts at most
 //! [`MAX_BOARDS_PER_NODE`] (reads of more are answered from the database directly).
 
 use std::fmt::Debug;
@@ -64,6 +65,9 @@ pub enum BoardCall {
 pub enum BoardCast {
     /// Timer: stop if nobody read the board for [`BOARD_IDLE`].
     IdleCheck,
+    /// Load again on the next read: who may be shown changed (a player was restricted
+    /// or unrestricted). Told to every board at once.
+    Refresh,
 }
 
 /// A board's answers.
@@ -227,6 +231,7 @@ impl Entity for Leaderboard {
                     me.cast_after(IDLE_CHECK_EVERY, BoardCast::IdleCheck);
                 }
             }
+            BoardCast::Refresh => self.held = None,
         }
     }
 
@@ -388,6 +393,22 @@ mod tests {
             .await;
         assert!(matches!(noted, BoardReply::Noted));
         assert_eq!(ids(&read(&mut board, &ports, 9).await), [3, 1, 2]);
+        assert_eq!(store.loads.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_loads_the_board_again_on_the_next_read() {
+        let store = Arc::new(Listed::default());
+        *store.entries.lock().unwrap() = vec![entry(1, 300, false), entry(2, 200, false)];
+        let (_, ports) = ports(store.clone());
+        let mut board = Leaderboard::new(key());
+        read(&mut board, &ports, 9).await;
+        // Player 1 is restricted: told to every board, this one shows it at once.
+        store.entries.lock().unwrap()[0] = entry(1, 300, true);
+        board
+            .cast(BoardCast::Refresh, &ports, &Me::detached())
+            .await;
+        assert_eq!(ids(&read(&mut board, &ports, 9).await), [2]);
         assert_eq!(store.loads.load(Ordering::Relaxed), 2);
     }
 

@@ -43,6 +43,9 @@ pub trait Outbox: Send + Sync + Debug + 'static {
     /// The entity at `key`, hosted by `actor`, stopped on this node: drop its entry
     /// (unless a successor holds it already).
     fn forget(&self, key: &EntityKey, actor: ActorId);
+    /// Every leaderboard, on every node, loads again on its next read: a player's
+    /// scores became visible or hidden (restricted, unrestricted, banned).
+    fn refresh_boards(&self);
 }
 
 /// The context of the osu! entity kinds that only send: rooms, matches, the lobby.
@@ -186,6 +189,7 @@ pub(crate) mod testing {
         Sessions(Vec<(i32, u64)>, UserCast),
         Broadcast(UserCast, Audience),
         Forgot(EntityKey),
+        BoardsRefreshed,
     }
 
     /// The packets in a queued batch of bytes (an `Enqueue`).
@@ -259,6 +263,10 @@ pub(crate) mod testing {
 
         fn forget(&self, key: &EntityKey, _actor: ActorId) {
             self.push(Sent::Forgot(key.clone()));
+        }
+
+        fn refresh_boards(&self) {
+            self.push(Sent::BoardsRefreshed);
         }
     }
 }

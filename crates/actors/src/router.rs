@@ -130,6 +130,8 @@ impl<K, M> std::fmt::Debug for Starter<K, M> {
 pub struct Table<K, C, Q, R, S> {
     actors: RwLock<ActorMap<K, C, Q, R, S>>,
     key: fn(&K) -> EntityKey,
+    /// The kind's own key in an [`EntityKey`] of this kind (`None` for another kind).
+    unkey: fn(&EntityKey) -> Option<&K>,
     /// The kind's name on the wire and in the API (`channel`, `match`).
     kind: &'static str,
     starter: std::sync::OnceLock<Starter<K, EntityMsg<C, Q, R, S>>>,
@@ -143,10 +145,15 @@ where
     R: Send + Serialize + DeserializeOwned + 'static,
     S: Send + 'static,
 {
-    fn new(kind: &'static str, key: fn(&K) -> EntityKey) -> Self {
+    fn new(
+        kind: &'static str,
+        key: fn(&K) -> EntityKey,
+        unkey: fn(&EntityKey) -> Option<&K>,
+    ) -> Self {
         Self {
             actors: RwLock::default(),
             key,
+            unkey,
             kind,
             starter: std::sync::OnceLock::new(),
         }
@@ -299,6 +306,127 @@ where
     send_counted(actor, kind, EntityMsg::Call(msg, tx.into()))
         .map_err(|_| RouteError::Stopped(key))?;
     Ok(rx)
+}
+
+/// A future a [`Kind`] returns (kinds are trait objects, so their futures are boxed).
+pub(crate) type KindFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The entities of one kind as the node handles them without knowing the kind: every
+/// table of the router seen through one shape, so that what arrives from peers
+/// (casts, calls, broadcasts), forgetting, counting and stopping strays are written once
+/// for all kinds ([`Router::kinds`]). A new kind is one more table in that list. The
+/// sessions are not among them: a user's key names a session *and* which of a
+/// tournament account's sessions, so they keep their own table (`sessions.rs`).
+pub(crate) trait Kind: Send + Sync + std::fmt::Debug {
+    /// The kind's name on the wire, in the API and in metrics.
+    fn name(&self) -> &'static str;
+    /// Puts an encoded cast in the mailbox of `key`'s entity here.
+    fn deliver_payload(&self, key: &EntityKey, payload: &[u8]) -> Result<(), RouteError>;
+    /// Runs an encoded call from a peer on `key`'s entity, wherever it is now (started
+    /// first, for a kind whose entities start on their first call), and encodes the
+    /// answer.
+    fn call_payload<'a>(
+        &'a self,
+        router: &'a Router,
+        key: &'a EntityKey,
+        payload: &'a [u8],
+        timeout: Duration,
+        origin: &'a Origin,
+    ) -> KindFuture<'a, Result<Vec<u8>, RouteError>>;
+    /// Tells every entity of the kind here an encoded message from a peer's broadcast.
+    fn broadcast_payload(
+        &self,
+        router: &Router,
+        payload: &[u8],
+        origin: &Origin,
+    ) -> Result<(), WireError>;
+    /// Drops `key`'s entry if it is still `actor`.
+    fn forget(&self, key: &EntityKey, actor: ActorId);
+    /// Entities of the kind here.
+    fn len(&self) -> usize;
+    fn count_by_shard(&self, counts: &mut BTreeMap<Shard, usize>);
+    /// Stops the entities here whose keys are in `shards`; how many.
+    fn stop_in(&self, shards: &std::collections::BTreeSet<Shard>, reason: &str) -> usize;
+}
+
+impl<K, C, Q, R, S> Kind for Table<K, C, Q, R, S>
+where
+    K: Clone + Eq + Hash + Send + Sync + std::fmt::Debug + 'static,
+    C: Clone + Send + Sync + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
+    Q: Clone + Send + Sync + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
+    R: Send + Sync + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
+    S: Send + Sync + std::fmt::Debug + 'static,
+{
+    fn name(&self) -> &'static str {
+        self.kind
+    }
+
+    fn deliver_payload(&self, key: &EntityKey, payload: &[u8]) -> Result<(), RouteError> {
+        let own = (self.unkey)(key).ok_or_else(|| RouteError::NotFound(key.clone()))?;
+        Table::deliver_payload(self, own, payload)
+    }
+
+    fn call_payload<'a>(
+        &'a self,
+        router: &'a Router,
+        key: &'a EntityKey,
+        payload: &'a [u8],
+        timeout: Duration,
+        origin: &'a Origin,
+    ) -> KindFuture<'a, Result<Vec<u8>, RouteError>> {
+        Box::pin(async move {
+            let own = (self.unkey)(key).ok_or_else(|| RouteError::NotFound(key.clone()))?;
+            let msg: Q = envelope::decode_payload(payload)?;
+            let routed = Routed {
+                table: self,
+                router,
+            };
+            let reply = if self.starter.get().is_some() {
+                routed.call_or_start_from(own, msg, timeout, origin).await?
+            } else {
+                routed.call_from(own, msg, timeout, origin).await?
+            };
+            Ok(envelope::encode_payload(&reply)?)
+        })
+    }
+
+    fn broadcast_payload(
+        &self,
+        router: &Router,
+        payload: &[u8],
+        origin: &Origin,
+    ) -> Result<(), WireError> {
+        let msg: C = envelope::decode_payload(payload)?;
+        Routed {
+            table: self,
+            router,
+        }
+        .broadcast_here_from(&msg, origin);
+        Ok(())
+    }
+
+    fn forget(&self, key: &EntityKey, actor: ActorId) {
+        if let Some(own) = (self.unkey)(key) {
+            self.remove(own, actor);
+        }
+    }
+
+    fn len(&self) -> usize {
+        Table::len(self)
+    }
+
+    fn count_by_shard(&self, counts: &mut BTreeMap<Shard, usize>) {
+        Table::count_by_shard(self, counts)
+    }
+
+    fn stop_in(&self, shards: &std::collections::BTreeSet<Shard>, reason: &str) -> usize {
+        let actors = self.actors_in(shards);
+        for (_, actor) in &actors {
+            actor.stop(Some(reason.to_owned()));
+        }
+        actors.len()
+    }
 }
 
 /// One entity kind, addressed through the router: messages go wherever the key lives.
@@ -542,11 +670,43 @@ impl Router {
                 users: Directory::new(net.clone()),
                 net,
                 sessions: Sessions::default(),
-                channels: Table::new("channel", |name| EntityKey::Channel(name.clone())),
-                spectate: Table::new("spectate", |host| EntityKey::Spectate(*host)),
-                matches: Table::new("match", |id| EntityKey::Match(*id)),
-                lobby: Table::new("lobby", |()| EntityKey::Lobby),
-                boards: Table::new("board", |key| EntityKey::Board(key.clone())),
+                channels: Table::new(
+                    "channel",
+                    |name| EntityKey::Channel(name.clone()),
+                    |key| match key {
+                        EntityKey::Channel(name) => Some(name),
+                        _ => None,
+                    },
+                ),
+                spectate: Table::new(
+                    "spectate",
+                    |host| EntityKey::Spectate(*host),
+                    |key| match key {
+                        EntityKey::Spectate(host) => Some(host),
+                        _ => None,
+                    },
+                ),
+                matches: Table::new(
+                    "match",
+                    |id| EntityKey::Match(*id),
+                    |key| match key {
+                        EntityKey::Match(id) => Some(id),
+                        _ => None,
+                    },
+                ),
+                lobby: Table::new(
+                    "lobby",
+                    |()| EntityKey::Lobby,
+                    |key| matches!(key, EntityKey::Lobby).then_some(&()),
+                ),
+                boards: Table::new(
+                    "board",
+                    |board| EntityKey::Board(board.clone()),
+                    |key| match key {
+                        EntityKey::Board(board) => Some(board),
+                        _ => None,
+                    },
+                ),
             }),
         }
     }
@@ -597,6 +757,22 @@ impl Router {
         }
     }
 
+    /// Every kind kept in a [`Table`], as one shape (all but the sessions).
+    pub(crate) fn kinds(&self) -> [&dyn Kind; 5] {
+        let i = &self.inner;
+        [&i.channels, &i.spectate, &i.matches, &i.lobby, &i.boards]
+    }
+
+    /// The kind named `name`, if it is kept in a [`Table`].
+    pub(crate) fn kind(&self, name: &str) -> Option<&dyn Kind> {
+        self.kinds().into_iter().find(|k| k.name() == name)
+    }
+
+    /// How many entities of each table kind run here, by name (for metrics).
+    pub fn kind_counts(&self) -> Vec<(&'static str, usize)> {
+        self.kinds().iter().map(|k| (k.name(), k.len())).collect()
+    }
+
     pub fn boards(&self) -> BoardsRouted<'_> {
         Routed {
             table: &self.inner.boards,
@@ -624,11 +800,9 @@ impl Router {
     pub fn local_shard_load(&self) -> BTreeMap<Shard, usize> {
         let mut counts = BTreeMap::new();
         self.inner.sessions.count_by_shard(&mut counts);
-        self.inner.channels.count_by_shard(&mut counts);
-        self.inner.spectate.count_by_shard(&mut counts);
-        self.inner.matches.count_by_shard(&mut counts);
-        self.inner.lobby.count_by_shard(&mut counts);
-        self.inner.boards.count_by_shard(&mut counts);
+        for kind in self.kinds() {
+            kind.count_by_shard(&mut counts);
+        }
         counts
     }
 
@@ -807,11 +981,10 @@ impl Router {
                 let msg: UserCast = envelope::decode_payload(payload)?;
                 self.inner.sessions.deliver(*id, session, msg)
             }
-            EntityKey::Channel(name) => self.inner.channels.deliver_payload(name, payload),
-            EntityKey::Spectate(host) => self.inner.spectate.deliver_payload(host, payload),
-            EntityKey::Match(id) => self.inner.matches.deliver_payload(id, payload),
-            EntityKey::Lobby => self.inner.lobby.deliver_payload(&(), payload),
-            EntityKey::Board(key) => self.inner.boards.deliver_payload(key, payload),
+            other => match self.kind(other.kind()) {
+                Some(kind) => kind.deliver_payload(other, payload),
+                None => Err(RouteError::NotFound(other.clone())),
+            },
         }
     }
 
@@ -1135,14 +1308,19 @@ impl Outbox for Router {
         self.broadcast_users(msg, audience);
     }
 
+    fn refresh_boards(&self) {
+        self.boards()
+            .broadcast(crate::leaderboard::BoardCast::Refresh);
+    }
+
     fn forget(&self, key: &EntityKey, actor: ActorId) {
         match key {
             EntityKey::User(_) => {}
-            EntityKey::Channel(name) => self.channels().remove(name, actor),
-            EntityKey::Spectate(host) => self.spectate().remove(host, actor),
-            EntityKey::Match(id) => self.matches().remove(id, actor),
-            EntityKey::Lobby => self.lobby().remove(&(), actor),
-            EntityKey::Board(key) => self.boards().remove(key, actor),
+            other => {
+                if let Some(kind) = self.kind(other.kind()) {
+                    kind.forget(other, actor);
+                }
+            }
         }
     }
 }

@@ -7,7 +7,6 @@
 //! entity is never started in a shard that is leaving (see `release_shards`).
 
 use peace_bancho::MatchData;
-use ractor::ActorRef;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelState;
@@ -363,17 +362,9 @@ impl World {
                 stopped += 1;
             }
         }
-        fn stop_all<K, M: ractor::Message>(actors: Vec<(K, ActorRef<M>)>, n: &mut usize) {
-            for (_, a) in actors {
-                a.stop(Some("its shard moved to another node".to_owned()));
-                *n += 1;
-            }
+        for kind in router.kinds() {
+            stopped += kind.stop_in(&lost, "its shard moved to another node");
         }
-        stop_all(router.channels_table().actors_in(&lost), &mut stopped);
-        stop_all(router.spectate_table().actors_in(&lost), &mut stopped);
-        stop_all(router.matches_table().actors_in(&lost), &mut stopped);
-        stop_all(router.lobby_table().actors_in(&lost), &mut stopped);
-        stop_all(router.boards_table().actors_in(&lost), &mut stopped);
         if stopped > 0 {
             tracing::warn!(stopped, "stopped entities whose shards this node lost");
         }

@@ -1,8 +1,10 @@
 //! The same-run baseline: a stateless, Bancho-shaped axum handler. A login (no
 //! `osu-token`) gets a `cho-token` and PROTOCOL_VERSION + USER_ID; a poll gets an empty
-//! body. It does no work a server could skip, so the server's figures divided by the
-//! baseline's, measured in the same run with the same client, say how much of the
-//! machine's HTTP capacity the server keeps, whatever else the machine is doing.
+//! body; `GET /web/osu-osz2-getscores.php` gets a fixed body, the server's own reply to
+//! the same request (so of the same size). It does no work a server could skip, so the
+//! server's figures divided by the baseline's, measured in the same run with the same
+//! client, say how much of the machine's HTTP capacity the server keeps, whatever else
+//! the machine is doing.
 //!
 //! It runs on its own two-thread runtime, like a server in another process would, so
 //! that it does not share the bench client's worker threads.
@@ -15,7 +17,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use peace_bancho::{PROTOCOL_VERSION, ServerPacket, server as s};
 
 /// Worker threads of the baseline server: the machine's cores, as the server under test
@@ -34,11 +36,16 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn start() -> anyhow::Result<Baseline> {
-        Self::start_on("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0", Bytes::new())
+    }
+
+    /// Starts the baseline with `board` as its answer to every getscores request.
+    pub fn start_with_board(board: Bytes) -> anyhow::Result<Baseline> {
+        Self::start_on("127.0.0.1:0", board)
     }
 
     /// Starts the baseline on `addr` (loopback), e.g. to profile it alone.
-    pub fn start_on(addr: &str) -> anyhow::Result<Baseline> {
+    pub fn start_on(addr: &str, board: Bytes) -> anyhow::Result<Baseline> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("baseline")
@@ -61,13 +68,22 @@ impl Baseline {
                         return;
                     };
                     let next_id = Arc::new(AtomicI32::new(1));
-                    let app = Router::new().route(
-                        "/",
-                        post(move |headers: HeaderMap, body: Bytes| {
-                            let next_id = Arc::clone(&next_id);
-                            async move { handle(&headers, &body, &next_id) }
-                        }),
-                    );
+                    let app = Router::new()
+                        .route(
+                            "/",
+                            post(move |headers: HeaderMap, body: Bytes| {
+                                let next_id = Arc::clone(&next_id);
+                                async move { handle(&headers, &body, &next_id) }
+                            }),
+                        )
+                        .route(
+                            crate::scores::GETSCORES_PATH,
+                            // The query is not looked at, like a no-op server would.
+                            get(move || {
+                                let board = board.clone();
+                                async move { board }
+                            }),
+                        );
                     let _ = axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.await;

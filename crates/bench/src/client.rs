@@ -49,6 +49,11 @@ impl Accounts {
         })
     }
 
+    /// The md5 (hex) of the password, as clients send it.
+    pub fn password_md5(&self) -> &str {
+        &self.password_md5
+    }
+
     pub fn name(&self, index: usize) -> String {
         format!("{}{index:06}", self.prefix)
     }

@@ -124,6 +124,23 @@ impl Conn {
         self.send(request).await
     }
 
+    /// A POST with a body of `content_type` (a score submission's multipart form).
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", &self.target.host)
+            .header("user-agent", "osu!")
+            .header("content-type", content_type)
+            .body(Full::new(body))?;
+        self.send(request).await
+    }
+
     /// An empty POST with a bearer token (the cluster's admin calls).
     pub async fn post_bearer(&mut self, path: &str, token: &str) -> anyhow::Result<Reply> {
         let request = Request::builder()

@@ -3,8 +3,9 @@
 //! configuration it expects, and the results.
 //!
 //! Every run prints a table and, as its last line, the same figures as one JSON object.
-//! Scenarios that have a meaningful stateless equivalent (`login`, `poll`, `idle`) first
-//! measure the built-in baseline server in the same run and report ratios to it.
+//! Scenarios that have a meaningful stateless equivalent (`login`, `poll`, `idle`,
+//! `getscores`) also measure the built-in baseline server in the same run and report
+//! ratios to it.
 
 mod baseline;
 mod client;
@@ -13,6 +14,7 @@ mod http;
 mod probe;
 mod report;
 mod scenario;
+mod scores;
 
 use std::time::Duration;
 
@@ -106,6 +108,10 @@ enum Scenario {
     /// Drain a node of a cluster while N sessions poll and messages flow: how long the
     /// move takes and whether any message is lost, duplicated or reordered.
     Migrate(scenario::migrate::MigrateArgs),
+    /// Players asking for a ranked map's leaderboard (getscores), against the baseline.
+    Getscores(scenario::getscores::GetScoresArgs),
+    /// Score submissions of a ranked map: a closed loop, or bursts released together.
+    Submit(scenario::submit::SubmitArgs),
     /// Serve only the stateless baseline for a while (to profile it, or to point another
     /// load tool at it).
     Baseline {
@@ -134,8 +140,10 @@ fn main() -> anyhow::Result<()> {
             Scenario::Match(args) => scenario::multiplayer::run(common, args).await,
             Scenario::Cluster(args) => scenario::cluster::run(common, args).await,
             Scenario::Migrate(args) => scenario::migrate::run(common, args).await,
+            Scenario::Getscores(args) => scenario::getscores::run(common, args).await,
+            Scenario::Submit(args) => scenario::submit::run(common, args).await,
             Scenario::Baseline { listen, seconds } => {
-                let baseline = baseline::Baseline::start_on(listen)?;
+                let baseline = baseline::Baseline::start_on(listen, bytes::Bytes::new())?;
                 eprintln!("baseline serving on {} for {seconds} s", baseline.url);
                 tokio::time::sleep(Duration::from_secs(*seconds)).await;
                 let mut report = report::Report::new("baseline");

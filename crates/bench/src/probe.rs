@@ -105,6 +105,40 @@ impl HistogramDelta {
     }
 }
 
+/// The server's database work between two scrapes, per request sent in between:
+/// `{prefix}_db_queries_per_request`, the mean and the p99 bucket of one query (each
+/// includes the wait for a pooled connection; `peace_db_query_duration_seconds`).
+pub fn db_fields(
+    report: &mut crate::report::Report,
+    prefix: &str,
+    before: Option<&Scrape>,
+    after: Option<&Scrape>,
+    requests: u64,
+) {
+    let Some(delta) = before
+        .zip(after)
+        .and_then(|(b, a)| HistogramDelta::between(b, a, DB_QUERY_METRIC))
+    else {
+        return;
+    };
+    report.num(
+        &format!("{prefix}_db_queries_per_request"),
+        delta.count / (requests.max(1) as f64),
+    );
+    if delta.count > 0.0 {
+        report.num(
+            &format!("{prefix}_db_query_mean_ms"),
+            delta.sum / delta.count * 1000.0,
+        );
+    }
+    if let Some(p99) = delta.quantile_upper_ms(0.99) {
+        report.num(&format!("{prefix}_db_query_p99_ms_at_most"), p99);
+    }
+}
+
+/// Every database operation of the server, as `/metrics` names it.
+const DB_QUERY_METRIC: &str = "peace_db_query_duration_seconds";
+
 /// bcrypt verifications per second at `cost` on all cores, for `duration`: the ceiling
 /// for cold logins.
 pub fn bcrypt_rate(cost: u32, duration: Duration) -> anyhow::Result<f64> {

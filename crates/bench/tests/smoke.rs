@@ -19,8 +19,17 @@ async fn server(dir: &tempfile::TempDir) -> Server {
     config.sessions.secret = "smoke".into();
     config.limits.registrations_per_ip = 1_000_000;
     config.limits.messages_per_window = 1_000_000;
+    config.storage.folder = dir.path().join("files").display().to_string();
+    // The map of the score scenarios, ranked, as `peace beatmaps import` makes it.
+    let db = peace::open_database(&config).await.unwrap();
+    peace::import_beatmaps(&config, db, std::path::Path::new(MAP), "ranked")
+        .await
+        .unwrap();
     Server::start(&config).await.unwrap()
 }
+
+/// The test suite's osu!standard map.
+const MAP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scores/tests/maps/std.osu");
 
 /// Runs `peace-bench` with `args` and returns its JSON line.
 fn bench(url: &str, args: &[String]) -> Value {
@@ -150,6 +159,37 @@ async fn every_scenario_runs_against_a_real_server() {
     .unwrap();
     assert_eq!(num(&multiplayer, "delivered"), 18.0, "{multiplayer}");
     assert_eq!(num(&multiplayer, "duplicates"), 0.0, "{multiplayer}");
+
+    let getscores = run(&["getscores", "--map", MAP, "--players", "3"])
+        .await
+        .unwrap();
+    assert_eq!(num(&getscores, "board_scores"), 3.0, "{getscores}");
+    assert!(num(&getscores, "server_requests") > 0.0, "{getscores}");
+    assert_eq!(num(&getscores, "server_errors"), 0.0, "{getscores}");
+    assert!(num(&getscores, "baseline_requests") > 0.0, "{getscores}");
+    assert!(num(&getscores, "server_vs_baseline") > 0.0, "{getscores}");
+
+    let submit = run(&["submit", "--map", MAP, "--players", "3"])
+        .await
+        .unwrap();
+    assert!(num(&submit, "submissions") > 0.0, "{submit}");
+    assert_eq!(num(&submit, "errors"), 0.0, "{submit}");
+
+    let burst = run(&[
+        "submit",
+        "--map",
+        MAP,
+        "--players",
+        "3",
+        "--burst",
+        "3",
+        "--rounds",
+        "2",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(num(&burst, "submissions"), 6.0, "{burst}");
+    assert_eq!(num(&burst, "non_2xx"), 0.0, "{burst}");
 
     // One node: no other node to cross to, so this is the noise-floor mode.
     let cluster = run(&["cluster", "--gateways", &url, "--sessions", "3"])

@@ -29,11 +29,9 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let bot_here = router.sessions().main(BOT_ID).is_some();
     peace_metrics::set_actors("user", here.user - usize::from(bot_here));
     peace_metrics::set_actors("bot", usize::from(bot_here));
-    peace_metrics::set_actors("channel", here.channel);
-    peace_metrics::set_actors("spectate", here.spectate);
-    peace_metrics::set_actors("match", here.matches);
-    peace_metrics::set_actors("lobby", here.lobby);
-    peace_metrics::set_actors("board", router.boards().len());
+    for (kind, count) in router.kind_counts() {
+        peace_metrics::set_actors(kind, count);
+    }
     let mut response = peace_metrics::render().into_response();
     response
         .headers_mut()

@@ -102,9 +102,13 @@ pub async fn get_scores(
         filter: BoardFilter::from_v(number(&params, "v").unwrap_or(1)),
         editor: params.get("s").is_some_and(|s| s == "1"),
     };
-    let friends = match state.world.friends_of(user.id).await {
-        Ok(friends) => friends,
-        Err(e) => return ApiError::Unavailable(e.to_string()).into_response(),
+    // Only the friends board needs them (the others are one read fewer).
+    let friends = match request.filter {
+        BoardFilter::Friends => match state.world.friends_of(user.id).await {
+            Ok(friends) => friends,
+            Err(e) => return ApiError::Unavailable(e.to_string()).into_response(),
+        },
+        _ => Vec::new(),
     };
     match state
         .world
@@ -242,6 +246,10 @@ pub async fn osr_download(State(state): State<AppState>, Path(id): Path<i32>) ->
 struct BeatmapInfoRequest {
     #[serde(rename = "Filenames", default)]
     filenames: Vec<String>,
+    /// Maps the client knows by osu! id (anything but an id is passed over, as `Ids`
+    /// was ignored before it was answered).
+    #[serde(rename = "Ids", default)]
+    ids: Vec<serde_json::Value>,
 }
 
 /// `POST /web/osu-getbeatmapinfo.php`: statuses and best grades of the client's maps.
@@ -264,10 +272,15 @@ pub async fn beatmap_info(
             return ApiError::BadRequest(format!("not the expected JSON: {e}")).into_response();
         }
     };
+    let ids: Vec<i32> = request
+        .ids
+        .iter()
+        .filter_map(|id| i32::try_from(id.as_i64()?).ok())
+        .collect();
     match state
         .world
         .scores()
-        .beatmap_info(&user, &request.filenames)
+        .beatmap_info_reply(&user, &request.filenames, &ids)
         .await
     {
         Ok(lines) => lines.into_response(),

@@ -3,6 +3,7 @@
 //!
 //! Invariant: this crate knows nothing of tokio, HTTP or SQL.
 
+pub mod client_form;
 pub mod crypto;
 pub mod grade;
 pub mod mode;

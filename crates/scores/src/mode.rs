@@ -38,6 +38,17 @@ impl Mode {
             _ => Err(BadMode(n)),
         }
     }
+
+    /// The mode for an osu!api v2 ruleset name (`osu`, `taiko`, `fruits`, `mania`).
+    pub fn from_ruleset_name(name: &str) -> Option<Mode> {
+        Some(match name {
+            "osu" => Mode::Osu,
+            "taiko" => Mode::Taiko,
+            "fruits" => Mode::Catch,
+            "mania" => Mode::Mania,
+            _ => return None,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -51,5 +62,15 @@ mod tests {
         }
         assert_eq!(Mode::from_number(4), Err(BadMode(4)));
         assert_eq!(Mode::from_number(-1), Err(BadMode(-1)));
+    }
+
+    #[test]
+    fn ruleset_names() {
+        let names = ["osu", "taiko", "fruits", "mania"];
+        for (mode, name) in Mode::ALL.into_iter().zip(names) {
+            assert_eq!(Mode::from_ruleset_name(name), Some(mode));
+        }
+        assert_eq!(Mode::from_ruleset_name("catch"), None);
+        assert_eq!(Mode::from_ruleset_name("Osu"), None);
     }
 }

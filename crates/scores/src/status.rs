@@ -1,20 +1,21 @@
-//! A beatmap's ranked status, and the four different numberings osu! uses for it.
+//! A beatmap's ranked status, and the numberings (and names) osu! uses for it.
 //!
 //! Each numbering lives in exactly one function pair below, so a reply can never mix them:
 //!
-//! | status | osu!api v1 `approved` | getscores header | getbeatmapinfo | osu!direct `r` |
-//! |---|---|---|---|---|
-//! | not submitted | — | −1 | — | — |
-//! | pending (incl. WIP, graveyard) | 0 (−1 WIP, −2 graveyard) | 0 | 0 | 2 (5 graveyard) |
-//! | update available | — | 1 | — | — |
-//! | ranked | 1 | 2 | 1 | 0 (7 "ranked, played") |
-//! | approved | 2 | 3 | 2 | — |
-//! | qualified | 3 | 4 | 3 | 3 |
-//! | loved | 4 | 5 | 4 | 8 |
+//! | status | osu!api v1 `approved` | osu!api v2 `status` | getscores header | getbeatmapinfo | osu!direct `r` |
+//! |---|---|---|---|---|---|
+//! | not submitted | — | — | −1 | — | — |
+//! | pending (incl. WIP, graveyard) | 0 (−1 WIP, −2 graveyard) | `pending` (`wip`, `graveyard`) | 0 | 0 | 2 (5 graveyard) |
+//! | update available | — | — | 1 | — | — |
+//! | ranked | 1 | `ranked` | 2 | 1 | 0 (7 "ranked, played") |
+//! | approved | 2 | `approved` | 3 | 2 | — |
+//! | qualified | 3 | `qualified` | 4 | 3 | 3 |
+//! | loved | 4 | `loved` | 5 | 4 | 8 |
 //!
 //! Sources: bancho.py's `RankedStatus` (getscores numbering, `from_osuapi`,
 //! `from_osudirect`) and its getbeatmapinfo handler, which converts to the osu!api
-//! numbering before answering; the api v1 numbering also as documented by osu_ex.
+//! numbering before answering; the api v1 numbering also as documented by osu_ex; the
+//! v2 names are osu-web's `Beatmapset::STATES` (the same numbers as v1, named).
 
 /// A beatmap's ranked status as the server keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,6 +79,26 @@ impl RankedStatus {
             RankedStatus::Loved => 4,
             RankedStatus::NotSubmitted | RankedStatus::UpdateAvailable => return None,
         })
+    }
+
+    /// From osu!api v2's `status` name; graveyard and WIP are pending here, as in v1.
+    /// `None` for a name the api does not use.
+    pub fn from_api_v2(status: &str) -> Option<RankedStatus> {
+        Some(match status {
+            "graveyard" | "wip" | "pending" => RankedStatus::Pending,
+            "ranked" => RankedStatus::Ranked,
+            "approved" => RankedStatus::Approved,
+            "qualified" => RankedStatus::Qualified,
+            "loved" => RankedStatus::Loved,
+            _ => return None,
+        })
+    }
+
+    /// Whether a source may still change the status: pending (with WIP and graveyard,
+    /// which a mapper can revive) and qualified maps, which are re-asked from the
+    /// sources now and then. Ranked, approved and loved maps are settled.
+    pub fn may_change(self) -> bool {
+        matches!(self, RankedStatus::Pending | RankedStatus::Qualified)
     }
 
     /// The number in the first field of the `/web/osu-osz2-getscores.php` header.
@@ -208,6 +229,43 @@ mod tests {
         }
         assert_eq!(NotSubmitted.to_api_v1(), None);
         assert_eq!(UpdateAvailable.to_api_v1(), None);
+    }
+
+    #[test]
+    fn api_v2_names() {
+        assert_eq!(RankedStatus::from_api_v2("graveyard"), Some(Pending));
+        assert_eq!(RankedStatus::from_api_v2("wip"), Some(Pending));
+        assert_eq!(RankedStatus::from_api_v2("pending"), Some(Pending));
+        assert_eq!(RankedStatus::from_api_v2("ranked"), Some(Ranked));
+        assert_eq!(RankedStatus::from_api_v2("approved"), Some(Approved));
+        assert_eq!(RankedStatus::from_api_v2("qualified"), Some(Qualified));
+        assert_eq!(RankedStatus::from_api_v2("loved"), Some(Loved));
+        assert_eq!(RankedStatus::from_api_v2("Ranked"), None);
+        assert_eq!(RankedStatus::from_api_v2("4"), None);
+        assert_eq!(RankedStatus::from_api_v2(""), None);
+        // The same status as the v1 number osu-web stores next to each name.
+        let v1 = [
+            ("graveyard", -2),
+            ("wip", -1),
+            ("pending", 0),
+            ("ranked", 1),
+            ("approved", 2),
+            ("qualified", 3),
+            ("loved", 4),
+        ];
+        for (name, number) in v1 {
+            assert_eq!(
+                RankedStatus::from_api_v2(name),
+                RankedStatus::from_api_v1(number),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_pending_and_qualified_may_change() {
+        let open: Vec<_> = ALL.into_iter().filter(|s| s.may_change()).collect();
+        assert_eq!(open, [Pending, Qualified]);
     }
 
     #[test]

@@ -380,11 +380,22 @@ impl BeatmapInfoLine {
     /// `index|beatmap_id|set_id|md5|status|std|taiko|catch|mania`. `None` when the status
     /// has no osu!api number (not submitted, update available): such maps get no line.
     pub fn render(&self) -> Option<String> {
+        self.render_with_index(&self.index.to_string())
+    }
+
+    /// The line of a map the client asked for by id (the request's `Ids`): the index is
+    /// −1 and the client finds the map by its id. (osuTitanic's deck answers ids so;
+    /// bancho.py answers no line for them.) `None` as for [`BeatmapInfoLine::render`].
+    pub fn render_by_id(&self) -> Option<String> {
+        self.render_with_index("-1")
+    }
+
+    fn render_with_index(&self, index: &str) -> Option<String> {
         let status = self.status.to_getbeatmapinfo()?;
         let g = self.grades.map(|g| g.map_or("N", Grade::letters));
         Some(format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}",
-            self.index, self.beatmap_id, self.set_id, self.md5, status, g[0], g[1], g[2], g[3]
+            "{index}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.beatmap_id, self.set_id, self.md5, status, g[0], g[1], g[2], g[3]
         ))
     }
 }
@@ -566,11 +577,21 @@ mod tests {
             l.render().unwrap(),
             "0|315|141|1cf5b2c2edfafd055536d2cefcb89c0e|1|XH|N|A|N"
         );
+        assert_eq!(
+            BeatmapInfoLine {
+                index: 7,
+                ..l.clone()
+            }
+            .render_by_id()
+            .unwrap(),
+            "-1|315|141|1cf5b2c2edfafd055536d2cefcb89c0e|1|XH|N|A|N"
+        );
         let unknown = BeatmapInfoLine {
             status: RankedStatus::NotSubmitted,
             ..l
         };
         assert_eq!(unknown.render(), None);
+        assert_eq!(unknown.render_by_id(), None);
     }
 
     #[test]

@@ -360,10 +360,14 @@ mod tests {
         assert_eq!(answer, "player is banned.");
         let banned = accounts.find(|u| u.id == PLAYER).expect("the player");
         assert!(!banned.privileges().contains(Privileges::NORMAL));
+        let sent = sent.take();
         assert!(
-            sent.take()
-                .iter()
+            sent.iter()
                 .any(|s| matches!(s, Sent::Mail(Mail::User(PLAYER, UserCast::Kick { .. }))))
+        );
+        assert!(
+            sent.iter().any(|s| matches!(s, Sent::BoardsRefreshed)),
+            "the banned player's scores leave the boards at once"
         );
         // The same again changes nothing.
         let answer = run(&ports, STAFF, staff(), "!ban player cheating").await;

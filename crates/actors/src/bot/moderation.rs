@@ -233,6 +233,9 @@ async fn change_privileges(inv: Invocation, rule: PrivilegeChange) -> String {
         {
             Ok(true) => {
                 end_session(&inv, target.id, (rule.notice)(&reason), rule.farewell);
+                // Their scores leave (or come back to) every board now, not at the
+                // boards' next reload.
+                inv.ports.outbox.refresh_boards();
                 audit(&inv, Some(target.id), rule.action, &reason).await;
                 return format!("{} {}.", target.name, rule.done);
             }

@@ -135,23 +135,9 @@ fn broadcast_kind(
     origin: &Origin,
 ) -> Result<(), envelope::WireError> {
     let router = world.router();
-    match kind {
-        "channel" => router
-            .channels()
-            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
-        "spectate" => router
-            .spectate()
-            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
-        "match" => router
-            .matches()
-            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
-        "lobby" => router
-            .lobby()
-            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
-        "board" => router
-            .boards()
-            .broadcast_here_from(&envelope::decode_payload(payload)?, origin),
-        other => tracing::warn!(kind = other, "broadcast to an unknown kind dropped"),
+    match router.kind(kind) {
+        Some(table) => table.broadcast_payload(router, payload, origin)?,
+        None => tracing::warn!(kind, "broadcast to an unknown kind dropped"),
     }
     Ok(())
 }
@@ -224,46 +210,18 @@ async fn call(
 ) -> Result<Vec<u8>, RouteError> {
     let router = world.router();
     let timeout = world.config().call_timeout;
-    let reply = match key {
+    match key {
         EntityKey::User(id) => {
             let msg: UserCall = envelope::decode_payload(payload)?;
-            envelope::encode_payload(&router.call_user(*id, session, msg, timeout, origin).await?)
+            let reply = router.call_user(*id, session, msg, timeout, origin).await?;
+            Ok(envelope::encode_payload(&reply)?)
         }
-        EntityKey::Channel(name) => {
-            let msg = envelope::decode_payload(payload)?;
-            let reply = router
-                .channels()
-                .call_from(name, msg, timeout, origin)
-                .await?;
-            envelope::encode_payload(&reply)
-        }
-        EntityKey::Spectate(host) => {
-            let msg = envelope::decode_payload(payload)?;
-            let reply = router
-                .spectate()
-                .call_from(host, msg, timeout, origin)
-                .await?;
-            envelope::encode_payload(&reply)
-        }
-        EntityKey::Match(id) => {
-            let msg = envelope::decode_payload(payload)?;
-            let reply = router.matches().call_from(id, msg, timeout, origin).await?;
-            envelope::encode_payload(&reply)
-        }
-        EntityKey::Lobby => {
-            let msg = envelope::decode_payload(payload)?;
-            router.lobby().call_from(&(), msg, timeout, origin).await?;
-            envelope::encode_payload(&())
-        }
-        // Boards start on their first call, on the node that owns their key.
-        EntityKey::Board(board) => {
-            let msg = envelope::decode_payload(payload)?;
-            let reply = router
-                .boards()
-                .call_or_start_from(board, msg, timeout, origin)
-                .await?;
-            envelope::encode_payload(&reply)
-        }
-    };
-    Ok(reply?)
+        other => match router.kind(other.kind()) {
+            Some(kind) => {
+                kind.call_payload(router, other, payload, timeout, origin)
+                    .await
+            }
+            None => Err(RouteError::NotFound(other.clone())),
+        },
+    }
 }

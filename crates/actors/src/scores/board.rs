@@ -1,11 +1,10 @@
-//! The reads the client makes of boards: `osu-osz2-getscores.php` (the leaderboard next
-//! to the song select) and `osu-getbeatmapinfo.php` (statuses and grades of local maps).
+//! The client's read of a board: `osu-osz2-getscores.php` (the leaderboard next to the
+//! song select).
 
 use peace_db::{BoardEntry, BoardQuery, DbError, User};
-use peace_scores::grade::Grade;
 use peace_scores::mode::Mode;
 use peace_scores::mods::{BoardKind, Mods};
-use peace_scores::web::{BeatmapInfoLine, DisplayTitle, GetScoresReply, Leaderboard, ScoreLine};
+use peace_scores::web::{DisplayTitle, GetScoresReply, Leaderboard, ScoreLine};
 
 use super::ScoreService;
 use super::submit::{board_number, board_order, map_status};
@@ -16,8 +15,6 @@ use crate::{BoardKey, RouteError};
 pub const BOARD_SIZE: i64 = crate::leaderboard::BOARD_SHOWN as i64;
 /// The most a board's entity may take to answer before the database is asked instead.
 const BOARD_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-/// The most local maps one getbeatmapinfo request may ask about.
-pub const MAX_BEATMAPINFO_MAPS: usize = 1000;
 
 /// Which board the client asks for (getscores' `v`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +59,8 @@ pub struct BoardRequest {
 }
 
 impl ScoreService {
-    /// The getscores reply for `user` (their friends are `friends`).
+    /// The getscores reply for `user` (their friends are `friends`; only the friends board
+    /// reads them).
     pub async fn leaderboard(
         &self,
         user: &User,
@@ -225,49 +223,6 @@ impl ScoreService {
             Ok(_) | Err(RouteError::NotFound(_)) => {}
             Err(e) => tracing::debug!(board = ?key, "board not told of a new score: {e}"),
         }
-    }
-
-    /// The getbeatmapinfo lines for the client's local maps, named by file name.
-    pub async fn beatmap_info(
-        &self,
-        user: &User,
-        file_names: &[String],
-    ) -> Result<String, DbError> {
-        let names: Vec<String> = file_names
-            .iter()
-            .take(MAX_BEATMAPINFO_MAPS)
-            .cloned()
-            .collect();
-        let maps = self.db.beatmaps_by_file_names(&names).await?;
-        let md5s: Vec<String> = maps.iter().map(|m| m.md5.clone()).collect();
-        let grades = self.db.best_grades(user.id, &md5s).await?;
-        let mut out = String::new();
-        for (index, name) in names.iter().enumerate() {
-            let Some(map) = maps.iter().find(|m| &m.file_name == name) else {
-                continue;
-            };
-            let mut line_grades: [Option<Grade>; 4] = [None; 4];
-            for (md5, mode, grade) in &grades {
-                if md5 == &map.md5
-                    && let Some(slot) = line_grades.get_mut(*mode as usize)
-                {
-                    *slot = grade.parse().ok();
-                }
-            }
-            let line = BeatmapInfoLine {
-                index,
-                beatmap_id: u32::try_from(map.id).unwrap_or(0),
-                set_id: u32::try_from(map.set_id).unwrap_or(0),
-                md5: map.md5.clone(),
-                status: map_status(map),
-                grades: line_grades,
-            };
-            if let Some(text) = line.render() {
-                out.push_str(&text);
-                out.push('\n');
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -5,13 +5,15 @@
 //! leaderboard entities (`crate::leaderboard`), which hold their top in memory.
 //!
 //! * [`submit`] — `osu-submit-modular-selector.php`.
-//! * [`board`] — `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php`.
+//! * [`board`] — `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php` by file name.
+//! * [`beatmap_info`] — the whole `osu-getbeatmapinfo.php` reply (maps by id too).
 //! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
 //! * [`client`] — ratings, favourites, comments, client reports, star ratings.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
 pub mod announce;
+pub mod beatmap_info;
 pub mod beatmaps;
 pub mod board;
 pub mod client;

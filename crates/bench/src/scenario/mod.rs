@@ -5,12 +5,14 @@
 
 pub mod chat;
 pub mod cluster;
+pub mod getscores;
 pub mod idle;
 pub mod login;
 pub mod migrate;
 pub mod multiplayer;
 pub mod poll;
 pub mod spectate;
+pub mod submit;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +27,14 @@ use crate::report::Latency;
 /// What a closed loop measured after its warm-up.
 #[derive(Debug, Default)]
 pub struct ClosedLoop {
-    pub polls: u64,
+    /// Requests answered as expected (polls, in the Bancho loops).
+    pub answered: u64,
     pub errors: u64,
+    /// Of the errors, replies with a status other than 2xx.
+    pub non_2xx: u64,
+    /// Requests sent, the warm-up's included ([`request_loop`] only): what the server's
+    /// own counters saw.
+    pub sent: u64,
     pub latency: Latency,
     pub elapsed: Duration,
     pub first_error: Option<String>,
@@ -34,13 +42,15 @@ pub struct ClosedLoop {
 
 impl ClosedLoop {
     pub fn rate(&self) -> f64 {
-        self.polls as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+        self.answered as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 
     /// Adds another measured slice.
     pub fn merge(&mut self, other: ClosedLoop) {
-        self.polls += other.polls;
+        self.answered += other.answered;
         self.errors += other.errors;
+        self.non_2xx += other.non_2xx;
+        self.sent += other.sent;
         self.elapsed += other.elapsed;
         self.latency.merge(&other.latency);
         if self.first_error.is_none() {
@@ -95,7 +105,7 @@ pub async fn closed_loop(
                     }
                     match outcome {
                         Ok(_) => {
-                            result.polls += 1;
+                            result.answered += 1;
                             result.latency.record(sent.elapsed());
                         }
                         Err(e) => {
@@ -113,6 +123,177 @@ pub async fn closed_loop(
         total.merge(done??);
     }
     total.elapsed = duration;
+    Ok(total)
+}
+
+/// One request of [`request_loop`], built before its clock starts.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Get(String),
+    Post {
+        path: String,
+        content_type: String,
+        body: Bytes,
+    },
+}
+
+/// Builds request number `seq`, counted over every connection of the loop from 0 (so
+/// that requests which must differ, such as score submissions, can).
+pub type MakeRequest = Arc<dyn Fn(u64) -> anyhow::Result<Prepared> + Send + Sync>;
+/// Checks the body of a 2xx reply; `Err(why)` counts it as an error.
+pub type CheckReply = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
+/// Sends one prepared request on `conn`: `Ok` if it was answered with a 2xx status and
+/// `check` took the body; else whether the status was other than 2xx, and why.
+async fn send_prepared(
+    conn: &mut Conn,
+    request: Prepared,
+    check: &CheckReply,
+) -> Result<(), (bool, String)> {
+    let reply = match request {
+        Prepared::Get(path) => conn.get(&path).await,
+        Prepared::Post {
+            path,
+            content_type,
+            body,
+        } => conn.post(&path, &content_type, body).await,
+    };
+    match reply {
+        Ok(reply) if reply.status / 100 == 2 => check(&reply.body).map_err(|why| (false, why)),
+        Ok(reply) => Err((
+            true,
+            format!(
+                "HTTP {}: {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)])
+            ),
+        )),
+        Err(e) => Err((false, format!("{e:#}"))),
+    }
+}
+
+/// A closed loop of HTTP requests other than polls: each of `connections` connections
+/// sends the next request as soon as the last is answered, for `warmup` (not counted)
+/// then `duration`. Requests are built by `make` before their clock starts.
+pub async fn request_loop(
+    target: &Arc<Target>,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    make: MakeRequest,
+    check: CheckReply,
+) -> anyhow::Result<ClosedLoop> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let start = Instant::now() + Duration::from_millis(50);
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (target, make, check, next) = (
+            Arc::clone(target),
+            Arc::clone(&make),
+            Arc::clone(&check),
+            Arc::clone(&next),
+        );
+        workers.spawn(async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut result = ClosedLoop::default();
+            tokio::time::sleep_until(start.into()).await;
+            loop {
+                let request = make(next.fetch_add(1, Ordering::Relaxed))?;
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let outcome = send_prepared(&mut conn, request, &check).await;
+                result.sent += 1;
+                if sent < measure_from {
+                    continue;
+                }
+                match outcome {
+                    Ok(()) => {
+                        result.answered += 1;
+                        result.latency.record(sent.elapsed());
+                    }
+                    Err((non_2xx, why)) => {
+                        result.errors += 1;
+                        result.non_2xx += u64::from(non_2xx);
+                        result.first_error.get_or_insert(why);
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>(result)
+        });
+    }
+    let mut total = ClosedLoop::default();
+    while let Some(done) = workers.join_next().await {
+        total.merge(done??);
+    }
+    total.elapsed = duration;
+    Ok(total)
+}
+
+/// What a series of bursts measured: every request of a burst released at once.
+#[derive(Debug, Default)]
+pub struct Bursts {
+    pub answered: u64,
+    pub errors: u64,
+    pub non_2xx: u64,
+    /// Each request from the burst's release to its answer.
+    pub latency: Latency,
+    /// Each burst from its release to its last answer.
+    pub burst_latency: Latency,
+    pub first_error: Option<String>,
+}
+
+/// `rounds` bursts of `width` requests: each request on a connection of its own, opened
+/// beforehand, all released together; the next burst starts when the last is answered.
+/// Request `round * width + i` is built by `make` before the release.
+pub async fn bursts(
+    target: &Arc<Target>,
+    width: usize,
+    rounds: u32,
+    make: MakeRequest,
+    check: CheckReply,
+) -> anyhow::Result<Bursts> {
+    let width = width.max(1);
+    let mut conns = Vec::with_capacity(width);
+    for _ in 0..width {
+        conns.push(Conn::open(target).await?);
+    }
+    let mut total = Bursts::default();
+    for round in 0..u64::from(rounds) {
+        let requests = (0..width as u64)
+            .map(|i| make(round * width as u64 + i))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let release = Instant::now() + Duration::from_millis(20);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (mut conn, request) in conns.drain(..).zip(requests) {
+            let check = Arc::clone(&check);
+            tasks.spawn(async move {
+                tokio::time::sleep_until(release.into()).await;
+                let outcome = send_prepared(&mut conn, request, &check).await;
+                (conn, outcome, release.elapsed())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (conn, outcome, latency) = done?;
+            conns.push(conn);
+            match outcome {
+                Ok(()) => {
+                    total.answered += 1;
+                    total.latency.record(latency);
+                }
+                Err((non_2xx, why)) => {
+                    total.errors += 1;
+                    total.non_2xx += u64::from(non_2xx);
+                    total.first_error.get_or_insert(why);
+                }
+            }
+        }
+        total.burst_latency.record(release.elapsed());
+    }
     Ok(total)
 }
 

@@ -21,7 +21,7 @@ pub struct PollArgs {
 }
 
 fn add(report: &mut Report, prefix: &str, r: &ClosedLoop) {
-    report.int(&format!("{prefix}_polls"), r.polls);
+    report.int(&format!("{prefix}_polls"), r.answered);
     report.int(&format!("{prefix}_errors"), r.errors);
     report.num(&format!("{prefix}_per_sec"), r.rate());
     r.latency.fields(prefix, report);

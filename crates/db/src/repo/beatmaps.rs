@@ -65,6 +65,19 @@ impl Database {
         })
     }
 
+    /// The maps with these osu! ids, every version of each (newest first per id).
+    pub async fn beatmaps_by_ids(&self, ids: &[i32]) -> Result<Vec<BeatmapRow>, DbError> {
+        let ids = ids.to_vec();
+        run!(self, |conn| async {
+            beatmaps::table
+                .filter(beatmaps::id.eq_any(ids))
+                .order((beatmaps::id, beatmaps::fetched_at.desc()))
+                .select(BeatmapRow::as_select())
+                .load(conn)
+                .await
+        })
+    }
+
     /// Stores what a source said about a map, replacing an older row of the same md5.
     /// Counters (plays, passes) are kept, and a status staff set by hand stays.
     pub async fn save_beatmap(&self, row: &BeatmapRow) -> Result<BeatmapRow, DbError> {
@@ -77,6 +90,13 @@ impl Database {
             ..row.clone()
         };
         run!(self, |conn| conn.transaction(async move |conn| {
+            // A write first (the md5's miss is obsolete anyway): SQLite cannot turn a read
+            // transaction that another writer overtook into a write one (it fails at once,
+            // without waiting out its busy time-out), so two maps saved at once would
+            // fail one of them if the read below came first.
+            diesel::delete(beatmap_misses::table.find(format!("md5:{}", row.md5)))
+                .execute(conn)
+                .await?;
             let old: Option<BeatmapRow> = beatmaps::table
                 .find(&row.md5)
                 .select(BeatmapRow::as_select())
@@ -96,9 +116,6 @@ impl Database {
             }
             diesel::insert_into(beatmaps::table)
                 .values(&row)
-                .execute(conn)
-                .await?;
-            diesel::delete(beatmap_misses::table.find(format!("md5:{}", row.md5)))
                 .execute(conn)
                 .await?;
             Ok::<_, diesel::result::Error>(row)
