@@ -21,6 +21,43 @@ pub struct Config {
     pub beatmaps: BeatmapsSection,
     pub storage: StorageSection,
     pub tls: TlsSection,
+    pub web: WebSection,
+}
+
+/// `[web]`: what the client's web calls answer beyond the database.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSection {
+    /// Main-menu background images (`osu-getseasonal.php`): http(s) urls of images the
+    /// client downloads and shows in turn; empty for the client's own.
+    pub seasonal_backgrounds: Vec<String>,
+}
+
+impl WebSection {
+    /// The most backgrounds listed, and the longest url.
+    const MAX_BACKGROUNDS: usize = 32;
+    const MAX_URL_LEN: usize = 512;
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.seasonal_backgrounds.len() > Self::MAX_BACKGROUNDS {
+            anyhow::bail!(
+                "[web] seasonal_backgrounds: at most {} urls",
+                Self::MAX_BACKGROUNDS
+            );
+        }
+        for url in &self.seasonal_backgrounds {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| anyhow::anyhow!("[web] seasonal_backgrounds {url:?}: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || url.len() > Self::MAX_URL_LEN {
+                anyhow::bail!(
+                    "[web] seasonal_backgrounds {url:?}: an http:// or https:// url of at most \
+                     {} characters",
+                    Self::MAX_URL_LEN
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[tls]`: HTTPS for the osu! client, on a listener of its own (docs/tls.md).
@@ -664,6 +701,7 @@ impl Config {
             source.to_source(i + 1)?;
         }
         self.storage.validate()?;
+        self.web.validate()?;
         if !self.http.metrics_addr.is_empty() {
             self.http
                 .metrics_addr
@@ -843,6 +881,7 @@ impl Config {
             domain: self.http.domain.clone(),
             trust_proxy_headers: self.http.trust_proxy_headers,
             admin_token: self.api.admin_token.clone(),
+            seasonal_backgrounds: self.web.seasonal_backgrounds.clone(),
         }
     }
 }
@@ -857,6 +896,23 @@ mod tests {
         let shipped: Config = toml::from_str(include_str!("../cluster.toml")).unwrap();
         assert_eq!(format!("{shipped:?}"), format!("{:?}", Config::default()));
         shipped.validate().unwrap();
+    }
+
+    #[test]
+    fn seasonal_backgrounds_are_http_urls() {
+        let mut config = Config::default();
+        config.web.seasonal_backgrounds = vec!["https://example.com/bg.jpg".into()];
+        config.validate().unwrap();
+        for bad in [
+            "ftp://example.com/bg.jpg",
+            "not a url",
+            "javascript:alert(1)",
+        ] {
+            config.web.seasonal_backgrounds = vec![bad.into()];
+            assert!(config.validate().is_err(), "{bad}");
+        }
+        config.web.seasonal_backgrounds = vec!["https://example.com/a.jpg".into(); 33];
+        assert!(config.validate().is_err());
     }
 
     #[test]

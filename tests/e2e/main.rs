@@ -16,6 +16,7 @@ mod common;
 mod backends;
 mod beatmap_sources;
 mod cli_and_web;
+mod client_web;
 mod cluster;
 mod e2e;
 mod hardening;

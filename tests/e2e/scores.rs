@@ -16,7 +16,7 @@ use peace_scores::submission::ScoreText;
 use crate::common::{Gateway, PASSWORD, TestServer, md5_hex};
 
 const OSU_VERSION: &str = "20231030";
-const STD_MAP: &[u8] = include_bytes!("../../crates/scores/tests/maps/std.osu");
+pub(crate) const STD_MAP: &[u8] = include_bytes!("../../crates/scores/tests/maps/std.osu");
 /// The replay's frames as the client uploads them (any bytes: the server keeps them as
 /// they are).
 const REPLAY: &[u8] = &[
@@ -24,7 +24,7 @@ const REPLAY: &[u8] = &[
 ];
 
 /// One play of the test map.
-fn play(name: &str, md5: &str, score: u64, passed: bool, nonce: u32) -> ScoreText {
+pub(crate) fn play(name: &str, md5: &str, score: u64, passed: bool, nonce: u32) -> ScoreText {
     let counts = Counts {
         n300: 10 + nonce % 3,
         n100: 1,
@@ -56,7 +56,7 @@ fn play(name: &str, md5: &str, score: u64, passed: bool, nonce: u32) -> ScoreTex
 
 /// Posts `text` as stable's multipart form (the parts from `peace_scores::client_form`,
 /// which `peace-bench` sends too); the status and the body.
-async fn submit(server: &Gateway, text: &ScoreText, password: &str) -> (u16, String) {
+pub(crate) async fn submit(server: &Gateway, text: &ScoreText, password: &str) -> (u16, String) {
     let password_md5 = md5_hex(password);
     let play = ClientPlay {
         text,

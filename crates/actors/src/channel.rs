@@ -320,7 +320,8 @@ impl ChannelState {
             tracing::debug!(channel = %self.definition.name, user = from_id, "message from a non-member dropped");
             return;
         }
-        if !privileges.meets(Privileges(self.definition.write_privileges)) {
+        // The bot speaks for the server (first places in #announce, match news).
+        if !is_bot && !privileges.meets(Privileges(self.definition.write_privileges)) {
             let text = format!("You may not write in {}.", self.display_name);
             let _ = outbox.send(Mail::User(
                 from_id,
@@ -482,6 +483,24 @@ mod tests {
         assert!(matches!(
             &packets(bytes)[..],
             [ServerPacket::Notification(n)] if n.text.contains("may not write in #announce")
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_bot_writes_where_players_may_only_read() {
+        let mut c = channel("#announce", Privileges::NORMAL, Privileges::ADMIN);
+        c.join(2, Privileges::NORMAL).await;
+        c.join(3, Privileges::NORMAL).await;
+        c.sent.take();
+        let bot = Privileges::NORMAL.union(Privileges::BOT);
+        c.say(crate::BOT_ID, bot, "Alice achieved #1").await;
+        let [Sent::Users(users, UserCast::Enqueue(bytes))] = &c.sent.take()[..] else {
+            panic!("the members get the bot's message");
+        };
+        assert_eq!(users, &[2, 3]);
+        assert!(matches!(
+            &packets(bytes)[..],
+            [ServerPacket::SendMessage(m)] if m.message.text == "Alice achieved #1"
         ));
     }
 

@@ -27,6 +27,10 @@ pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
 pub use pool::{Backend, Database, DbConfig};
 pub use repo::beatmaps::MAX_SET_SIZE;
+pub use repo::client_web::{
+    ClientReport, Comment, CommentTarget, FavouriteOutcome, MAX_COMMENT_LEN, MAX_FAVOURITES,
+    MAX_REPORT_DETAIL_LEN, NewComment, RatingOutcome, ReportKind,
+};
 pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
 pub use repo::scores::{
     BoardEntry, BoardOrder, BoardQuery, MAX_BOARD_ROWS, PP_SCORES_COUNTED, Recorded, Recording,

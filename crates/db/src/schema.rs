@@ -198,11 +198,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    beatmap_ratings (user_id, beatmap_md5) {
+        user_id -> Integer,
+        beatmap_md5 -> Text,
+        rating -> SmallInt,
+        rated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    favourites (user_id, set_id) {
+        user_id -> Integer,
+        set_id -> Integer,
+        added_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    comments (id) {
+        id -> Integer,
+        user_id -> Integer,
+        target_kind -> SmallInt,
+        target_id -> Integer,
+        song_time -> Integer,
+        colour -> Text,
+        body -> Text,
+        posted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_reports (id) {
+        id -> Integer,
+        user_id -> Nullable<Integer>,
+        kind -> SmallInt,
+        flags -> Integer,
+        client_version -> Text,
+        detail -> Text,
+        reported_at -> BigInt,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
 diesel::joinable!(scores -> users (user_id));
 diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(comments -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     stats,
@@ -217,4 +260,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     beatmaps,
     beatmap_misses,
     scores,
+    beatmap_ratings,
+    favourites,
+    comments,
+    client_reports,
 );

@@ -125,6 +125,29 @@ async fn populate(db: &Database) {
         .await
         .unwrap();
     db.audit(first, None, "alert", "maintenance").await.unwrap();
+    // What the client keeps besides scores (ratings, favourites, comments, reports).
+    for (n, &id) in ids.iter().enumerate() {
+        db.rate_beatmap("0123456789abcdef0123456789abcdef", id, (n % 10 + 1) as i16)
+            .await
+            .unwrap();
+        db.add_favourite(id, 100 + n as i32).await.unwrap();
+        db.post_comment(&peace_db::NewComment {
+            user_id: id,
+            target: peace_db::CommentTarget::Map,
+            target_id: 5,
+            song_time: n as i32 * 100,
+            colour: "",
+            body: "nice",
+        })
+        .await
+        .unwrap();
+    }
+    db.record_client_report(Some(first), peace_db::ReportKind::Flags, 4, "b1", "")
+        .await
+        .unwrap();
+    db.record_client_report(None, peace_db::ReportKind::Error, 0, "b1", "trace")
+        .await
+        .unwrap();
     // Session records of most players (more than one small batch), with ids on both
     // sides of i64::MAX, so that the copy keeps every bit.
     for (n, &id) in ids.iter().enumerate().skip(2) {
@@ -340,7 +363,7 @@ async fn an_unmigrated_source_or_the_same_database_is_refused() {
     let (target, _t) = fresh(Backend::Sqlite).await.unwrap();
     assert!(matches!(
         source.copy_to(&target, &CopyOptions::default()).await,
-        Err(CopyError::SourceNotMigrated(5))
+        Err(CopyError::SourceNotMigrated(6))
     ));
     assert!(matches!(
         target

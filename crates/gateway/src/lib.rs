@@ -17,6 +17,7 @@
 
 mod api;
 mod bancho;
+mod client_web;
 mod cluster_api;
 mod error;
 mod metrics;
@@ -52,6 +53,8 @@ pub struct GatewayConfig {
     pub trust_proxy_headers: bool,
     /// Bearer token of the admin calls; empty turns them off.
     pub admin_token: String,
+    /// Main-menu background urls (`osu-getseasonal.php`).
+    pub seasonal_backgrounds: Vec<String>,
 }
 
 /// What every handler can reach. Cloned for every request, so everything in it is
@@ -69,11 +72,17 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .route("/users", post(register::handle))
         .route("/web/bancho_connect.php", get(web::bancho_connect))
-        .route("/web/osu-getseasonal.php", get(web::seasonal))
+        .route("/web/osu-getseasonal.php", get(client_web::seasonal))
         .route("/web/check-updates.php", get(web::check_updates))
-        .route("/web/osu-markasread.php", get(web::empty))
-        .route("/web/lastfm.php", get(web::empty))
-        .route("/web/osu-error.php", post(web::empty))
+        .route("/web/osu-session.php", post(web::empty))
+        .route("/web/osu-markasread.php", get(client_web::mark_as_read))
+        .route("/web/lastfm.php", get(client_web::lastfm))
+        .route("/web/osu-error.php", post(client_web::error_report))
+        .route("/web/osu-rate.php", get(client_web::rate))
+        .route("/web/osu-getfavourites.php", get(client_web::favourites))
+        .route("/web/osu-addfavourite.php", get(client_web::add_favourite))
+        .route("/web/osu-comment.php", post(client_web::comment))
+        .route("/difficulty-rating", post(client_web::difficulty_rating))
         .route("/web/osu-getfriends.php", get(web::friends))
         .route("/web/osu-osz2-getscores.php", get(scores::get_scores))
         .route("/web/osu-getreplay.php", get(scores::get_replay))

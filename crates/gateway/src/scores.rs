@@ -24,16 +24,16 @@ use crate::{ApiError, AppState};
 /// form's small fields and the optional flashlight screenshot.
 pub const MAX_SUBMISSION_BYTES: usize = 16 << 20;
 
-type Params = Query<HashMap<String, String>>;
+pub(crate) type Params = Query<HashMap<String, String>>;
 
 /// The login of a web request, by the names this endpoint uses.
-struct Login<'a> {
-    name: &'a str,
-    password_md5: &'a str,
+pub(crate) struct Login<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) password_md5: &'a str,
 }
 
 impl<'a> Login<'a> {
-    fn read(params: &'a HashMap<String, String>, name: &str, password: &str) -> Self {
+    pub(crate) fn read(params: &'a HashMap<String, String>, name: &str, password: &str) -> Self {
         Login {
             name: params.get(name).map_or("", String::as_str).trim_end(),
             password_md5: params.get(password).map_or("", String::as_str),
@@ -42,7 +42,7 @@ impl<'a> Login<'a> {
 
     /// The account, or the answer to give instead (`error: pass` and the like as a 200,
     /// which ends the client's asking; 503 when the database cannot say).
-    async fn check(
+    pub(crate) async fn check(
         &self,
         state: &AppState,
         ip: std::net::IpAddr,
@@ -59,7 +59,7 @@ impl<'a> Login<'a> {
     }
 }
 
-fn ip_of(
+pub(crate) fn ip_of(
     state: &AppState,
     headers: &HeaderMap,
     connect: Option<&Extension<ConnectInfo<SocketAddr>>>,
@@ -67,7 +67,10 @@ fn ip_of(
     crate::client_ip(&state.config, headers, connect.map(|c| &c.0))
 }
 
-fn number<T: std::str::FromStr>(params: &HashMap<String, String>, key: &str) -> Option<T> {
+pub(crate) fn number<T: std::str::FromStr>(
+    params: &HashMap<String, String>,
+    key: &str,
+) -> Option<T> {
     params.get(key).and_then(|v| v.trim().parse().ok())
 }
 

@@ -45,18 +45,14 @@ pub async fn bancho_connect() -> impl IntoResponse {
     StatusCode::OK
 }
 
-/// Seasonal main-menu backgrounds: none.
-pub async fn seasonal() -> impl IntoResponse {
-    axum::Json(Vec::<String>::new())
-}
-
 /// The updater's question (`check-updates.php?action=check&stream=…`): no files to
 /// update. Players update their client from ppy's servers; this server has no builds.
 pub async fn check_updates() -> impl IntoResponse {
     axum::Json(Vec::<serde_json::Value>::new())
 }
 
-/// Endpoints whose answer the client ignores (read marks, error reports, last.fm).
+/// Endpoints whose answer the client ignores (`osu-session.php`, the client's session
+/// telemetry, is accepted and not kept).
 pub async fn empty() -> impl IntoResponse {
     StatusCode::OK
 }

@@ -8,12 +8,15 @@
 //! * [`board`] — `osu-osz2-getscores.php` and `osu-getbeatmapinfo.php` by file name.
 //! * [`beatmap_info`] — the whole `osu-getbeatmapinfo.php` reply (maps by id too).
 //! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
+//! * [`client`] — ratings, favourites, comments, client reports, star ratings.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
+pub mod announce;
 pub mod beatmap_info;
 pub mod beatmaps;
 pub mod board;
+pub mod client;
 pub mod replay;
 pub mod storage;
 pub mod submit;

@@ -217,7 +217,11 @@ impl ScoreService {
             .record_score(submission, player_totals, &render)
             .await
         {
-            Ok(Recording::Stored { reply, .. }) => {
+            Ok(Recording::Stored { reply, recorded }) => {
+                if passed {
+                    self.announce_if_first(user, &recorded, status, text.mode)
+                        .await;
+                }
                 if passed && status.shows_scores() {
                     let key = crate::BoardKey {
                         md5: text.beatmap_md5.clone(),

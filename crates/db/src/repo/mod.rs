@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod beatmaps;
 pub mod channels;
+pub mod client_web;
 pub mod logins;
 pub mod mail;
 pub mod match_games;
