@@ -198,7 +198,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    screenshots (id) {
+        id -> Text,
+        user_id -> Integer,
+        format -> Text,
+        size_bytes -> Integer,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
+diesel::joinable!(screenshots -> users (user_id));
 diesel::joinable!(scores -> users (user_id));
 diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
@@ -217,4 +228,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     beatmaps,
     beatmap_misses,
     scores,
+    screenshots,
 );

@@ -47,7 +47,7 @@ fn schema_rs_is_read_completely() {
     let declared = declared_schema();
     assert_eq!(
         declared.len(),
-        13,
+        14,
         "{:?}",
         declared.keys().collect::<Vec<_>>()
     );
