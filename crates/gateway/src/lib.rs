@@ -121,7 +121,8 @@ pub fn app(state: AppState) -> Router {
     Router::new().fallback_service(span::RequestSpanLayer.layer(routes))
 }
 
-/// Avatars and screenshots, each upload with a body limit of its own.
+/// Avatars and screenshots. The uploads read their bodies themselves, each within a
+/// limit of its own (`media::read_bounded`).
 fn media_routes() -> Router<AppState> {
     Router::new()
         // Any one-segment path matches here, so other methods get the same 404 as
@@ -134,9 +135,8 @@ fn media_routes() -> Router<AppState> {
         .route("/ss/{file}", get(media::screenshot))
         .route(
             "/api/v1/me/avatar",
-            put(media::put_avatar)
-                .delete(media::delete_own_avatar)
-                .layer(DefaultBodyLimit::max(media::MAX_AVATAR_BYTES)),
+            // The handler reads the body itself, within `MAX_AVATAR_BYTES`.
+            put(media::put_avatar).delete(media::delete_own_avatar),
         )
         .route(
             "/api/v1/admin/users/{id}/avatar",

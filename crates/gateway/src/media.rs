@@ -23,12 +23,12 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use axum::Extension;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, Multipart, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use http_body_util::BodyExt;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use md5::Digest;
 use peace_actors::media::{MediaError, ScreenshotFormat};
@@ -53,6 +53,14 @@ const MAX_DECODE_ALLOC: u64 = 160 << 20;
 /// How many images are decoded and encoded at once on this node; further uploads wait.
 /// Each may take [`MAX_DECODE_ALLOC`] and a core for a moment.
 static IMAGE_WORK: Semaphore = Semaphore::const_new(2);
+
+/// After an upload went over its limit, the rest of it is still read (and dropped), up to
+/// this much in all or for this long, before the 413 is sent: a server that answers and
+/// closes with unread data makes the kernel reset the connection, and the client never
+/// sees the answer (nginx's "lingering close" does the same). Beyond these, the
+/// connection is just closed.
+const DRAIN_MAX_BYTES: usize = 32 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long clients and proxies may keep an avatar (a new upload shows after this).
 const AVATAR_CACHE: &str = "public, max-age=300";
@@ -187,6 +195,48 @@ async fn image_work<T: Send + 'static>(
     }
 }
 
+/// Reads a request body of at most `limit` bytes. A longer one is drained (within
+/// [`DRAIN_MAX_BYTES`] and [`DRAIN_TIME`]) and refused as [`UploadError::TooLarge`].
+async fn read_bounded(mut body: Body, limit: usize) -> Result<Bytes, UploadError> {
+    let mut kept = Vec::new();
+    let mut seen: usize = 0;
+    let mut draining_until = None;
+    loop {
+        let next = match draining_until {
+            None => body.frame().await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+        };
+        let frame = match next {
+            None => break,
+            Some(Ok(frame)) => frame,
+            // A client that gave up or broke the framing; when draining, the answer
+            // is the 413 all the same.
+            Some(Err(_)) if draining_until.is_some() => break,
+            Some(Err(e)) => return Err(UploadError::Broken(format!("the body: {e}"))),
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if draining_until.is_none() {
+            kept = Vec::new();
+            draining_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
+        } else if seen > DRAIN_MAX_BYTES {
+            break;
+        }
+    }
+    if seen > limit {
+        Err(UploadError::TooLarge(limit))
+    } else {
+        Ok(Bytes::from(kept))
+    }
+}
+
 /// The built-in default avatar: a 128×128 PNG of a grey figure on blue, drawn once.
 fn default_avatar() -> Bytes {
     static PNG: OnceLock<Bytes> = OnceLock::new();
@@ -312,13 +362,13 @@ pub async fn put_avatar(
     State(state): State<AppState>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
+    // The body first, whatever the credentials: an answer before it is read would be
+    // lost to a reset (see `DRAIN_MAX_BYTES`).
+    let body = read_bounded(body, MAX_AVATAR_BYTES).await;
     let user = basic_user(&state, &headers, connect.as_ref()).await?;
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => UploadError::TooLarge(MAX_AVATAR_BYTES).into(),
-        status => ApiError::Rejected(status, e.body_text()),
-    })?;
+    let body = body?;
     if body.is_empty() {
         return Err(ApiError::BadRequest("the body must be the image".into()));
     }
@@ -404,10 +454,16 @@ async fn read_screenshot_form(mut multipart: Multipart) -> Result<ScreenshotForm
 pub async fn upload_screenshot(
     State(state): State<AppState>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let multipart = multipart.map_err(|e| ApiError::Rejected(e.status(), e.body_text()))?;
+    // Read whole (bounded) before the form is parsed, so that a 413 reaches the client.
+    // The parts keep the route's body limit, which the form reader applies again.
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers.clone();
+    let body = read_bounded(body, MAX_SCREENSHOT_REQUEST_BYTES).await?;
+    let multipart = Multipart::from_request(Request::from_parts(parts, Body::from(body)), &())
+        .await
+        .map_err(|e| ApiError::Rejected(e.status(), e.body_text()))?;
     let form = read_screenshot_form(multipart).await?;
     let ip = crate::client_ip(&state.config, &headers, connect.as_ref().map(|c| &c.0));
     let user = match state
@@ -521,6 +577,16 @@ mod tests {
         header[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         header[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         assert!(avatar_from_upload(&header).is_err());
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_within_their_limit() {
+        let body = || Body::from(vec![7u8; 10]);
+        assert_eq!(read_bounded(body(), 10).await.unwrap().len(), 10);
+        assert!(matches!(
+            read_bounded(body(), 9).await,
+            Err(UploadError::TooLarge(9))
+        ));
     }
 
     #[test]

@@ -208,7 +208,10 @@ mod tests {
             storage.list("").await.unwrap(),
             vec![osu.clone(), replay.clone()]
         );
-        assert_eq!(storage.list("replays/").await.unwrap(), vec![replay]);
+        assert_eq!(
+            storage.list("replays/").await.unwrap(),
+            vec![replay.clone()]
+        );
         assert!(storage.list("nothing").await.unwrap().is_empty());
         storage.delete(&replay).await.unwrap();
         storage.delete(&replay).await.unwrap();
