@@ -10,7 +10,7 @@ use common::{fresh, new_user};
 use peace_db::testing::{ScratchDatabase, configured_backends};
 use peace_db::{
     Backend, CopyError, CopyOptions, Database, MatchScore, NewLogin, NewMatchGame, Privileges,
-    Relationship, SessionRecord, Stats,
+    Relationship, Screenshot, SessionRecord, Stats,
 };
 
 /// More players than one small batch, with every table filled.
@@ -125,6 +125,17 @@ async fn populate(db: &Database) {
         .await
         .unwrap();
     db.audit(first, None, "alert", "maintenance").await.unwrap();
+    for (n, &id) in ids.iter().enumerate().take(3) {
+        db.add_screenshot(&Screenshot {
+            id: format!("{n:016x}"),
+            user_id: id,
+            format: if n % 2 == 0 { "png" } else { "jpg" }.into(),
+            size_bytes: 1000 + n as i32,
+            created_at: 1_700_000_000 + n as i64,
+        })
+        .await
+        .unwrap();
+    }
     // Session records of most players (more than one small batch), with ids on both
     // sides of i64::MAX, so that the copy keeps every bit.
     for (n, &id) in ids.iter().enumerate().skip(2) {
@@ -340,7 +351,7 @@ async fn an_unmigrated_source_or_the_same_database_is_refused() {
     let (target, _t) = fresh(Backend::Sqlite).await.unwrap();
     assert!(matches!(
         source.copy_to(&target, &CopyOptions::default()).await,
-        Err(CopyError::SourceNotMigrated(5))
+        Err(CopyError::SourceNotMigrated(6))
     ));
     assert!(matches!(
         target
