@@ -21,6 +21,7 @@ mod cluster;
 mod e2e;
 mod hardening;
 mod hostile;
+mod media;
 mod metrics;
 mod moderation;
 mod multiplayer;

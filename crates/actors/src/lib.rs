@@ -28,6 +28,7 @@ pub mod limits;
 pub mod lobby;
 mod login;
 pub mod match_room;
+pub mod media;
 pub mod message;
 pub mod migrate;
 pub mod ports;

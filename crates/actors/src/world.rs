@@ -111,6 +111,7 @@ struct Inner {
     /// getscores and replays come in runs, each carrying the login.
     web_accounts: crate::cache::TtlCache<String, peace_db::User>,
     scores: crate::scores::ScoreService,
+    media: crate::media::MediaService,
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -185,6 +186,7 @@ impl World {
             .storage
             .clone()
             .unwrap_or_else(crate::scores::storage::Storage::in_memory);
+        let media = crate::media::MediaService::new(shared_db.clone(), storage.clone());
         let scores = crate::scores::ScoreService::new(
             shared_db.clone(),
             storage,
@@ -210,6 +212,7 @@ impl World {
                 shared_router,
                 shared_db,
                 scores,
+                media,
                 started_ms: crate::unix_millis(),
                 view: ClusterView::default(),
                 passwords: PasswordVerifier::new(config.bcrypt_cost),
@@ -287,6 +290,11 @@ impl World {
     /// The score pipeline (submission, boards, replays, beatmaps).
     pub fn scores(&self) -> &crate::scores::ScoreService {
         &self.inner.scores
+    }
+
+    /// Avatars and screenshots.
+    pub fn media(&self) -> &crate::media::MediaService {
+        &self.inner.media
     }
 
     pub fn db(&self) -> &Database {

@@ -27,8 +27,9 @@ const LAYERS: &[&[&str]] = &[
         "supervisor",
         "config",
     ],
-    // Services every node runs over the shared database and store: the score pipeline.
-    &["scores"],
+    // Services every node runs over the shared database and store: the score pipeline,
+    // avatars and screenshots.
+    &["scores", "media"],
     // Addressing by key, the node's tables, the cluster.
     &["router", "sessions", "directory", "cluster"],
     // Entities that act for a player (the session, the bot).

@@ -36,6 +36,7 @@ pub use repo::scores::{
     BoardEntry, BoardOrder, BoardQuery, MAX_BOARD_ROWS, PP_SCORES_COUNTED, Recorded, Recording,
     ReplyRule, Submission, TotalsRule,
 };
+pub use repo::screenshots::SCREENSHOT_ID_LEN;
 pub use repo::users::{normalize_email, safe_name};
 
 /// The current time as unix seconds, the representation of every timestamp column.

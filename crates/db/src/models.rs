@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::schema::{
     audit_log, beatmap_misses, beatmaps, channels, logins, mail, match_games, match_scores, scores,
-    sessions, stats, users,
+    screenshots, sessions, stats, users,
 };
 
 /// Account privileges, stored as an integer bit set in `users.privileges` and compared
@@ -331,6 +331,21 @@ pub struct MatchScore {
     pub count_katu: i32,
     pub count_miss: i32,
     pub passed: bool,
+}
+
+/// One uploaded screenshot (the image is in the object store).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+)]
+#[diesel(table_name = screenshots)]
+pub struct Screenshot {
+    /// Random, [`crate::SCREENSHOT_ID_LEN`] characters of `[0-9a-f]`.
+    pub id: String,
+    pub user_id: i32,
+    /// `png` or `jpg`.
+    pub format: String,
+    pub size_bytes: i32,
+    pub created_at: i64,
 }
 
 /// One moderation action.

@@ -240,7 +240,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    screenshots (id) {
+        id -> Text,
+        user_id -> Integer,
+        format -> Text,
+        size_bytes -> Integer,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
+diesel::joinable!(screenshots -> users (user_id));
 diesel::joinable!(scores -> users (user_id));
 diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
@@ -264,4 +275,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     favourites,
     comments,
     client_reports,
+    screenshots,
 );

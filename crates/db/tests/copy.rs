@@ -10,7 +10,7 @@ use common::{fresh, new_user};
 use peace_db::testing::{ScratchDatabase, configured_backends};
 use peace_db::{
     Backend, CopyError, CopyOptions, Database, MatchScore, NewLogin, NewMatchGame, Privileges,
-    Relationship, SessionRecord, Stats,
+    Relationship, Screenshot, SessionRecord, Stats,
 };
 
 /// More players than one small batch, with every table filled.
@@ -138,6 +138,17 @@ async fn populate(db: &Database) {
             song_time: n as i32 * 100,
             colour: "",
             body: "nice",
+        })
+        .await
+        .unwrap();
+    }
+    for (n, &id) in ids.iter().enumerate().take(3) {
+        db.add_screenshot(&Screenshot {
+            id: format!("{n:016x}"),
+            user_id: id,
+            format: if n % 2 == 0 { "png" } else { "jpg" }.into(),
+            size_bytes: 1000 + n as i32,
+            created_at: 1_700_000_000 + n as i64,
         })
         .await
         .unwrap();

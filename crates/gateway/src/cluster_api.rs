@@ -160,7 +160,7 @@ fn locate(state: &AppState, entity: EntityKey, key: &str) -> Result<Json<Value>,
 /// The admin token check: the `Authorization: Bearer` header against the configured
 /// token. Their SHA-256 digests are compared in constant time, so that neither how much
 /// of the token matched nor its length shows in the timing.
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     use sha2::{Digest, Sha256};
     let configured = state.config.admin_token.as_bytes();
     if configured.is_empty() {

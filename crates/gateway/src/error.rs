@@ -19,6 +19,9 @@ pub enum ApiError {
     /// No or a wrong admin token.
     #[error("a valid admin token is required (Authorization: Bearer <token>)")]
     Unauthorized,
+    /// No or wrong player credentials (HTTP Basic: name and password).
+    #[error("a player's name and password are required (HTTP Basic)")]
+    BadCredentials,
     /// The admin calls are turned off on this node.
     #[error("admin calls are turned off: set [api] admin_token")]
     AdminDisabled,
@@ -43,7 +46,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Rejected(status, _) => *status,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
             ApiError::AdminDisabled => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(detail) => {
@@ -51,10 +54,17 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         };
-        (
+        let mut response = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        if matches!(self, ApiError::BadCredentials) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"peace\", charset=\"UTF-8\""),
+            );
+        }
+        response
     }
 }

@@ -5,13 +5,17 @@
 //! * `/web/*`: the osu! web endpoints a client calls around login.
 //! * `POST /users`: in-game registration.
 //! * `/api/v1/*`: the JSON API for operators.
+//! * `a.<domain>/<user id>` (and `/a/<user id>` on any name), `/ss/<id>`: avatars and
+//!   screenshots (`media`).
 //! * `GET /metrics`: Prometheus metrics for operators.
 //! * `GET /.well-known/acme-challenge/{token}`: ACME's HTTP-01 challenges, while the
 //!   server orders a certificate (`peace_tls`).
 //!
 //! osu! sends Bancho traffic to `c.`/`ce.`/`c4.`/`c5.`/`c6.<domain>` and web traffic to
 //! `osu.<domain>`. The paths of the two never overlap, so every route is served on every
-//! host; `http://127.0.0.1:PORT` works as well as the real domains.
+//! host; `http://127.0.0.1:PORT` works as well as the real domains. The one exception is
+//! the avatar server's `a.<domain>/<user id>`, told apart by its `Host` (the same avatars
+//! are at `/a/<user id>` on every name).
 //!
 //! Invariant: this crate holds no game state; everything stateful is an actor.
 
@@ -20,6 +24,7 @@ mod bancho;
 mod client_web;
 mod cluster_api;
 mod error;
+mod media;
 mod metrics;
 mod register;
 mod scores;
@@ -33,7 +38,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use peace_actors::World;
 use tower::Layer;
 
@@ -118,10 +123,39 @@ pub fn app(state: AppState) -> Router {
             "/web/osu-submit-modular-selector.php",
             post(scores::submit).layer(DefaultBodyLimit::max(scores::MAX_SUBMISSION_BYTES)),
         )
+        .merge(media_routes())
         .fallback(web::not_found)
         .with_state(state);
     // The span wraps the router once rather than each route, for the same reason.
     Router::new().fallback_service(span::RequestSpanLayer.layer(routes))
+}
+
+/// Avatars and screenshots. The uploads read their bodies themselves, each within a
+/// limit of its own (`media::read_bounded`).
+fn media_routes() -> Router<AppState> {
+    Router::new()
+        // Any one-segment path matches here, so other methods get the same 404 as
+        // before this route, not a 405.
+        .route(
+            "/{file}",
+            get(media::avatar_on_host).fallback(web::not_found),
+        )
+        .route("/a/{file}", get(media::avatar_by_path))
+        .route("/ss/{file}", get(media::screenshot))
+        .route(
+            "/api/v1/me/avatar",
+            // The handler reads the body itself, within `MAX_AVATAR_BYTES`.
+            put(media::put_avatar).delete(media::delete_own_avatar),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/avatar",
+            delete(media::delete_avatar),
+        )
+        .route(
+            "/web/osu-screenshot.php",
+            post(media::upload_screenshot)
+                .layer(DefaultBodyLimit::max(media::MAX_SCREENSHOT_REQUEST_BYTES)),
+        )
 }
 
 /// The operators' listener (`[http] metrics_addr`): `/metrics` and the health checks,

@@ -152,6 +152,14 @@ impl Storage {
         }
     }
 
+    /// Removes the object at `key`; removing one that is not there is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self.store.delete(&Key::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The keys under `prefix` (`"replays/"`, `"osu/"`; `""` for all), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let prefix = prefix.trim_end_matches('/');
@@ -200,8 +208,14 @@ mod tests {
             storage.list("").await.unwrap(),
             vec![osu.clone(), replay.clone()]
         );
-        assert_eq!(storage.list("replays/").await.unwrap(), vec![replay]);
+        assert_eq!(
+            storage.list("replays/").await.unwrap(),
+            vec![replay.clone()]
+        );
         assert!(storage.list("nothing").await.unwrap().is_empty());
+        storage.delete(&replay).await.unwrap();
+        storage.delete(&replay).await.unwrap();
+        assert_eq!(storage.get(&replay).await.unwrap(), None);
         let too_large = Bytes::from(vec![0u8; usize::try_from(MAX_OBJECT_BYTES).unwrap() + 1]);
         let err = storage.put(&osu, too_large).await.unwrap_err();
         assert!(matches!(err, StorageError::TooLarge(_)), "{err}");

@@ -10,6 +10,7 @@ pub mod mail;
 pub mod match_games;
 pub mod relationships;
 pub mod scores;
+pub mod screenshots;
 pub mod sessions;
 pub mod stats;
 pub mod users;

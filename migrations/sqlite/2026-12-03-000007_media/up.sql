@@ -1,0 +1,13 @@
+-- Screenshots uploaded by the client (osu-screenshot.php). The image itself is in the
+-- object store under `screenshots/<id>.<format>`; this is who sent it and when.
+-- Avatars need no table: one object per user, `avatars/<user id>.png`.
+CREATE TABLE screenshots (
+    -- random, so that ids cannot be walked
+    id VARCHAR(16) PRIMARY KEY NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    -- 'png' or 'jpg'
+    format VARCHAR(4) NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX screenshots_user ON screenshots (user_id);
