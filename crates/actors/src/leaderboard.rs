@@ -159,7 +159,7 @@ impl Leaderboard {
 
     /// Loads the board unless what it holds is fresh. A failed load keeps serving what
     /// was held before (a stale board beats none); with nothing held it is the error.
-    async fn load(&mut self, store: &dyn BoardStore) -> Result<&Held, String> {
+    async fn load(&mut self, store: &dyn BoardStore) -> Result<&Held, peace_db::DbError> {
         let fresh = self
             .held
             .as_ref()
@@ -176,10 +176,13 @@ impl Leaderboard {
                 Err(e) if self.held.is_some() => {
                     tracing::warn!(board = %EntityKey::Board(self.key.clone()), "board not reloaded, serving the last: {e}");
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e),
             }
         }
-        self.held.as_ref().ok_or_else(|| "not loaded".to_owned())
+        // Loaded just now, or fresh before.
+        self.held
+            .as_ref()
+            .ok_or_else(|| peace_db::DbError::Unavailable("the board is not loaded".into()))
     }
 }
 
@@ -241,7 +244,8 @@ impl Entity for Leaderboard {
                 self.last_read = Instant::now();
                 match self.load(ports.store.as_ref()).await {
                     Ok(held) => BoardReply::View(held.view(viewer)),
-                    Err(e) => BoardReply::Unavailable(e),
+                    // The reply crosses nodes: the error goes as its text.
+                    Err(e) => BoardReply::Unavailable(e.to_string()),
                 }
             }
             BoardCall::Changed => {
