@@ -12,16 +12,14 @@ use std::net::SocketAddr;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, Multipart, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use peace_actors::scores::client::{CommentPost, CommentTarget, StarsAnswer};
 
+use crate::form::{self, FormError};
 use crate::scores::{Login, Params, ip_of, number};
 use crate::{ApiError, AppState};
-
-/// The most fields read from a posted form (the error report has about twenty).
-const MAX_FORM_FIELDS: usize = 64;
 
 /// The longest value kept from a posted form field (a stack trace); longer ones are cut.
 const MAX_FIELD_BYTES: usize = 16 * 1024;
@@ -153,7 +151,7 @@ pub async fn comment(
     let ip = ip_of(&state, request.headers(), connect.as_ref());
     let form = match read_form(request).await {
         Ok(form) => form,
-        Err(why) => return ApiError::BadRequest(why).into_response(),
+        Err(why) => return ApiError::from(why).into_response(),
     };
     let user = match Login::read(&form, "u", "p").check(&state, ip).await {
         Ok(user) => user,
@@ -367,41 +365,14 @@ fn mod_bit(acronym: &str) -> Option<u32> {
     })
 }
 
-/// A posted form's text fields, multipart or url-encoded, at most [`MAX_FORM_FIELDS`]
-/// of them, each cut to [`MAX_FIELD_BYTES`]; file parts (a screenshot) are skipped.
-async fn read_form(request: Request) -> Result<HashMap<String, String>, String> {
-    let is_multipart = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let mut form = HashMap::new();
-    if is_multipart {
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| e.to_string())?;
-        while let Some(field) = multipart.next_field().await.map_err(|e| e.to_string())? {
-            if form.len() >= MAX_FORM_FIELDS {
-                break;
-            }
-            let name = field.name().unwrap_or_default().to_owned();
-            let is_file = field.file_name().is_some();
-            let bytes = field.bytes().await.map_err(|e| e.to_string())?;
-            if is_file || name.is_empty() {
-                continue;
-            }
-            form.insert(name, cut(&String::from_utf8_lossy(&bytes)));
-        }
-    } else {
-        let axum::Form(pairs): axum::Form<Vec<(String, String)>> =
-            axum::Form::from_request(request, &())
-                .await
-                .map_err(|e| e.to_string())?;
-        for (name, value) in pairs.into_iter().take(MAX_FORM_FIELDS) {
-            form.insert(name, cut(&value));
-        }
-    }
-    Ok(form)
+/// A posted form's text fields by name (the last of a repeated name wins), each cut to
+/// [`MAX_FIELD_BYTES`].
+async fn read_form(request: Request) -> Result<HashMap<String, String>, FormError> {
+    let fields = form::text_fields(request).await?;
+    Ok(fields
+        .into_iter()
+        .map(|(name, value)| (name, cut(&value)))
+        .collect())
 }
 
 fn cut(text: &str) -> String {

@@ -24,6 +24,7 @@ mod bancho;
 mod client_web;
 mod cluster_api;
 mod error;
+mod form;
 mod media;
 mod metrics;
 mod register;

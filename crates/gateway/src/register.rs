@@ -7,13 +7,13 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, Multipart, Request, State};
-use axum::http::{StatusCode, header};
+use axum::Json;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
 use peace_actors::accounts::{FieldErrors, RegisterError, SignUpForm};
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, form};
 
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let connect = request.extensions().get::<ConnectInfo<SocketAddr>>();
@@ -21,9 +21,9 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let SignUpForm {
         registration: reg,
         check_only,
-    } = match read_form(request).await {
+    } = match form::text_fields(request).await {
         Ok(fields) => SignUpForm::from_fields(fields),
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let world = &state.world;
     // Only valid forms count against the address's registration limit: a player fixing
@@ -54,40 +54,4 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
 fn form_errors(errors: &FieldErrors, status: StatusCode) -> Response {
     let body = serde_json::json!({ "form_error": { "user": errors.0 } });
     (status, Json(body)).into_response()
-}
-
-/// Reads the form's fields as multipart or urlencoded, whichever the content type says.
-async fn read_form(request: Request) -> Result<Vec<(String, String)>, ApiError> {
-    let is_multipart = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let bad = |status, e: String| ApiError::Rejected(status, format!("unreadable form: {e}"));
-    let mut fields = Vec::new();
-    if is_multipart {
-        let mut form = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| bad(e.status(), e.body_text()))?;
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| bad(e.status(), e.body_text()))?
-        {
-            let Some(name) = field.name().map(str::to_owned) else {
-                continue;
-            };
-            let value = field
-                .text()
-                .await
-                .map_err(|e| bad(e.status(), e.body_text()))?;
-            fields.push((name, value));
-        }
-    } else {
-        let Form(form) = Form::<Vec<(String, String)>>::from_request(request, &())
-            .await
-            .map_err(|e| bad(e.status(), e.body_text()))?;
-        fields = form;
-    }
-    Ok(fields)
 }
