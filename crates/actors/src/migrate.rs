@@ -480,7 +480,9 @@ impl World {
         let result = match snapshot {
             Snapshot::Session { state, entry } => {
                 let extra = state.extra_session;
-                match Session::start(self, *state, Start::Restored, supervisor).await {
+                match Session::start(self.session_ports(), *state, Start::Restored, supervisor)
+                    .await
+                {
                     Ok(local) => {
                         if extra {
                             router.sessions().insert_extra(local);

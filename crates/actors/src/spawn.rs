@@ -153,7 +153,7 @@ impl World {
             .live_supervisor()
             .map_err(|e| SpawnReply::Refused(e.to_string()))?;
         let extra = state.extra_session;
-        let local = Session::start(self, state, Start::Login, supervisor)
+        let local = Session::start(self.session_ports(), state, Start::Login, supervisor)
             .await
             .map_err(|e| SpawnReply::Refused(format!("could not start the session: {e}")))?;
         let actor = local.actor.clone();
@@ -244,7 +244,14 @@ impl World {
             hidden: restricted,
             node: self.node_name().into(),
         });
-        let local = match Session::start(self, state, Start::Rebuilt(channels), supervisor).await {
+        let local = match Session::start(
+            self.session_ports(),
+            state,
+            Start::Rebuilt(channels),
+            supervisor,
+        )
+        .await
+        {
             Ok(local) => local,
             Err(e) => {
                 self.router().users().remove_session(user_id, session_id);
@@ -267,7 +274,9 @@ impl World {
         let make = |reply| EntityMsg::Call(call, reply);
         match crate::message::call_counted(&old.actor, "user", make, timeout).await {
             Ok(ractor::rpc::CallResult::Success(UserReply::Packets(bytes))) => {
-                self.remember_retired(old.user_id, old.session_id, bytes);
+                self.session_ports()
+                    .retired
+                    .remember(old.user_id, old.session_id, bytes);
             }
             other => {
                 tracing::warn!(

@@ -59,7 +59,12 @@ impl Actor for NodeSupervisor {
         let router = world.router().clone();
         if let Some(session) = router.sessions().by_actor(id) {
             tracing::error!(user = session.user_id, "session failed: {error}");
-            crate::user::end_session(world, session.user_id, session.session_id, None);
+            crate::user::end_session(
+                world.session_ports(),
+                session.user_id,
+                session.session_id,
+                None,
+            );
         } else if let Some(name) = router.channels().key_of(id) {
             tracing::error!(channel = %name, "channel failed: {error}; restarting it");
             router.channels().remove(&name, id);

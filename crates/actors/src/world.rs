@@ -2,7 +2,6 @@
 //! It owns nothing game-related itself; it starts the node's actors, and turns a login
 //! or a poll into messages to them, wherever in the cluster they live.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,13 +27,12 @@ use crate::message::Audience;
 use crate::sessions::LocalSession;
 use crate::spawn::{SpawnReply, SpawnRequest};
 use crate::supervisor::NodeSupervisor;
+use crate::user::ports::{
+    RetiredPackets, RoomError, RoomFuture, Rooms, SessionPorts, SessionSettings,
+};
 use crate::user::{UserCall, UserCast, UserReply, UserState};
 use crate::{BOT_ID, EntityKey, RouteError, Router, WorldConfig};
 
-/// How long the last packets of a replaced session wait for its client's final poll.
-const RETIRED_TTL_SECS: i64 = 60;
-/// Most replaced sessions remembered at once.
-const MAX_RETIRED: usize = 10_000;
 /// Most packets handled from one poll; the rest of the body is dropped (and logged).
 pub const MAX_PACKETS_PER_POLL: usize = 512;
 /// How often the sweeper deletes stale session records.
@@ -51,15 +49,6 @@ pub const MAX_MATCH_ID: u16 = i16::MAX as u16;
 /// id is reused only after its match is gone.
 fn match_id_candidate(n: u32) -> u16 {
     (n % u32::from(MAX_MATCH_ID)) as u16 + 1
-}
-
-/// Why a match could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateMatchError {
-    #[error("no free match id was found")]
-    NoFreeId,
-    #[error("{0}")]
-    Refused(String),
 }
 
 /// Why the world could not start.
@@ -86,13 +75,12 @@ struct Inner {
     started_ms: i64,
     view: ClusterView,
     channels: OnceLock<Vec<peace_db::Channel>>,
-    auto_join: OnceLock<Vec<String>>,
     bot: OnceLock<peace_db::User>,
     supervisor: OnceLock<ActorRef<()>>,
     membership: OnceLock<ActorRef<MembershipMsg>>,
     node_router: OnceLock<ActorRef<RouterMsg>>,
-    /// Final packets of replaced sessions, by (user, session), with their expiry.
-    retired: Mutex<HashMap<(i32, u64), (Bytes, i64)>>,
+    /// What every session of this node uses (its context).
+    session_ports: Arc<SessionPorts>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     failed_logins_by_ip: RateLimiter<IpAddr>,
     failed_logins_by_account: RateLimiter<String>,
@@ -106,12 +94,57 @@ struct Inner {
     /// Set when the node was told to stop (SIGTERM): it is no longer ready.
     stopping: AtomicBool,
     migrations: crate::migrate::MigrationCounters,
-    channel_counts: crate::channel::MemberCounts,
+    channel_counts: Arc<crate::channel::MemberCounts>,
     /// Accounts as the web endpoints last read them, by safe name: a client's
     /// getscores and replays come in runs, each carrying the login.
     web_accounts: crate::cache::TtlCache<String, peace_db::User>,
     scores: crate::scores::ScoreService,
     media: crate::media::MediaService,
+}
+
+/// Opens rooms for this node's sessions. It holds the node weakly: the node holds the
+/// sessions' context, which holds this.
+struct NodeRooms(std::sync::Weak<Inner>);
+
+impl NodeRooms {
+    fn world(&self) -> Result<World, RoomError> {
+        let inner = self.0.upgrade().ok_or(RoomError::Stopping)?;
+        Ok(World { inner })
+    }
+}
+
+impl std::fmt::Debug for NodeRooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeRooms")
+    }
+}
+
+impl Rooms for NodeRooms {
+    fn open_spectator_room(&self, host_id: i32) -> RoomFuture<'_, ()> {
+        Box::pin(async move {
+            match self
+                .world()?
+                .spawn(SpawnRequest::SpectatorRoom { host_id })
+                .await
+            {
+                SpawnReply::Started | SpawnReply::Exists => Ok(()),
+                other => Err(RoomError::Refused(format!("{other:?}"))),
+            }
+        })
+    }
+
+    fn create_match<'a>(
+        &'a self,
+        host_id: i32,
+        host_name: &'a str,
+        requested: &'a peace_bancho::MatchData,
+    ) -> RoomFuture<'a, (i32, peace_bancho::MatchData)> {
+        Box::pin(async move {
+            self.world()?
+                .create_match(host_id, host_name, requested)
+                .await
+        })
+    }
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -193,8 +226,24 @@ impl World {
             router.clone(),
             config.scores.clone(),
         );
+        // The channels are read first: a session's context lists the auto-join ones.
+        let channels = db.channels().await?;
+        let auto_join = channels
+            .iter()
+            .filter(|c| c.auto_join)
+            .map(|c| c.name.clone())
+            .collect();
+        let channel_counts = Arc::new(crate::channel::MemberCounts::default());
+        let settings = SessionSettings {
+            idle_timeout: config.idle_timeout,
+            call_timeout: config.call_timeout,
+            limits: config.limits.clone(),
+            node_name: config.cluster.node_name.as_str().into(),
+            auto_join,
+        };
+        let session_store: Arc<dyn crate::user::ports::SessionStore> = shared_db.clone();
         let world = World {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|node| Inner {
                 failed_logins_by_ip: RateLimiter::new(
                     limits.failed_logins_per_ip,
                     limits.login_window,
@@ -219,18 +268,24 @@ impl World {
                 config,
                 db,
                 channels: OnceLock::new(),
-                auto_join: OnceLock::new(),
                 bot: OnceLock::new(),
                 supervisor: OnceLock::new(),
                 membership: OnceLock::new(),
                 node_router: OnceLock::new(),
-                retired: Mutex::default(),
                 tasks: Mutex::default(),
                 spawning: tokio::sync::Mutex::new(()),
                 next_match_id: AtomicU32::new(rand::random()),
                 stopping: AtomicBool::new(false),
                 migrations: Default::default(),
-                channel_counts: Default::default(),
+                session_ports: Arc::new(SessionPorts {
+                    router: router.clone(),
+                    store: session_store,
+                    rooms: Arc::new(NodeRooms(node.clone())),
+                    settings,
+                    channel_counts: channel_counts.clone(),
+                    retired: Arc::new(RetiredPackets::default()),
+                }),
+                channel_counts,
                 web_accounts: crate::cache::TtlCache::new(WEB_ACCOUNT_TTL, MAX_WEB_ACCOUNTS),
             }),
         };
@@ -238,13 +293,6 @@ impl World {
         let _ = world.inner.supervisor.set(supervisor.clone());
         world.start_boards_on_demand();
 
-        let channels = world.inner.db.channels().await?;
-        let auto_join = channels
-            .iter()
-            .filter(|c| c.auto_join)
-            .map(|c| c.name.clone())
-            .collect();
-        let _ = world.inner.auto_join.set(auto_join);
         let _ = world.inner.channels.set(channels);
         let bot = world
             .db()
@@ -499,8 +547,9 @@ impl World {
         self.inner.channels.get().map_or(&[], Vec::as_slice)
     }
 
-    pub(crate) fn auto_join_channels(&self) -> &[String] {
-        self.inner.auto_join.get().map_or(&[], Vec::as_slice)
+    /// What every session of this node uses.
+    pub(crate) fn session_ports(&self) -> &Arc<SessionPorts> {
+        &self.inner.session_ports
     }
 
     pub(crate) fn supervisor_cell(&self) -> Option<ActorCell> {
@@ -776,7 +825,7 @@ impl World {
         host_id: i32,
         host_name: &str,
         requested: &peace_bancho::MatchData,
-    ) -> Result<(i32, peace_bancho::MatchData), CreateMatchError> {
+    ) -> Result<(i32, peace_bancho::MatchData), RoomError> {
         for _ in 0..MATCH_ID_ATTEMPTS {
             let match_id =
                 match_id_candidate(self.inner.next_match_id.fetch_add(1, Ordering::Relaxed));
@@ -789,10 +838,10 @@ impl World {
             match self.spawn(request).await {
                 SpawnReply::MatchStarted(data) => return Ok((i32::from(match_id), *data)),
                 SpawnReply::Exists => continue,
-                other => return Err(CreateMatchError::Refused(format!("{other:?}"))),
+                other => return Err(RoomError::Refused(format!("{other:?}"))),
             }
         }
-        Err(CreateMatchError::NoFreeId)
+        Err(RoomError::NoFreeId)
     }
 
     /// Every quarter of the idle time-out: ask this node's sessions to check themselves,
@@ -822,7 +871,7 @@ impl World {
             self.router()
                 .broadcast_here(&UserCast::IdleCheck, &Audience::AllBut(BOT_ID));
             let now = peace_db::unix_now();
-            self.retired().retain(|_, (_, expires)| *expires > now);
+            self.inner.session_ports.retired.prune();
             if last_prune.elapsed() >= RECORD_PRUNE_EVERY {
                 last_prune = tokio::time::Instant::now();
                 let before = now - crate::user::record::RECORD_TTL_SECS;
@@ -833,21 +882,6 @@ impl World {
                 }
             }
         }
-    }
-
-    fn retired(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, u64), (Bytes, i64)>> {
-        self.inner.retired.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn remember_retired(&self, user_id: i32, session_id: u64, packets: Bytes) {
-        let mut retired = self.retired();
-        if retired.len() >= MAX_RETIRED {
-            retired.clear();
-        }
-        retired.insert(
-            (user_id, session_id),
-            (packets, peace_db::unix_now() + RETIRED_TTL_SECS),
-        );
     }
 
     /// Handles a poll: `token` from the `osu-token` header, `body` the client's packets.
@@ -970,7 +1004,7 @@ impl World {
             // A session that is not there, or is ending right now (a logout a moment
             // ago): its last words if any, else a rebuild from its record, else restart.
             Err(RouteError::NotFound(_) | RouteError::Stopped(_)) => {
-                if let Some((bytes, _)) = self.retired().remove(&(user_id, session_id)) {
+                if let Some(bytes) = self.inner.session_ports.retired.take(user_id, session_id) {
                     return bytes;
                 }
                 // No node holds the session: if its node was lost, it comes back from

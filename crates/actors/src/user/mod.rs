@@ -9,6 +9,7 @@
 
 mod multiplayer;
 mod packets;
+pub mod ports;
 mod quiet;
 pub mod record;
 mod spectating;
@@ -21,7 +22,8 @@ use peace_db::Privileges;
 use peace_sharding::{Entity, Me};
 use tracing::Instrument;
 
-use crate::World;
+use std::sync::Arc;
+
 use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
 use crate::match_room::MatchCast;
@@ -30,6 +32,7 @@ use crate::spectate::SpectateCast;
 
 pub(crate) use crate::session_msg::packet_bytes;
 pub use crate::session_msg::{Farewell, UserCall, UserCast, UserReply};
+pub use ports::SessionPorts;
 pub use quiet::QuietMarks;
 pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
 
@@ -50,11 +53,10 @@ pub enum SessionSnapshot {
 /// A player's session: its serializable state plus what it uses of the node. Hosted by
 /// the runtime's generic host like every entity.
 ///
-/// It still reaches the rest of the node through [`World`]; narrowing that to ports of
-/// its own, as the other kinds have, is the next step of the runtime work (issue 13).
+/// It reaches the rest of the node only through its [`SessionPorts`].
 #[derive(Debug)]
 pub struct Session {
-    pub world: World,
+    ports: Arc<SessionPorts>,
     pub state: UserState,
     start: Start,
     /// What the session's database record holds (a player's own session only).
@@ -79,7 +81,7 @@ impl Session {
     /// Starts a session under `supervisor`; returns its entry for the node's session
     /// table (which the caller inserts).
     pub(crate) async fn start(
-        world: &World,
+        ports: &Arc<SessionPorts>,
         mut state: UserState,
         start: Start,
         supervisor: ractor::ActorCell,
@@ -91,10 +93,10 @@ impl Session {
             .then(|| record::RecordSync::new(&state));
         // The feed and the count board are this node's: start at their heads. (A login's
         // reply lists everyone online and every channel with its count.)
-        state.presence_cursor = world.router().users().feed().head();
-        state.channel_counts_cursor = world.channel_counts().newest();
+        state.presence_cursor = ports.router.users().feed().head();
+        state.channel_counts_cursor = ports.channel_counts.newest();
         let session = Session {
-            world: world.clone(),
+            ports: ports.clone(),
             state,
             start,
             record,
@@ -204,7 +206,7 @@ impl Entity for Session {
     async fn ended(&mut self, _: &(), _me: &Me<Self>) {
         self.quiet.close();
         end_session(
-            &self.world,
+            &self.ports,
             self.state.id,
             self.state.session_id,
             Some(&self.state),
@@ -219,8 +221,13 @@ impl Entity for Session {
 /// rooms, the match and the lobby, and, if it is still the user's current session, go
 /// offline for everyone. `state` is `None` when the session failed and its state is lost;
 /// then every channel, room and match is told, since any of them may hold the player.
-pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: Option<&UserState>) {
-    let router = world.router();
+pub(crate) fn end_session(
+    ports: &SessionPorts,
+    user_id: i32,
+    session_id: u64,
+    state: Option<&UserState>,
+) {
+    let router = &ports.router;
     let forget = ChannelCast::Forget {
         user_id,
         session_id,
@@ -274,14 +281,14 @@ pub(crate) fn end_session(world: &World, user_id: i32, session_id: u64, state: O
         // Everyone hears of it through the presence feed of their node: gone from the
         // directory, the player's change reads as USER_LOGOUT (`catch_up_presence`). A
         // restricted player, whom nobody saw come online, is not in the feed at all.
-        let db = world.db().clone();
+        let store = ports.store.clone();
         tokio::spawn(async move {
-            if let Err(e) = db.touch_last_seen(user_id).await {
+            if let Err(e) = store.touch_last_seen(user_id).await {
                 tracing::warn!(user = user_id, "could not record last seen: {e}");
             }
             // The session is over: it must not be rebuilt (a token replayed after a
             // logout gets a restart, not a session).
-            record::forget(&db, user_id, session_id).await;
+            record::forget(&store, user_id, session_id).await;
         });
     }
 }
@@ -307,7 +314,7 @@ impl Session {
     }
 
     fn catch_up_presence(&mut self) {
-        let feed = self.world.router().users().feed();
+        let feed = self.ports.router.users().feed();
         if self.state.presence_cursor >= feed.head() {
             return;
         }
@@ -320,7 +327,7 @@ impl Session {
         let missed = feed.read_since(&mut self.state.presence_cursor, &mut changed);
         let st = &mut self.state;
         let me = st.id;
-        let users = self.world.router().users();
+        let users = self.ports.router.users();
         let mut ids_only = Vec::new();
         if missed == crate::presence::Missed::TooMany {
             // Too far behind to replay: tell the client who is online, as a login reply
@@ -365,7 +372,7 @@ impl Session {
     fn catch_up_channel_counts(&mut self) {
         let st = &mut self.state;
         let mut packets = Vec::new();
-        self.world.channel_counts().read_since(
+        self.ports.channel_counts.read_since(
             &mut st.channel_counts_cursor,
             st.privileges,
             |packet| packets.extend_from_slice(packet),
@@ -381,7 +388,7 @@ impl Session {
     async fn end(&mut self, me: &Me<Self>, reason: &str) {
         self.quiet.close();
         if self.record.take().is_some() {
-            record::forget(self.world.db(), self.state.id, self.state.session_id).await;
+            record::forget(&self.ports.store, self.state.id, self.state.session_id).await;
         }
         tracing::debug!(user = self.state.id, reason, "session ends");
         me.stop();
@@ -399,7 +406,7 @@ impl Session {
             stats: st.stats_packet(),
             login_time: st.login_time,
             hidden: st.privileges.is_restricted(),
-            node: self.world.node_name().into(),
+            node: self.ports.settings.node_name.clone(),
         }
     }
 
@@ -432,7 +439,7 @@ impl Session {
             UserCast::ChannelCommand { .. } => {}
             UserCast::IdleCheck => {
                 let idle_ms = crate::unix_millis() - self.last_poll_ms();
-                if idle_ms > self.world.config().idle_timeout.as_millis() as i64 {
+                if idle_ms > self.ports.settings.idle_timeout.as_millis() as i64 {
                     tracing::info!(user = self.state.id, idle_ms, "session timed out");
                     self.end(me, "idle time-out").await;
                 }
@@ -448,7 +455,7 @@ impl Session {
                     let join = crate::lobby::LobbyCast::Join {
                         user_id: self.state.id,
                     };
-                    let _ = self.world.router().cast_lobby(join);
+                    let _ = self.ports.router.cast_lobby(join);
                 }
             }
             UserCast::NodeLost { node } => self.check_rooms_after_loss(&node).await,
@@ -458,7 +465,7 @@ impl Session {
                 // the session is over, and a few bytes per ended session keep the table
                 // of retired sessions small.
                 let packets = farewell.packets(&reason).into();
-                self.world.remember_retired(st.id, st.session_id, packets);
+                self.ports.retired.remember(st.id, st.session_id, packets);
                 self.end(me, &reason).await;
             }
         }
@@ -473,7 +480,7 @@ impl Session {
         text: String,
     ) {
         let st = &mut self.state;
-        let router = self.world.router();
+        let router = &self.ports.router;
         let now = peace_db::unix_now();
         let (my_name, my_id) = (st.name.clone(), st.id);
         let to_sender = |message: peace_bancho::Message| peace_bancho::Message {
@@ -527,3 +534,6 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

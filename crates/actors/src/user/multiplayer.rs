@@ -42,7 +42,7 @@ impl Session {
         let action = match packet {
             ClientPacket::JoinLobby(_) => {
                 self.state.in_lobby = true;
-                let _ = self.world.router().cast_lobby(LobbyCast::Join {
+                let _ = self.ports.router.cast_lobby(LobbyCast::Join {
                     user_id: self.state.id,
                 });
                 self.join_channel_as(LOBBY_CHANNEL.to_owned(), LOBBY_CHANNEL.to_owned())
@@ -51,7 +51,7 @@ impl Session {
             }
             ClientPacket::PartLobby(_) => {
                 self.state.in_lobby = false;
-                let _ = self.world.router().cast_lobby(LobbyCast::Leave {
+                let _ = self.ports.router.cast_lobby(LobbyCast::Leave {
                     user_id: self.state.id,
                 });
                 return None;
@@ -127,7 +127,7 @@ impl Session {
                     user_id: self.state.id,
                     action,
                 };
-                let _ = self.world.router().matches().cast(&id, cast);
+                let _ = self.ports.router.matches().cast(&id, cast);
             }
             None => tracing::debug!(user = self.state.id, "match packet outside a match ignored"),
         }
@@ -136,8 +136,8 @@ impl Session {
 
     async fn create_match(&mut self, data: MatchData) {
         self.leave_match().await;
-        let world = self.world.clone();
-        match world
+        let rooms = self.ports.rooms.clone();
+        match rooms
             .create_match(self.state.id, &self.state.name, &data)
             .await
         {
@@ -161,10 +161,10 @@ impl Session {
             password,
             privileges: self.state.privileges,
         };
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         match self
-            .world
-            .router()
+            .ports
+            .router
             .matches()
             .call(&match_id, call, timeout)
             .await
@@ -190,7 +190,7 @@ impl Session {
         let Some(match_id) = self.state.match_id.take() else {
             return;
         };
-        let _ = self.world.router().matches().cast(
+        let _ = self.ports.router.matches().cast(
             &match_id,
             MatchCast::Leave {
                 user_id: self.state.id,
@@ -203,14 +203,14 @@ impl Session {
     /// After a node was lost: the match this player sits in or watches may have lived
     /// there. If it no longer answers, it is gone: the player leaves it and is told why.
     pub(super) async fn check_rooms_after_loss(&mut self, node: &str) {
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         for match_id in [self.state.match_id, self.state.watching_match]
             .into_iter()
             .flatten()
         {
             let alive = self
-                .world
-                .router()
+                .ports
+                .router
                 .matches()
                 .call(&match_id, MatchCall::Info, timeout)
                 .await
@@ -231,8 +231,8 @@ impl Session {
         if let Some(host_id) = self.state.spectating {
             let ping = crate::spectate::SpectateCall::Ping;
             let alive = self
-                .world
-                .router()
+                .ports
+                .router
                 .spectate()
                 .call(&host_id, ping, timeout)
                 .await
@@ -258,7 +258,7 @@ impl Session {
     fn invite(&mut self, target_id: i32) {
         let (Some(match_id), Some(target)) = (
             self.state.match_id,
-            self.world.router().users().get(target_id),
+            self.ports.router.users().get(target_id),
         ) else {
             return;
         };
@@ -268,7 +268,7 @@ impl Session {
             target_id,
             target_name: target.name.to_string(),
         };
-        let _ = self.world.router().matches().cast(&match_id, cast);
+        let _ = self.ports.router.matches().cast(&match_id, cast);
     }
 
     fn is_tournament_client(&self) -> bool {
@@ -279,10 +279,10 @@ impl Session {
         if !self.is_tournament_client() {
             return;
         }
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         if let Ok(MatchReply::Info(data)) = self
-            .world
-            .router()
+            .ports
+            .router
             .matches()
             .call(&match_id, MatchCall::Info, timeout)
             .await
@@ -295,11 +295,11 @@ impl Session {
         if !self.is_tournament_client() {
             return;
         }
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         if watching
             && self
-                .world
-                .router()
+                .ports
+                .router
                 .matches()
                 .call(&match_id, MatchCall::Info, timeout)
                 .await
@@ -312,7 +312,7 @@ impl Session {
             session_id: self.state.session_id,
             watching,
         };
-        let _ = self.world.router().matches().cast(&match_id, cast);
+        let _ = self.ports.router.matches().cast(&match_id, cast);
         let channel = match_room::channel_name(match_id);
         if watching {
             self.state.watching_match = Some(match_id);

@@ -68,7 +68,7 @@ impl Session {
                 self.send_others(&user_ids, |u| u.presence.clone());
             }
             ClientPacket::UserPresenceRequestAll(_) => {
-                for u in self.world.router().users().visible_snapshot() {
+                for u in self.ports.router.users().visible_snapshot() {
                     if u.id != user {
                         self.state.enqueue(&u.presence);
                     }
@@ -129,7 +129,7 @@ impl Session {
         ids: &[i32],
         pick: impl Fn(&crate::directory::OnlineUser) -> bytes::Bytes,
     ) {
-        let directory = self.world.router().users().clone();
+        let directory = self.ports.router.users().clone();
         for &id in ids.iter().take(MAX_REQUESTED_USERS) {
             if id == self.state.id {
                 continue;
@@ -174,11 +174,10 @@ impl Session {
     /// count in rows of their own: mode + 4 · board); on a database error the old ones
     /// stay.
     pub(super) async fn load_stats(&mut self) {
-        let db = self.world.db();
         let mode = self.state.stats_mode();
-        match db.stats(self.state.id, mode).await {
-            Ok(stats) => {
-                self.state.rank = db.global_rank(mode, stats.pp).await.unwrap_or(0);
+        match self.ports.store.standing(self.state.id, mode).await {
+            Ok((stats, rank)) => {
+                self.state.rank = rank;
                 self.state.stats = stats;
             }
             Err(e) => tracing::warn!(user = self.state.id, "could not load stats: {e}"),
@@ -190,8 +189,8 @@ impl Session {
     pub(crate) fn publish_presence(&mut self, presence_changed: bool) {
         let stats = self.state.stats_packet();
         let presence = presence_changed.then(|| self.state.presence_packet());
-        self.world
-            .router()
+        self.ports
+            .router
             .users()
             .update(self.state.id, presence.clone(), Some(stats.clone()));
         // Others pick the new packets up from the directory (through their node's
@@ -212,7 +211,7 @@ impl Session {
             self.notify("You are silenced and cannot chat.");
             return false;
         }
-        let limits = &self.world.config().limits;
+        let limits = &self.ports.settings.limits;
         let now = crate::unix_millis();
         let window = limits.chat_window.as_millis() as i64;
         let recent = &mut self.state.recent_messages;
@@ -234,7 +233,7 @@ impl Session {
     pub(super) fn silence(&mut self, until: i64, reason: &str) {
         let me = self.state.id;
         self.state.silence_end = until;
-        let db = self.world.db().clone();
+        let db = self.ports.store.clone();
         tokio::spawn(async move {
             if let Err(e) = db.set_silence_end(me, until).await {
                 tracing::warn!(user = me, "could not store the silence: {e}");
@@ -249,8 +248,8 @@ impl Session {
                 (seconds + 59) / 60
             ));
             let silenced = packet_bytes(peace_bancho::server::UserSilenced { user_id: me });
-            self.world
-                .router()
+            self.ports
+                .router
                 .broadcast_users(UserCast::Enqueue(silenced), crate::Audience::Everyone);
         }
         self.state.enqueue_packet(peace_bancho::server::SilenceEnd {
@@ -281,7 +280,7 @@ impl Session {
             privileges: self.state.privileges,
             text,
         };
-        if self.world.router().channels().cast(&channel, msg).is_err() {
+        if self.ports.router.channels().cast(&channel, msg).is_err() {
             self.state.channels.remove(&channel);
             self.state.enqueue_packet(ChannelKick { name: channel });
         }
@@ -294,7 +293,7 @@ impl Session {
         if truncate(&mut text, MAX_MESSAGE_LEN) {
             self.notify(format!("Your message was cut to {MAX_MESSAGE_LEN} bytes."));
         }
-        let router = self.world.router();
+        let router = &self.ports.router;
         let target_user = router.users().by_name(&target);
         if self.state.privileges.is_restricted()
             && !target_user
@@ -316,7 +315,7 @@ impl Session {
             }
         }
         // Offline (or went offline just now): keep it for their next login.
-        match self.world.db().user_by_name(&target).await {
+        match self.ports.store.user_by_name(&target).await {
             Ok(Some(user)) => self.leave_mail(user, &text).await,
             Ok(None) => self.notify(format!("There is no user named {target}.")),
             Err(e) => {
@@ -336,7 +335,12 @@ impl Session {
             sender_id: to.id,
             ..Default::default()
         };
-        match self.world.db().store_mail(self.state.id, to.id, text).await {
+        match self
+            .ports
+            .store
+            .store_mail(self.state.id, to.id, text)
+            .await
+        {
             Ok(MailOutcome::Stored) => {}
             Ok(MailOutcome::Silenced) => {
                 self.state
@@ -371,10 +375,10 @@ impl Session {
             session_id: self.state.session_id,
             privileges: self.state.privileges,
         };
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         let name = name.to_owned();
-        self.world
-            .router()
+        self.ports
+            .router
             .channels()
             .call(&name, call, timeout)
             .await
@@ -423,7 +427,7 @@ impl Session {
 
     /// Joins the auto-join channels the player may read; called once at login.
     pub(crate) async fn join_auto_channels(&mut self) {
-        let mut channels = self.world.auto_join_channels().to_vec();
+        let mut channels = self.ports.settings.auto_join.clone();
         channels.sort();
         for name in channels {
             self.join_channel_as(name.clone(), name).await;
@@ -442,10 +446,10 @@ impl Session {
             user_id: self.state.id,
             session_id: self.state.session_id,
         };
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         if let Err(e) = self
-            .world
-            .router()
+            .ports
+            .router
             .channels()
             .call(&name, call, timeout)
             .await
@@ -459,7 +463,7 @@ impl Session {
         if target == self.state.id || (add && self.state.friends.contains(&target)) {
             return;
         }
-        let db = self.world.db();
+        let db = &self.ports.store;
         let result = if add {
             match db.user_by_id(target).await {
                 Ok(Some(_)) => {

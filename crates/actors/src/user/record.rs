@@ -10,7 +10,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use peace_db::SessionRecord;
+
+use super::ports::SessionStore;
 
 use super::{Session, UserState};
 
@@ -23,7 +27,7 @@ pub const DELETE_RETRY_MAX: Duration = Duration::from_secs(120);
 /// a restart instead of a rebuilt session. If the database does not answer, deleting
 /// goes on in the background (doubling waits up to [`DELETE_RETRY_MAX`]) rather than
 /// leaving a record that could bring the session back for [`RECORD_TTL_SECS`].
-pub(crate) async fn forget(db: &peace_db::Database, user_id: i32, session_id: u64) {
+pub(crate) async fn forget(db: &Arc<dyn SessionStore>, user_id: i32, session_id: u64) {
     let Err(e) = db.delete_session_record(user_id, session_id).await else {
         return;
     };
@@ -114,7 +118,7 @@ impl Session {
             return;
         }
         sync.refreshed_ms = now;
-        let db = self.world.db().clone();
+        let db = self.ports.store.clone();
         let (user_id, session_id) = (self.state.id, self.state.session_id);
         if changed {
             sync.channels = channels.clone();

@@ -3,7 +3,6 @@
 use peace_bancho::server::{ChannelKick, FellowSpectatorJoined, SpectateFrames};
 
 use super::{Session, packet_bytes};
-use crate::spawn::{SpawnReply, SpawnRequest};
 use crate::spectate::{self, SpectateCall, SpectateCast, SpectateReply};
 
 impl Session {
@@ -16,7 +15,7 @@ impl Session {
             self.notify("Restricted accounts cannot spectate.");
             return;
         }
-        if self.world.router().users().visible(host_id).is_none() {
+        if self.ports.router.users().visible(host_id).is_none() {
             tracing::debug!(
                 user = me,
                 host = host_id,
@@ -26,25 +25,18 @@ impl Session {
         }
         self.stop_spectating().await;
         let room = host_id;
-        match self
-            .world
-            .spawn(SpawnRequest::SpectatorRoom { host_id })
-            .await
-        {
-            SpawnReply::Started | SpawnReply::Exists => {}
-            other => {
-                tracing::warn!(
-                    user = me,
-                    host = host_id,
-                    "could not open the spectator room: {other:?}"
-                );
-                return;
-            }
+        if let Err(e) = self.ports.rooms.open_spectator_room(host_id).await {
+            tracing::warn!(
+                user = me,
+                host = host_id,
+                "could not open the spectator room: {e}"
+            );
+            return;
         }
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         match self
-            .world
-            .router()
+            .ports
+            .router
             .spectate()
             .call(
                 &room,
@@ -76,7 +68,7 @@ impl Session {
             return;
         };
         let me = self.state.id;
-        let _ = self.world.router().spectate().cast(
+        let _ = self.ports.router.spectate().cast(
             &host_id,
             SpectateCast::Leave {
                 user_id: me,
@@ -93,7 +85,7 @@ impl Session {
                 user_id: self.state.id,
                 session_id: self.state.session_id,
             };
-            let _ = self.world.router().spectate().cast(&host_id, cast);
+            let _ = self.ports.router.spectate().cast(&host_id, cast);
         }
     }
 
@@ -104,8 +96,8 @@ impl Session {
         let me = self.state.id;
         let packet = packet_bytes(SpectateFrames { frames });
         let _ = self
-            .world
-            .router()
+            .ports
+            .router
             .spectate()
             .cast(&me, SpectateCast::Frames(packet));
     }
@@ -122,10 +114,10 @@ impl Session {
             user_id: self.state.id,
             session_id: self.state.session_id,
         };
-        let timeout = self.world.config().call_timeout;
+        let timeout = self.ports.settings.call_timeout;
         if let Err(e) = self
-            .world
-            .router()
+            .ports
+            .router
             .channels()
             .call(&key.to_owned(), call, timeout)
             .await
