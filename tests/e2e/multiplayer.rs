@@ -890,9 +890,29 @@ async fn the_rest_of_the_referee_commands_readiness_and_the_lobby() {
         .await;
     }
 
+    // `!mp map` takes a map the server knows, with the checksum the client finds it by.
+    host.say("#multiplayer", "!mp map 4242").await;
+    host.wait_for(
+        "an unknown map refused",
+        bot_said("No beatmap #4242".into()),
+    )
+    .await;
+    let osu =
+        String::from_utf8_lossy(crate::scores::STD_MAP).replace("BeatmapID:0", "BeatmapID:4242");
+    let map = server
+        .world()
+        .scores()
+        .beatmaps()
+        .import_osu(Bytes::from(osu), peace_scores::status::RankedStatus::Ranked)
+        .await
+        .unwrap();
     host.say("#multiplayer", "!mp map 4242").await;
     let d = wait_update(&mut guest, "map 4242", |d| d.beatmap_id == 4242).await;
-    assert_eq!(d.beatmap_name, "beatmap #4242");
+    assert_eq!(d.beatmap_md5, map.md5);
+    assert_eq!(
+        d.beatmap_name,
+        format!("{} - {} [{}]", map.artist, map.title, map.version)
+    );
     host.say("#multiplayer", "!mp freemod").await;
     wait_update(&mut guest, "freemod on", |d| d.freemod).await;
     host.say("#multiplayer", "!mp freemod").await;

@@ -7,6 +7,7 @@
 //! * [`Roster`]: who is online (the directory every node holds).
 //! * [`GameRecords`]: where finished multiplayer games are written.
 //! * [`AccountStore`]: the accounts, as the staff's commands read and change them.
+//! * [`BeatmapLookup`]: maps by id, through the beatmap provider chain.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -120,6 +121,13 @@ impl AccountStore for peace_db::Database {
             self, actor, target, action, reason,
         ))
     }
+}
+
+/// Maps by osu! id, as the score pipeline's provider chain knows them (the database,
+/// then the configured sources). A referee's `!mp map` needs the map's checksum: the
+/// client finds its local copy by it.
+pub trait BeatmapLookup: Send + Sync + Debug + 'static {
+    fn beatmap_by_id(&self, id: i32) -> PortFuture<'_, Option<peace_db::BeatmapRow>>;
 }
 
 /// Where finished multiplayer games go. Writing never holds the match up: a failure is

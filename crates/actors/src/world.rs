@@ -535,6 +535,7 @@ impl World {
             outbox: self.ports(),
             roster: self.inner.shared_router.clone(),
             games: self.inner.shared_db.clone(),
+            maps: Arc::new(self.inner.scores.beatmaps().clone()),
             bot_name: self.bot_name().into(),
         }
     }

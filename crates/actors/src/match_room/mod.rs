@@ -21,7 +21,7 @@ use peace_sharding::{AfterPanic, Entity, Me};
 use crate::EntityKey;
 use crate::channel::ChannelCast;
 use crate::lobby::LobbyCast;
-use crate::ports::{GameRecords, Mail, Ports, Roster};
+use crate::ports::{BeatmapLookup, GameRecords, Mail, Ports, Roster};
 use crate::session_msg::{UserCast, packet_bytes};
 
 pub use state::{Countdown, Game, MIN_SCORE_FRAME_LEN, MatchState};
@@ -41,6 +41,8 @@ pub struct MatchPorts {
     pub roster: Arc<dyn Roster>,
     /// Where finished games are written.
     pub games: Arc<dyn GameRecords>,
+    /// Maps by id (a referee's `!mp map`).
+    pub maps: Arc<dyn BeatmapLookup>,
     /// The bot's name, which the match speaks as in its channel.
     pub bot_name: Arc<str>,
 }
@@ -118,7 +120,7 @@ impl Entity for MatchState {
                 privileges,
                 args,
             } => {
-                let text = room.referee(user_id, &name, privileges, &args);
+                let text = room.referee(user_id, &name, privileges, &args).await;
                 room.say(text);
             }
         }
@@ -727,6 +729,45 @@ mod tests {
         }
     }
 
+    /// One map the provider chain knows (#75, a taiko map), and a lookup that fails for
+    /// #666.
+    #[derive(Debug)]
+    struct OneMap;
+
+    impl BeatmapLookup for OneMap {
+        fn beatmap_by_id(
+            &self,
+            id: i32,
+        ) -> crate::ports::PortFuture<'_, Option<peace_db::BeatmapRow>> {
+            let found = match id {
+                75 => Ok(Some(peace_db::BeatmapRow {
+                    md5: "0123456789abcdef0123456789abcdef".into(),
+                    id: 75,
+                    set_id: 7,
+                    status: 1,
+                    status_frozen: false,
+                    mode: 1,
+                    artist: "Artist".into(),
+                    title: "Title".into(),
+                    version: "Oni".into(),
+                    creator: "mapper".into(),
+                    file_name: "a.osu".into(),
+                    total_length: 90,
+                    max_combo: 500,
+                    stars: 4.5,
+                    plays: 0,
+                    passes: 0,
+                    source: 0,
+                    approved_at: 0,
+                    fetched_at: 0,
+                })),
+                666 => Err(peace_db::DbError::Timeout),
+                _ => Ok(None),
+            };
+            Box::pin(std::future::ready(found))
+        }
+    }
+
     struct Harness {
         state: MatchState,
         ports: MatchPorts,
@@ -750,6 +791,7 @@ mod tests {
                     outbox,
                     roster: Arc::new(OnlineAlone(GUEST, "guest")),
                     games: games.clone(),
+                    maps: Arc::new(OneMap),
                     bot_name: "Peace".into(),
                 },
                 sent,
@@ -915,5 +957,55 @@ mod tests {
             sent.iter()
                 .any(|s| matches!(s, Sent::Mail(Mail::User(GUEST, UserCast::Enqueue(_)))))
         );
+    }
+
+    #[tokio::test]
+    async fn a_referee_picks_a_map_the_server_knows_with_its_checksum() {
+        let mut m = Harness::new(None);
+        let mp = |args: &[&str]| MatchCast::Referee {
+            user_id: HOST,
+            name: "host".into(),
+            privileges: Privileges::NORMAL,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        let said = |sent: &[Sent], what: &str| {
+            sent.iter().any(|s| {
+                matches!(
+                    s,
+                    Sent::Mail(Mail::Channel(_, ChannelCast::Message { text, .. }))
+                        if text.contains(what)
+                )
+            })
+        };
+        let before = m.state.data.clone();
+
+        for (args, answer) in [
+            (&["map", "404"][..], "No beatmap #404 is known"),
+            (&["map", "666"][..], "could not be looked up"),
+            (&["map", "x"][..], "Usage: !mp map"),
+            (&["map", "75", "9"][..], "Usage: !mp map"),
+        ] {
+            m.state.cast(mp(args), &m.ports, &m.me).await;
+            assert!(said(&m.sent.take(), answer), "{args:?}");
+            assert_eq!(m.state.data, before, "{args:?} changed nothing");
+        }
+
+        // A taiko map brings its mode; the checksum is what the client finds it by.
+        m.state.cast(mp(&["map", "75"]), &m.ports, &m.me).await;
+        let d = &m.state.data;
+        assert_eq!(d.beatmap_id, 75);
+        assert_eq!(d.beatmap_md5, "0123456789abcdef0123456789abcdef");
+        assert_eq!(d.beatmap_name, "Artist - Title [Oni]");
+        assert_eq!(d.mode, 1);
+        let sent = m.sent.take();
+        assert!(said(&sent, "Changed the beatmap to Artist - Title [Oni]"));
+        assert!(
+            sent.iter().any(|s| matches!(s, Sent::Mail(Mail::Lobby(_)))),
+            "the lobby hears of it"
+        );
+
+        // A mode given wins (mania, say, as the referee asks).
+        m.state.cast(mp(&["map", "75", "3"]), &m.ports, &m.me).await;
+        assert_eq!(m.state.data.mode, 3);
     }
 }

@@ -31,9 +31,53 @@ fn parse_mods(args: &[String]) -> Option<u32> {
     })
 }
 
+/// The map's name as the client shows it in a match.
+fn display_name(map: &peace_db::BeatmapRow) -> String {
+    format!("{} - {} [{}]", map.artist, map.title, map.version)
+}
+
 impl Room<'_> {
+    /// `!mp map <id> [mode]`: the map (with the checksum the client finds its copy by)
+    /// from the provider chain; a map the server cannot find is refused, since no client
+    /// could play it. Without a mode, a converted standard map keeps the match's mode and
+    /// a map of another mode brings its own.
+    async fn change_map(&mut self, args: &[String]) -> String {
+        const USAGE: &str = "Usage: !mp map <beatmap id> [mode: 0 osu, 1 taiko, 2 catch, 3 mania]";
+        let Some(id) = args
+            .first()
+            .and_then(|id| id.parse::<i32>().ok())
+            .filter(|id| *id > 0)
+        else {
+            return USAGE.into();
+        };
+        let mode = match args.get(1).map(|m| m.parse::<u8>()) {
+            None => None,
+            Some(Ok(m)) if m <= 3 => Some(m),
+            Some(_) => return USAGE.into(),
+        };
+        let map = match self.ports.maps.beatmap_by_id(id).await {
+            Ok(Some(map)) => map,
+            Ok(None) => return format!("No beatmap #{id} is known to this server."),
+            Err(e) => {
+                tracing::warn!(map = id, "!mp map: the lookup failed: {e}");
+                return "The beatmap could not be looked up; please try again.".into();
+            }
+        };
+        let d = &mut self.state.data;
+        d.beatmap_id = map.id;
+        d.beatmap_md5.clone_from(&map.md5);
+        d.beatmap_name = display_name(&map);
+        let own_mode = u8::try_from(map.mode).ok().filter(|m| *m <= 3);
+        if let Some(mode) = mode.or(own_mode.filter(|m| *m != 0)) {
+            d.mode = mode;
+        }
+        self.state.unready_all();
+        self.announce();
+        format!("Changed the beatmap to {}.", self.state.data.beatmap_name)
+    }
+
     /// Runs `!mp <args>` for `user_id`; the answer goes to the channel.
-    pub(super) fn referee(
+    pub(super) async fn referee(
         &mut self,
         user_id: i32,
         name: &str,
@@ -102,24 +146,7 @@ impl Room<'_> {
                 }
                 None => "Usage: !mp host <name of a player in the match>".into(),
             },
-            "map" => match rest
-                .first()
-                .and_then(|id| id.parse::<i32>().ok())
-                .filter(|id| *id > 0)
-            {
-                Some(id) => {
-                    let d = &mut self.state.data;
-                    d.beatmap_id = id;
-                    // Without a beatmap service the server does not know the title or
-                    // checksum; clients look the map up by id.
-                    d.beatmap_md5.clear();
-                    d.beatmap_name = format!("beatmap #{id}");
-                    self.state.unready_all();
-                    self.announce();
-                    format!("Changed the beatmap to #{id}.")
-                }
-                None => "Usage: !mp map <beatmap id>".into(),
-            },
+            "map" => self.change_map(rest).await,
             "mods" => match parse_mods(rest) {
                 Some(bits) => {
                     if self.state.data.freemod {

@@ -151,6 +151,12 @@ pub enum ImportError {
     Storage(#[from] StorageError),
 }
 
+impl crate::ports::BeatmapLookup for Beatmaps {
+    fn beatmap_by_id(&self, id: i32) -> crate::ports::PortFuture<'_, Option<BeatmapRow>> {
+        Box::pin(self.by_id(id))
+    }
+}
+
 /// The provider chain.
 #[derive(Debug, Clone)]
 pub struct Beatmaps {
