@@ -1144,9 +1144,16 @@ mod tests {
             err("kind = \"cheesegull\"\nurl = \"https://m\"\napi_url = \"https://a\"\n")
                 .contains("api_url is a key of kind \"osu-api-v1\"")
         );
-        let mut web = WebSection::default();
-        web.beatmap_media_url = "b.ppy.sh".into();
-        assert!(web.validate().unwrap_err().to_string().contains("beatmap_media_url"));
+        let mut web = WebSection {
+            beatmap_media_url: "b.ppy.sh".into(),
+            ..WebSection::default()
+        };
+        assert!(
+            web.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("beatmap_media_url")
+        );
         web.beatmap_media_url = "https://b.ppy.sh".into();
         web.validate().unwrap();
     }

@@ -35,6 +35,8 @@ const SLOW: u8 = 3;
 /// A full page of 100 sets.
 const FULL_PAGE: u8 = 4;
 
+const STD_MAP: &str = include_str!("../../crates/scores/tests/maps/std.osu");
+
 /// The server's source timeout in these tests: a slow mirror costs a request this long.
 const SOURCE_TIMEOUT_MS: u64 = 200;
 
@@ -92,7 +94,10 @@ const SET_1_LINE: &str = "1.osz|Kenji Ninuma|DISCO PRINCE|peppy|1|0.0|2014-03-10
 const SET_2_LINE: &str =
     "2.osz|SomeIOne|Keys|mapper|4|0.0|2020-02-03 04:05:06|2|0|1|0|0|0|[4.57★] 7K. Hard@3";
 
-async fn search(State(mirror): State<Arc<Mirror>>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn search(
+    State(mirror): State<Arc<Mirror>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     mirror.searches.lock().unwrap().push(q);
     match mirror.behaviour.load(Ordering::SeqCst) {
         GARBAGE => "<html>not json</html>".into_response(),
@@ -232,13 +237,27 @@ async fn a_cheesegull_mirror_answers_osu_direct() {
     assert_eq!(asked.get("amount").map(String::as_str), Some("100"));
     assert_eq!(asked.get("offset").map(String::as_str), Some("0"));
     assert_eq!(asked.get("status").map(String::as_str), Some("1"));
-    assert!(!asked.contains_key("query"), "a sort word is not a query: {asked:?}");
+    assert!(
+        !asked.contains_key("query"),
+        "a sort word is not a query: {asked:?}"
+    );
     assert!(!asked.contains_key("mode"), "-1 is every mode: {asked:?}");
 
     // Each status filter in the mirror's (osu!api) numbering; 4 asks for all.
-    for (r, status) in [("2", Some("0")), ("3", Some("3")), ("4", None), ("5", Some("-2")), ("7", Some("1")), ("8", Some("4"))] {
+    for (r, status) in [
+        ("2", Some("0")),
+        ("3", Some("3")),
+        ("4", None),
+        ("5", Some("-2")),
+        ("7", Some("1")),
+        ("8", Some("4")),
+    ] {
         direct_search(&server, r, "Top Rated", "-1", "0").await;
-        assert_eq!(mirror.last_search().get("status").map(String::as_str), status, "r={r}");
+        assert_eq!(
+            mirror.last_search().get("status").map(String::as_str),
+            status,
+            "r={r}"
+        );
     }
     // Text, a mode and a page.
     direct_search(&server, "4", "disco prince", "3", "2").await;
@@ -270,7 +289,14 @@ async fn a_cheesegull_mirror_answers_osu_direct() {
     let response = server
         .http
         .get(format!("{}/web/osu-search.php", server.base))
-        .query(&[("u", "Alice"), ("h", &md5_hex("wrong")), ("r", "4"), ("q", "Newest"), ("m", "-1"), ("p", "0")])
+        .query(&[
+            ("u", "Alice"),
+            ("h", &md5_hex("wrong")),
+            ("r", "4"),
+            ("q", "Newest"),
+            ("m", "-1"),
+            ("p", "0"),
+        ])
         .send()
         .await
         .unwrap();
@@ -281,13 +307,19 @@ async fn a_cheesegull_mirror_answers_osu_direct() {
     // One set's line, by set, beatmap id or checksum; no count line. Unknown: empty.
     assert_eq!(search_set(&server, "s", "1").await, SET_1_LINE);
     assert_eq!(search_set(&server, "b", "75").await, SET_1_LINE);
-    assert_eq!(search_set(&server, "c", &md5_hex("Normal")).await, SET_1_LINE);
+    assert_eq!(
+        search_set(&server, "c", &md5_hex("Normal")).await,
+        SET_1_LINE
+    );
     assert_eq!(search_set(&server, "s", "999").await, "");
     assert_eq!(search_set(&server, "c", "not an md5").await, "");
 
     // Downloads go to the mirror; `n` asks for no video.
     let (status, location, _) = get_raw(&server, "/d/1").await;
-    assert_eq!((status, location), (302, Some(format!("{}/d/1", mirror.base))));
+    assert_eq!(
+        (status, location),
+        (302, Some(format!("{}/d/1", mirror.base)))
+    );
     let (status, location, _) = get_raw(&server, "/d/1n").await;
     assert_eq!(
         (status, location),
@@ -308,7 +340,11 @@ fn row(set_id: i32, id: i32, status: i16, mode: i16, approved_at: i64) -> Beatma
         status_frozen: false,
         mode,
         artist: format!("Artist {set_id}"),
-        title: if set_id == 10 { "Disco_Prince 100%".into() } else { format!("Title {set_id}") },
+        title: if set_id == 10 {
+            "Disco_Prince 100%".into()
+        } else {
+            format!("Title {set_id}")
+        },
         version: format!("Diff {id}"),
         creator: "Mapper".into(),
         file_name: format!("map {id}.osu"),
@@ -344,26 +380,60 @@ async fn library_scenario(server: &TestServer) {
     let body = direct_search(server, "4", "Newest", "-1", "0").await;
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines[0], "3");
-    assert!(lines[1].starts_with("12.osz|Artist 12|Title 12|Mapper|0|"), "{body}");
+    assert!(
+        lines[1].starts_with("12.osz|Artist 12|Title 12|Mapper|0|"),
+        "{body}"
+    );
     assert!(lines[2].starts_with("11.osz|"), "{body}");
     assert_eq!(lines[3], set_10);
     // Most played: set 10's two maps add up to the most plays (ids double as play
     // counts here: 201, then 120 and 110).
     let body = direct_search(server, "4", "Most+Played", "-1", "0").await;
-    let order: Vec<&str> = body.lines().skip(1).map(|l| l.split('|').next().unwrap()).collect();
+    let order: Vec<&str> = body
+        .lines()
+        .skip(1)
+        .map(|l| l.split('|').next().unwrap())
+        .collect();
     assert_eq!(order, ["10.osz", "12.osz", "11.osz"], "{body}");
 
     // Status filters, a mode, text in any case (with LIKE's wildcards taken literally),
     // and a page past the end.
-    assert_eq!(direct_search(server, "0", "Newest", "-1", "0").await, format!("1\n{set_10}"));
-    assert!(direct_search(server, "8", "Newest", "-1", "0").await.starts_with("1\n11.osz|"));
-    assert!(direct_search(server, "2", "Newest", "-1", "0").await.starts_with("1\n12.osz|"));
+    assert_eq!(
+        direct_search(server, "0", "Newest", "-1", "0").await,
+        format!("1\n{set_10}")
+    );
+    assert!(
+        direct_search(server, "8", "Newest", "-1", "0")
+            .await
+            .starts_with("1\n11.osz|")
+    );
+    assert!(
+        direct_search(server, "2", "Newest", "-1", "0")
+            .await
+            .starts_with("1\n12.osz|")
+    );
     assert_eq!(direct_search(server, "3", "Newest", "-1", "0").await, "0");
-    assert!(direct_search(server, "4", "Newest", "3", "0").await.starts_with("1\n11.osz|"));
-    assert_eq!(direct_search(server, "4", "disco_prince", "-1", "0").await, format!("1\n{set_10}"));
-    assert_eq!(direct_search(server, "4", "PRINCE 100%", "-1", "0").await, format!("1\n{set_10}"));
-    assert_eq!(direct_search(server, "4", "mapper diff 101", "-1", "0").await, format!("1\n{set_10}"));
-    assert_eq!(direct_search(server, "4", "disco%prince", "-1", "0").await, "0");
+    assert!(
+        direct_search(server, "4", "Newest", "3", "0")
+            .await
+            .starts_with("1\n11.osz|")
+    );
+    assert_eq!(
+        direct_search(server, "4", "disco_prince", "-1", "0").await,
+        format!("1\n{set_10}")
+    );
+    assert_eq!(
+        direct_search(server, "4", "PRINCE 100%", "-1", "0").await,
+        format!("1\n{set_10}")
+    );
+    assert_eq!(
+        direct_search(server, "4", "mapper diff 101", "-1", "0").await,
+        format!("1\n{set_10}")
+    );
+    assert_eq!(
+        direct_search(server, "4", "disco%prince", "-1", "0").await,
+        "0"
+    );
     assert_eq!(direct_search(server, "4", "Newest", "-1", "1").await, "0");
 
     // One set by set, map id or checksum.
@@ -375,7 +445,11 @@ async fn library_scenario(server: &TestServer) {
     // No mirror and no archive: 404 with a reason; an archive stored for the set is served.
     let (status, _, body) = get_raw(server, "/d/10").await;
     assert_eq!(status, 404);
-    assert!(String::from_utf8(body).unwrap().contains("no beatmap mirror"));
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("no beatmap mirror")
+    );
     let archive = b"PK\x03\x04 a stored set".to_vec();
     server
         .world()
@@ -400,13 +474,43 @@ async fn the_servers_own_maps_answer_without_a_mirror_on_sqlite() {
     // A full page from the table: 101.
     let db = server.world().db();
     for set in 1000..1100 {
-        db.save_beatmap(&row(set, set * 10, 1, 0, 1_500_000_000)).await.unwrap();
+        db.save_beatmap(&row(set, set * 10, 1, 0, 1_500_000_000))
+            .await
+            .unwrap();
     }
     let body = direct_search(&server, "0", "Newest", "-1", "0").await;
     assert_eq!(body.lines().next(), Some("101"));
     assert_eq!(body.lines().count(), 101);
     let body = direct_search(&server, "0", "Newest", "-1", "1").await;
-    assert_eq!(body.lines().next(), Some("1"), "the 101st ranked set is on page 1");
+    assert_eq!(
+        body.lines().next(),
+        Some("1"),
+        "the 101st ranked set is on page 1"
+    );
+
+    // `peace beatmaps import` of a .osz keeps the archive for the set's downloads.
+    let map = STD_MAP
+        .replace("BeatmapID:0", "BeatmapID:424242")
+        .replace("BeatmapSetID:-1", "BeatmapSetID:4242");
+    let folder = tempfile::tempdir().unwrap();
+    let osz = folder.path().join("4242 Test.osz");
+    {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&osz).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("test.osu", options).unwrap();
+        std::io::Write::write_all(&mut zip, map.as_bytes()).unwrap();
+        zip.finish().unwrap();
+    }
+    let imported = peace::import_beatmaps(&server.config, db.clone(), &osz, "loved")
+        .await
+        .unwrap();
+    assert_eq!(imported, 1);
+    let (status, _, body) = get_raw(&server, "/d/4242").await;
+    assert_eq!((status, body), (200, std::fs::read(&osz).unwrap()));
+    let line = search_set(&server, "s", "4242").await;
+    assert!(line.starts_with("4242.osz|"), "{line}");
+    assert!(line.contains("|4|"), "loved: {line}");
 }
 
 async fn library_on(backend: Backend) {
@@ -445,7 +549,12 @@ async fn thumbnails_and_previews_go_to_the_media_mirror() {
         let (status, location, _) = get_raw(&server, path).await;
         assert_eq!((status, location.as_deref()), (302, Some(target)), "{path}");
     }
-    for bad in ["/thumb/1x.jpg", "/thumb/.jpg", "/preview/1.jpg", "/preview/a.mp3"] {
+    for bad in [
+        "/thumb/1x.jpg",
+        "/thumb/.jpg",
+        "/preview/1.jpg",
+        "/preview/a.mp3",
+    ] {
         assert_eq!(get_raw(&server, bad).await.0, 404, "{bad}");
     }
     // None configured: 404.
@@ -471,14 +580,23 @@ async fn the_supporter_bit_is_a_setting() {
     // On by default: everyone sees osu!direct.
     let server = TestServer::start().await;
     let alice = server.player("Alice").await;
-    assert_eq!(privileges(&alice.login_packets) & SUPPORTER_BIT, SUPPORTER_BIT);
+    assert_eq!(
+        privileges(&alice.login_packets) & SUPPORTER_BIT,
+        SUPPORTER_BIT
+    );
 
     // Off: only accounts with the supporter privilege.
     let server = TestServer::start_with(|config| config.login.supporter_for_everyone = false).await;
     let bob = server.player("Bob").await;
     assert_eq!(privileges(&bob.login_packets) & SUPPORTER_BIT, 0);
     let carol = server
-        .player_with("Carol", Privileges::DEFAULT_NEW.union(Privileges::SUPPORTER))
+        .player_with(
+            "Carol",
+            Privileges::DEFAULT_NEW.union(Privileges::SUPPORTER),
+        )
         .await;
-    assert_eq!(privileges(&carol.login_packets) & SUPPORTER_BIT, SUPPORTER_BIT);
+    assert_eq!(
+        privileges(&carol.login_packets) & SUPPORTER_BIT,
+        SUPPORTER_BIT
+    );
 }

@@ -69,7 +69,11 @@ pub async fn search_set(
     Query(params): Params,
 ) -> Response {
     let ip = ip_of(&state, &headers, connect.as_ref());
-    if Login::read(&params, "u", "h").check(&state, ip).await.is_err() {
+    if Login::read(&params, "u", "h")
+        .check(&state, ip)
+        .await
+        .is_err()
+    {
         return StatusCode::OK.into_response();
     }
     let key = if let Some(id) = number::<i32>(&params, "s") {
@@ -121,9 +125,9 @@ pub async fn download(State(state): State<AppState>, Path(file): Path<String>) -
         )
             .into_response(),
         Download::Redirect(url) => found(&url),
-        Download::NotFound => not_found(
-            "this server has no archive of that set and no beatmap mirror to send you to",
-        ),
+        Download::NotFound => {
+            not_found("this server has no archive of that set and no beatmap mirror to send you to")
+        }
     }
 }
 

@@ -220,7 +220,10 @@ mod tests {
         let reply = render_search(&full);
         assert!(reply.starts_with("101\n"));
         assert_eq!(reply.lines().count(), PAGE_SIZE + 1);
-        assert_eq!(render_search(&vec![set(1); PAGE_SIZE + 5]).lines().count(), 101);
+        assert_eq!(
+            render_search(&vec![set(1); PAGE_SIZE + 5]).lines().count(),
+            101
+        );
     }
 
     #[test]

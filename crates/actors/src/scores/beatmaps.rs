@@ -744,7 +744,10 @@ pub(crate) enum SourceError {
     Unrepeatable,
 }
 
-pub(crate) async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Bytes, SourceError> {
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, SourceError> {
     let mut body = Vec::new();
     // Without the url, which may carry an api key (the callers name the source).
     while let Some(chunk) = response

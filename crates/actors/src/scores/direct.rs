@@ -12,7 +12,9 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use peace_db::{BeatmapRow, DbError, SetOrder, SetSearch};
-use peace_scores::direct::{DirectMap, DirectQuery, DirectSet, PAGE_SIZE, render_error, render_search};
+use peace_scores::direct::{
+    DirectMap, DirectQuery, DirectSet, PAGE_SIZE, render_error, render_search,
+};
 use peace_scores::status::{DirectFilter, RankedStatus};
 use serde::Deserialize;
 
@@ -184,7 +186,9 @@ impl ScoreService {
                 Ok(sets) => SearchAnswer::Sets(sets),
                 Err(e) => {
                     tracing::warn!(mirror = %url, "osu!direct search failed: {e}");
-                    SearchAnswer::Failed("The beatmap mirror did not answer; try again later.".into())
+                    SearchAnswer::Failed(
+                        "The beatmap mirror did not answer; try again later.".into(),
+                    )
                 }
             });
         }
@@ -278,12 +282,18 @@ impl ScoreService {
     async fn mirror_set(&self, url: &str, key: &SetKey) -> Result<Option<DirectSet>, MirrorError> {
         let set_id = match key {
             SetKey::Set(id) => i64::from(*id),
-            SetKey::Map(id) => match self.mirror_get::<MirrorMap>(&format!("{url}/api/b/{id}")).await? {
+            SetKey::Map(id) => match self
+                .mirror_get::<MirrorMap>(&format!("{url}/api/b/{id}"))
+                .await?
+            {
                 Some(map) => map.parent_set_id,
                 None => return Ok(None),
             },
             SetKey::Md5(md5) => {
-                match self.mirror_get::<MirrorMap>(&format!("{url}/api/md5/{md5}")).await? {
+                match self
+                    .mirror_get::<MirrorMap>(&format!("{url}/api/md5/{md5}"))
+                    .await?
+                {
                     Some(map) => map.parent_set_id,
                     None => return Ok(None),
                 }
@@ -328,7 +338,9 @@ impl ScoreService {
             Err(e) => tracing::warn!(set = set_id, "reading a stored .osz: {e}"),
         }
         match self.mirror() {
-            Some((_, download_url)) => Download::Redirect(download_link(download_url, set_id, no_video)),
+            Some((_, download_url)) => {
+                Download::Redirect(download_link(download_url, set_id, no_video))
+            }
             None => Download::NotFound,
         }
     }
@@ -356,11 +368,18 @@ fn library_sets(set_ids: &[i32], rows: Vec<BeatmapRow>) -> Vec<DirectSet> {
         .filter_map(|id| by_set.remove(id))
         .filter_map(|maps| {
             let first = maps.first()?.clone();
-            // The set's most listed status: staff may have set one map apart.
+            // The highest status among the set's maps: staff may have set one map
+            // apart, and a set with one ranked map is listed among the ranked ones.
             let status = maps.iter().map(|m| m.status).max().unwrap_or(0);
             let updated = maps
                 .iter()
-                .map(|m| if m.approved_at > 0 { m.approved_at } else { m.fetched_at })
+                .map(|m| {
+                    if m.approved_at > 0 {
+                        m.approved_at
+                    } else {
+                        m.fetched_at
+                    }
+                })
                 .max()
                 .unwrap_or(0);
             Some(DirectSet {
@@ -433,7 +452,10 @@ mod tests {
 
     #[test]
     fn download_links_without_video() {
-        assert_eq!(download_link("https://m.example/d/{id}", 5, false), "https://m.example/d/5");
+        assert_eq!(
+            download_link("https://m.example/d/{id}", 5, false),
+            "https://m.example/d/5"
+        );
         assert_eq!(
             download_link("https://m.example/d/{id}", 5, true),
             "https://m.example/d/5?novideo=1"
