@@ -31,6 +31,9 @@ pub struct WebSection {
     /// Main-menu background images (`osu-getseasonal.php`): http(s) urls of images the
     /// client downloads and shows in turn; empty for the client's own.
     pub seasonal_backgrounds: Vec<String>,
+    /// Where osu!direct's thumbnails and song previews (`b.<domain>/thumb/…`,
+    /// `/preview/…`) are sent: a mirror of b.ppy.sh's paths; empty answers 404.
+    pub beatmap_media_url: String,
 }
 
 impl WebSection {
@@ -43,6 +46,18 @@ impl WebSection {
             anyhow::bail!(
                 "[web] seasonal_backgrounds: at most {} urls",
                 Self::MAX_BACKGROUNDS
+            );
+        }
+        let media = &self.beatmap_media_url;
+        if !media.is_empty()
+            && (!(media.starts_with("http://") || media.starts_with("https://"))
+                || reqwest::Url::parse(media).is_err()
+                || media.len() > Self::MAX_URL_LEN)
+        {
+            anyhow::bail!(
+                "[web] beatmap_media_url {media:?}: an http:// or https:// url of at most {} \
+                 characters (https://b.ppy.sh), or \"\" for none",
+                Self::MAX_URL_LEN
             );
         }
         for url in &self.seasonal_backgrounds {
@@ -153,7 +168,7 @@ impl Default for BeatmapsSection {
 #[derive(Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BeatmapSourceSection {
-    /// `osu-api-v1` or `osu-api-v2`.
+    /// `osu-api-v1`, `osu-api-v2` or `cheesegull`.
     pub kind: String,
     /// v1: the api's base (`GET {api_url}/get_beatmaps`).
     pub api_url: String,
@@ -172,6 +187,11 @@ pub struct BeatmapSourceSection {
     /// The raw `.osu` file, `{id}` replaced by the beatmap id; "" for none. Unset: none
     /// for v1, `{base_url}/osu/{id}` for v2.
     pub osu_file_url: Option<String>,
+    /// cheesegull: the mirror's base (`{url}/api/search`, `/api/s/<id>`, ...).
+    pub url: String,
+    /// cheesegull: where `/d/<set id>` sends the client, `{id}` replaced by the set id;
+    /// unset: `{url}/d/{id}`.
+    pub download_url: Option<String>,
 }
 
 // By hand, so that the key and the secret never reach a log.
@@ -187,6 +207,8 @@ impl std::fmt::Debug for BeatmapSourceSection {
             .field("client_secret", &hidden(&self.client_secret))
             .field("client_secret_env", &self.client_secret_env)
             .field("osu_file_url", &self.osu_file_url)
+            .field("url", &self.url)
+            .field("download_url", &self.download_url)
             .finish()
     }
 }
@@ -222,6 +244,10 @@ impl BeatmapSourceSection {
                     ("api_url", !self.api_url.is_empty()),
                     ("key", !self.key.is_empty()),
                 ],
+                "cheesegull" => vec![
+                    ("url", !self.url.is_empty()),
+                    ("download_url", self.download_url.is_some()),
+                ],
                 _ => vec![
                     ("base_url", !self.base_url.is_empty()),
                     ("client_id", !self.client_id.is_empty()),
@@ -250,6 +276,7 @@ impl BeatmapSourceSection {
         match self.kind.as_str() {
             "osu-api-v1" => {
                 refuse_keys_of("osu-api-v2")?;
+                refuse_keys_of("cheesegull")?;
                 if !is_url(&self.api_url) {
                     anyhow::bail!(
                         "{here}: api_url {:?}: the api's http:// or https:// url \
@@ -265,6 +292,7 @@ impl BeatmapSourceSection {
             }
             "osu-api-v2" => {
                 refuse_keys_of("osu-api-v1")?;
+                refuse_keys_of("cheesegull")?;
                 let base_url = if self.base_url.is_empty() {
                     OSU_WEBSITE.to_owned()
                 } else {
@@ -307,8 +335,34 @@ impl BeatmapSourceSection {
                     client_secret,
                 })
             }
+            "cheesegull" => {
+                refuse_keys_of("osu-api-v1")?;
+                refuse_keys_of("osu-api-v2")?;
+                if self.osu_file_url.is_some() {
+                    anyhow::bail!("{here}: osu_file_url is not a key of kind \"cheesegull\"");
+                }
+                let url = self.url.trim_end_matches('/').to_owned();
+                if !is_url(&url) {
+                    anyhow::bail!(
+                        "{here}: url {url:?}: the mirror's http:// or https:// url \
+                         (https://mirror.example)"
+                    );
+                }
+                let download_url = self
+                    .download_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{url}/d/{{id}}"));
+                if !is_url(&download_url) || !download_url.contains("{id}") {
+                    anyhow::bail!(
+                        "{here}: download_url {download_url:?}: an http:// or https:// url \
+                         with {{id}} where the set id goes"
+                    );
+                }
+                Ok(SourceConfig::Cheesegull { url, download_url })
+            }
             other => anyhow::bail!(
-                "[[beatmaps.sources]] #{place}: kind {other:?}: \"osu-api-v1\" or \"osu-api-v2\""
+                "[[beatmaps.sources]] #{place}: kind {other:?}: \"osu-api-v1\", \"osu-api-v2\" \
+                 or \"cheesegull\""
             ),
         }
     }
@@ -598,6 +652,8 @@ pub struct LoginSection {
     pub min_client_date: u32,
     pub welcome_message: String,
     pub menu_icon: String,
+    /// Every player gets the supporter bit, which shows osu!direct in the client.
+    pub supporter_for_everyone: bool,
 }
 
 impl Default for LoginSection {
@@ -608,6 +664,7 @@ impl Default for LoginSection {
             min_client_date: world.min_client_date,
             welcome_message: world.welcome_message,
             menu_icon: world.menu_icon,
+            supporter_for_everyone: world.supporter_for_everyone,
         }
     }
 }
@@ -834,6 +891,7 @@ impl Config {
             min_client_date: self.login.min_client_date,
             welcome_message: self.login.welcome_message.clone(),
             menu_icon: self.login.menu_icon.clone(),
+            supporter_for_everyone: self.login.supporter_for_everyone,
             secret: self.sessions.secret.as_bytes().to_vec(),
             limits: self.limits.to_limits(),
             scores: peace_actors::scores::ScoresConfig {
@@ -882,6 +940,7 @@ impl Config {
             trust_proxy_headers: self.http.trust_proxy_headers,
             admin_token: self.api.admin_token.clone(),
             seasonal_backgrounds: self.web.seasonal_backgrounds.clone(),
+            beatmap_media_url: self.web.beatmap_media_url.trim_end_matches('/').to_owned(),
         }
     }
 }
@@ -1055,6 +1114,51 @@ mod tests {
     }
 
     #[test]
+    fn a_cheesegull_mirror_is_a_search_source_with_a_download_url() {
+        use peace_actors::scores::beatmaps::SourceConfig;
+        let parse = |text: &str| -> anyhow::Result<SourceConfig> {
+            let section: BeatmapSourceSection = toml::from_str(text).unwrap();
+            section.to_source(1)
+        };
+        assert_eq!(
+            parse("kind = \"cheesegull\"\nurl = \"https://mirror.example/\"\n").unwrap(),
+            SourceConfig::Cheesegull {
+                url: "https://mirror.example".into(),
+                download_url: "https://mirror.example/d/{id}".into(),
+            }
+        );
+        let own = parse(
+            "kind = \"cheesegull\"\nurl = \"https://m.example\"\n\
+             download_url = \"https://dl.example/{id}\"\n",
+        )
+        .unwrap();
+        assert!(matches!(own, SourceConfig::Cheesegull { download_url, .. }
+            if download_url == "https://dl.example/{id}"));
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(err("kind = \"cheesegull\"\n").contains("url \"\""));
+        assert!(
+            err("kind = \"cheesegull\"\nurl = \"https://m\"\ndownload_url = \"https://d/\"\n")
+                .contains("{id}")
+        );
+        assert!(
+            err("kind = \"cheesegull\"\nurl = \"https://m\"\napi_url = \"https://a\"\n")
+                .contains("api_url is a key of kind \"osu-api-v1\"")
+        );
+        let mut web = WebSection {
+            beatmap_media_url: "b.ppy.sh".into(),
+            ..WebSection::default()
+        };
+        assert!(
+            web.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("beatmap_media_url")
+        );
+        web.beatmap_media_url = "https://b.ppy.sh".into();
+        web.validate().unwrap();
+    }
+
+    #[test]
     fn beatmap_sources_are_checked_key_by_key_for_their_kind() {
         use peace_actors::scores::beatmaps::SourceConfig;
         let parsed: Config = toml::from_str(
@@ -1099,7 +1203,11 @@ mod tests {
         };
         check(
             &|s| s.kind = "osu-api-v3".into(),
-            "\"osu-api-v1\" or \"osu-api-v2\"",
+            "\"osu-api-v1\", \"osu-api-v2\" or \"cheesegull\"",
+        );
+        check(
+            &|s| s.url = "https://mirror.example".into(),
+            "url is a key of kind \"cheesegull\"",
         );
         check(&|s| s.client_id.clear(), "client_id must be set");
         check(

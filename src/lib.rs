@@ -226,7 +226,8 @@ async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
 /// `peace beatmaps import`: every `.osu` file under `path` (a folder, searched
 /// recursively; a `.osu` file; or a `.osz` archive) into the store and the database with
 /// `status`. How many maps were imported; files that are not maps are reported and
-/// skipped.
+/// skipped. A `.osz` whose maps name their set is kept in the store as well, for
+/// osu!direct's downloads (`/d/<set id>`).
 pub async fn import_beatmaps(
     config: &Config,
     db: Database,
@@ -247,13 +248,25 @@ pub async fn import_beatmaps(
         config.storage()?,
         Default::default(),
     );
-    let mut files: Vec<(String, bytes::Bytes)> = Vec::new();
+    let mut files: Vec<OsuFileFound> = Vec::new();
     collect_osu_files(path, &mut files)?;
     let mut imported = 0;
-    for (name, bytes) in files {
+    // Each imported archive and the set its maps belong to.
+    let mut archives: std::collections::BTreeMap<std::path::PathBuf, i32> = Default::default();
+    for OsuFileFound {
+        name,
+        bytes,
+        archive,
+    } in files
+    {
         match beatmaps.import_osu(bytes, status).await {
             Ok(row) => {
                 imported += 1;
+                if let Some(archive) = archive
+                    && row.set_id > 0
+                {
+                    archives.insert(archive, row.set_id);
+                }
                 tracing::info!(md5 = %row.md5, file = %row.file_name, "imported");
             }
             Err(peace_actors::scores::beatmaps::ImportError::NotOsuFile(why)) => {
@@ -262,14 +275,42 @@ pub async fn import_beatmaps(
             Err(e) => return Err(e).with_context(|| format!("importing {name}")),
         }
     }
+    for (archive, set_id) in archives {
+        use peace_actors::scores::storage::{MAX_OBJECT_BYTES, Storage};
+        let size = std::fs::metadata(&archive)
+            .with_context(|| format!("reading {}", archive.display()))?
+            .len();
+        if size > MAX_OBJECT_BYTES {
+            eprintln!(
+                "{} is larger than {MAX_OBJECT_BYTES} bytes: its maps are imported, the archive \
+                 is not kept for downloads",
+                archive.display()
+            );
+            continue;
+        }
+        let bytes =
+            std::fs::read(&archive).with_context(|| format!("reading {}", archive.display()))?;
+        beatmaps
+            .storage()
+            .put(&Storage::osz_key(set_id), bytes.into())
+            .await
+            .with_context(|| format!("storing {}", archive.display()))?;
+        tracing::info!(set = set_id, archive = %archive.display(), "archive kept for downloads");
+    }
     Ok(imported)
 }
 
-/// The `.osu` files at `path`, with a name to report them by.
-fn collect_osu_files(
-    path: &std::path::Path,
-    out: &mut Vec<(String, bytes::Bytes)>,
-) -> anyhow::Result<()> {
+/// A `.osu` file found by [`collect_osu_files`].
+struct OsuFileFound {
+    /// What to report it by.
+    name: String,
+    bytes: bytes::Bytes,
+    /// The `.osz` it came out of, if any.
+    archive: Option<std::path::PathBuf>,
+}
+
+/// The `.osu` files at `path`.
+fn collect_osu_files(path: &std::path::Path, out: &mut Vec<OsuFileFound>) -> anyhow::Result<()> {
     let max = peace_actors::scores::beatmaps::MAX_OSU_FILE_BYTES;
     if path.is_dir() {
         let mut entries: Vec<_> = std::fs::read_dir(path)
@@ -288,7 +329,11 @@ fn collect_osu_files(
         Some("osu") => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            out.push((path.display().to_string(), bytes.into()));
+            out.push(OsuFileFound {
+                name: path.display().to_string(),
+                bytes: bytes.into(),
+                archive: None,
+            });
         }
         Some("osz") => {
             let file =
@@ -306,7 +351,11 @@ fn collect_osu_files(
                     &mut std::io::Read::take(&mut entry, max as u64),
                     &mut bytes,
                 )?;
-                out.push((format!("{}:{}", path.display(), entry.name()), bytes.into()));
+                out.push(OsuFileFound {
+                    name: format!("{}:{}", path.display(), entry.name()),
+                    bytes: bytes.into(),
+                    archive: Some(path.to_path_buf()),
+                });
             }
         }
         _ => {}

@@ -94,7 +94,7 @@ test -f Dockerfile && test -f .dockerignore
 python3 - <<'PY'
 import re
 routes = set(re.findall(r'\.route\(\s*"([^"]+)"', open("crates/gateway/src/lib.rs").read()))
-public = re.compile(r"^/$|^/\.well-known/acme-challenge/|^/users$|^/web/|^/api/v1/users/online$|^/api/v1/scores/\{id\}/replay$|^/\{file\}$|^/(a|ss)/\{file\}$|^/api/v1/me/avatar$|^/difficulty-rating$")
+public = re.compile(r"^/$|^/\.well-known/acme-challenge/|^/users$|^/web/|^/api/v1/users/online$|^/api/v1/scores/\{id\}/replay$|^/\{file\}$|^/(a|ss)/\{file\}$|^/api/v1/me/avatar$|^/difficulty-rating$|^/d/\{file\}$|^/(thumb|preview)/\{file\}$")
 refused = re.compile(r"^/(metrics|readyz|livez)$|^/api/v1/(health|cluster|entities|admin)(/|$)")
 unknown = sorted(r for r in routes if not public.search(r) and not refused.search(r))
 assert not unknown, f"routes neither public nor refused by the proxies: {unknown}"

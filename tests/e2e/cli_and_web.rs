@@ -695,7 +695,7 @@ async fn web_endpoints_the_client_calls_around_login() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    for path in ["/web/x.php", "/web/osu-search.php?q=x", "/nothing/here"] {
+    for path in ["/web/x.php", "/web/osu-nothing.php?q=x", "/nothing/here"] {
         let response = get(path).await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = response.json().await.unwrap();

@@ -25,6 +25,7 @@ mod media;
 mod metrics;
 mod moderation;
 mod multiplayer;
+mod osu_direct;
 mod quiet_polls;
 mod registration;
 mod scores;

@@ -17,6 +17,9 @@ pub struct WorldConfig {
     pub welcome_message: String,
     /// `image_url|click_url` for the main-menu icon; empty for none.
     pub menu_icon: String,
+    /// Every session gets the supporter privilege (the client shows osu!direct only to
+    /// supporters); off: only accounts that have it in the database.
+    pub supporter_for_everyone: bool,
     /// Key that signs session tokens. Every node of a cluster needs the same one.
     pub secret: Vec<u8>,
     pub limits: crate::limits::LimitsConfig,
@@ -37,6 +40,7 @@ impl Default for WorldConfig {
             min_client_date: 0,
             welcome_message: "Welcome to Peace!".to_owned(),
             menu_icon: String::new(),
+            supporter_for_everyone: true,
             secret: Vec::new(),
             limits: crate::limits::LimitsConfig::default(),
             cluster: crate::cluster::ClusterConfig::default(),

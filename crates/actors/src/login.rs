@@ -143,6 +143,8 @@ impl World {
 
         let session_id = rand::random::<u64>();
         let mut state = UserState::new(&user, session_id, req.utc_offset, stats, rank);
+        state.privileges =
+            crate::user::session_privileges(state.privileges, self.config().supporter_for_everyone);
         state.friends = relationships.friends.iter().copied().collect();
         state.blocked = relationships.blocked.iter().copied().collect();
         state.block_non_friend_dms = req.block_nonfriend_dms;

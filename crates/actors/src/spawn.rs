@@ -215,6 +215,8 @@ impl World {
         let rank = db.global_rank(0, stats.pp).await.unwrap_or(0);
         let utc_offset = i8::try_from(record.utc_offset).unwrap_or(0);
         let mut state = UserState::new(&user, session_id, utc_offset, stats, rank);
+        state.privileges =
+            crate::user::session_privileges(state.privileges, self.config().supporter_for_everyone);
         state.friends = relationships.friends.iter().copied().collect();
         state.blocked = relationships.blocked.iter().copied().collect();
         state.block_non_friend_dms = record.block_non_friend_dms;

@@ -26,7 +26,7 @@ pub use error::DbError;
 pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
 pub use pool::{Backend, Database, DbConfig};
-pub use repo::beatmaps::MAX_SET_SIZE;
+pub use repo::beatmaps::{MAX_SEARCH_SETS, MAX_SEARCH_WORDS, MAX_SET_SIZE, SetOrder, SetSearch};
 pub use repo::client_web::{
     ClientReport, Comment, CommentTarget, FavouriteOutcome, MAX_COMMENT_LEN, MAX_FAVOURITES,
     MAX_REPORT_DETAIL_LEN, NewComment, RatingOutcome, ReportKind,

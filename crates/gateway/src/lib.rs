@@ -7,6 +7,8 @@
 //! * `/api/v1/*`: the JSON API for operators.
 //! * `a.<domain>/<user id>` (and `/a/<user id>` on any name), `/ss/<id>`: avatars and
 //!   screenshots (`media`).
+//! * `/d/<set id>` and `b.<domain>`'s `/thumb/…`, `/preview/…`: osu!direct's downloads,
+//!   thumbnails and previews (`direct`, with its two `/web/` searches).
 //! * `GET /metrics`: Prometheus metrics for operators.
 //! * `GET /.well-known/acme-challenge/{token}`: ACME's HTTP-01 challenges, while the
 //!   server orders a certificate (`peace_tls`).
@@ -23,6 +25,7 @@ mod api;
 mod bancho;
 mod client_web;
 mod cluster_api;
+mod direct;
 mod error;
 mod form;
 mod media;
@@ -61,6 +64,8 @@ pub struct GatewayConfig {
     pub admin_token: String,
     /// Main-menu background urls (`osu-getseasonal.php`).
     pub seasonal_backgrounds: Vec<String>,
+    /// Where osu!direct's thumbnails and previews are sent (no trailing `/`); empty: 404.
+    pub beatmap_media_url: String,
 }
 
 /// What every handler can reach. Cloned for every request, so everything in it is
@@ -90,6 +95,11 @@ pub fn app(state: AppState) -> Router {
         .route("/web/osu-comment.php", post(client_web::comment))
         .route("/difficulty-rating", post(client_web::difficulty_rating))
         .route("/web/osu-getfriends.php", get(web::friends))
+        .route("/web/osu-search.php", get(direct::search))
+        .route("/web/osu-search-set.php", get(direct::search_set))
+        .route("/d/{file}", get(direct::download))
+        .route("/thumb/{file}", get(direct::thumbnail))
+        .route("/preview/{file}", get(direct::preview))
         .route("/web/osu-osz2-getscores.php", get(scores::get_scores))
         .route("/web/osu-getreplay.php", get(scores::get_replay))
         .route("/web/osu-getbeatmapinfo.php", post(scores::beatmap_info))

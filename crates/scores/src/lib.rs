@@ -5,6 +5,7 @@
 
 pub mod client_form;
 pub mod crypto;
+pub mod direct;
 pub mod grade;
 pub mod mode;
 pub mod mods;

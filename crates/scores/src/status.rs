@@ -194,10 +194,38 @@ impl DirectFilter {
             DirectFilter::All => return None,
         })
     }
+
+    /// The `status` a cheesegull mirror is asked for (its `RankedStatus`, the osu!api v1
+    /// number); `None` asks for every status. Unlike this server's own table, a mirror
+    /// keeps graveyard (−2) apart from pending.
+    pub fn mirror_status(self) -> Option<i32> {
+        Some(match self {
+            DirectFilter::Ranked | DirectFilter::RankedPlayed => 1,
+            DirectFilter::Pending => 0,
+            DirectFilter::Qualified => 3,
+            DirectFilter::Graveyard => -2,
+            DirectFilter::Loved => 4,
+            DirectFilter::All => return None,
+        })
+    }
+
+    /// The osu!api v1 numbers of the maps this server lists for the filter from its own
+    /// table; `None` for every status. Ranked includes approved (the client has no
+    /// filter of its own for them); graveyard is pending here, as the table keeps it.
+    pub fn library_statuses(self) -> Option<&'static [i16]> {
+        Some(match self {
+            DirectFilter::Ranked | DirectFilter::RankedPlayed => &[1, 2],
+            DirectFilter::Pending | DirectFilter::Graveyard => &[0],
+            DirectFilter::Qualified => &[3],
+            DirectFilter::Loved => &[4],
+            DirectFilter::All => return None,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use RankedStatus::*;
 
@@ -323,6 +351,28 @@ mod tests {
         );
         assert_eq!(DirectFilter::from_r(1), None);
         assert_eq!(DirectFilter::from_r(6), None);
+    }
+
+    #[test]
+    fn direct_filters_ask_mirrors_and_the_table_in_the_api_numbering() {
+        let mirror: Vec<_> = [0, 2, 3, 4, 5, 7, 8]
+            .into_iter()
+            .map(|r| DirectFilter::from_r(r).and_then(DirectFilter::mirror_status))
+            .collect();
+        assert_eq!(
+            mirror,
+            [Some(1), Some(0), Some(3), None, Some(-2), Some(1), Some(4)]
+        );
+        // The table's numbers agree with `from_api_v1` on what each filter means.
+        for r in [0, 2, 3, 5, 7, 8] {
+            let filter = DirectFilter::from_r(r).unwrap();
+            for &n in filter.library_statuses().unwrap() {
+                let status = RankedStatus::from_api_v1(i32::from(n)).unwrap();
+                let wanted = filter.status().unwrap();
+                assert!(status == wanted || (wanted, status) == (Ranked, Approved));
+            }
+        }
+        assert_eq!(DirectFilter::All.library_statuses(), None);
     }
 
     #[test]

@@ -64,6 +64,14 @@ pub enum SourceConfig {
         client_id: String,
         client_secret: String,
     },
+    /// A cheesegull-style mirror: no lookups for the score chain (the chain skips it),
+    /// but osu!direct's search, its set lines and the downloads (`super::direct`).
+    Cheesegull {
+        /// `GET {url}/api/search`, `/api/s/<set id>`, `/api/b/<id>`, `/api/md5/<md5>`.
+        url: String,
+        /// Where `/d/<set id>` sends the client, `{id}` replaced by the set id.
+        download_url: String,
+    },
 }
 
 impl SourceConfig {
@@ -72,6 +80,7 @@ impl SourceConfig {
         match self {
             SourceConfig::OsuApiV1 { api_url, .. } => api_url,
             SourceConfig::OsuApiV2 { base_url, .. } => base_url,
+            SourceConfig::Cheesegull { url, .. } => url,
         }
     }
 
@@ -79,7 +88,13 @@ impl SourceConfig {
         match self {
             SourceConfig::OsuApiV1 { osu_file_url, .. }
             | SourceConfig::OsuApiV2 { osu_file_url, .. } => osu_file_url,
+            SourceConfig::Cheesegull { .. } => "",
         }
+    }
+
+    /// Whether the score chain asks this source about maps (a search mirror it does not).
+    pub fn looks_up_maps(&self) -> bool {
+        !matches!(self, SourceConfig::Cheesegull { .. })
     }
 }
 
@@ -109,6 +124,11 @@ impl fmt::Debug for SourceConfig {
                 .field("osu_file_url", osu_file_url)
                 .field("client_id", client_id)
                 .field("client_secret", &hidden(client_secret))
+                .finish(),
+            SourceConfig::Cheesegull { url, download_url } => f
+                .debug_struct("Cheesegull")
+                .field("url", url)
+                .field("download_url", download_url)
                 .finish(),
         }
     }
@@ -322,7 +342,7 @@ impl Beatmaps {
     /// saved; none when no source knows it (remembered for the miss ttl, when every
     /// source said so).
     async fn look_up(&self, lookup: Lookup) -> Result<Vec<BeatmapRow>, DbError> {
-        if self.config.sources.is_empty() {
+        if !self.has_lookup_sources() {
             return Ok(Vec::new());
         }
         let now = peace_db::unix_now();
@@ -354,6 +374,8 @@ impl Beatmaps {
                     self.ask_v1(api_url, key, lookup).await
                 }
                 SourceConfig::OsuApiV2 { .. } => self.ask_v2(index, source, lookup).await,
+                // A search mirror: osu!direct's, not the chain's.
+                SourceConfig::Cheesegull { .. } => continue,
             };
             match asked {
                 Ok(rows) => {
@@ -417,12 +439,27 @@ impl Beatmaps {
         }
     }
 
+    /// Whether any source answers the chain's lookups.
+    fn has_lookup_sources(&self) -> bool {
+        self.config.sources.iter().any(SourceConfig::looks_up_maps)
+    }
+
+    /// The configured sources (osu!direct reads its mirrors from them).
+    pub fn sources(&self) -> &[SourceConfig] {
+        &self.config.sources
+    }
+
+    /// The HTTP client of the sources (its time-out is the source timeout).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Whether `row` is a source's answer whose status may have changed since.
     fn wants_refresh(&self, row: &BeatmapRow) -> bool {
         let after = self.config.refresh_after.as_secs() as i64;
         // Imported maps have the status the operator gave them; staff froze the others.
         after > 0
-            && !self.config.sources.is_empty()
+            && self.has_lookup_sources()
             && row.source != SOURCE_LOCAL
             && !row.status_frozen
             && RankedStatus::from_api_v1(i32::from(row.status)).is_none_or(RankedStatus::may_change)
@@ -696,7 +733,7 @@ impl Beatmaps {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SourceError {
+pub(crate) enum SourceError {
     #[error("{0}")]
     Http(#[from] reqwest::Error),
     #[error("answer is not the osu!api's JSON: {0}")]
@@ -713,7 +750,10 @@ enum SourceError {
     Unrepeatable,
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Bytes, SourceError> {
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, SourceError> {
     let mut body = Vec::new();
     // Without the url, which may carry an api key (the callers name the source).
     while let Some(chunk) = response

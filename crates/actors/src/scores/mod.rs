@@ -9,6 +9,7 @@
 //! * [`beatmap_info`] — the whole `osu-getbeatmapinfo.php` reply (maps by id too).
 //! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
 //! * [`client`] — ratings, favourites, comments, client reports, star ratings.
+//! * [`direct`] — osu!direct: the search, a set's line and the downloads.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
@@ -17,6 +18,7 @@ pub mod beatmap_info;
 pub mod beatmaps;
 pub mod board;
 pub mod client;
+pub mod direct;
 pub mod replay;
 pub mod storage;
 pub mod submit;

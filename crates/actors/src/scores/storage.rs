@@ -126,6 +126,12 @@ impl Storage {
         format!("osu/{md5}.osu")
     }
 
+    /// The `.osz` archive of set `set_id`, served to osu!direct's downloads when present
+    /// (put there by the operator; archives above [`MAX_OBJECT_BYTES`] are not served).
+    pub fn osz_key(set_id: i32) -> String {
+        format!("osz/{set_id}.osz")
+    }
+
     /// Stores `bytes` at `key`, replacing what was there. An object larger than
     /// [`MAX_OBJECT_BYTES`] is refused: it could not be read back.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {

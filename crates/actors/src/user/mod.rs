@@ -34,7 +34,7 @@ pub(crate) use crate::session_msg::packet_bytes;
 pub use crate::session_msg::{Farewell, UserCall, UserCast, UserReply};
 pub use ports::SessionPorts;
 pub use quiet::QuietMarks;
-pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits};
+pub use state::{MAX_QUEUE_BYTES, Status, UserState, client_bits, session_privileges};
 
 pub type UserMsg = EntityMsg<UserCast, UserCall, UserReply, SessionSnapshot>;
 

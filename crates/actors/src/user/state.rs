@@ -140,8 +140,9 @@ impl UserState {
         self.silence_end > now
     }
 
-    /// The privilege bits the client shows (PRIVILEGES, presence). Everyone gets the
-    /// supporter bit: on a community server it unlocks osu!direct and chat features.
+    /// The privilege bits the client shows (PRIVILEGES, presence). The supporter bit
+    /// unlocks osu!direct in the client; with `[login] supporter_for_everyone` every
+    /// session carries the supporter privilege ([`session_privileges`]).
     pub fn client_privileges(&self) -> u8 {
         client_bits(self.privileges)
     }
@@ -230,9 +231,22 @@ impl UserState {
     }
 }
 
+/// The privileges a session of an account with `account` starts with: the account's,
+/// plus the supporter privilege when the server gives it to everyone.
+pub fn session_privileges(account: Privileges, supporter_for_everyone: bool) -> Privileges {
+    if supporter_for_everyone {
+        account.union(Privileges::SUPPORTER)
+    } else {
+        account
+    }
+}
+
 /// Maps account privileges to the client's privilege bits.
 pub fn client_bits(p: Privileges) -> u8 {
-    let mut bits = client_privileges::PLAYER | client_privileges::SUPPORTER;
+    let mut bits = client_privileges::PLAYER;
+    if p.contains(Privileges::SUPPORTER) {
+        bits |= client_privileges::SUPPORTER;
+    }
     if p.contains(Privileges::MODERATOR) {
         bits |= client_privileges::MODERATOR;
     }

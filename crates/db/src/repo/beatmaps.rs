@@ -11,7 +11,138 @@ use crate::{Database, DbError};
 /// the bound keeps a corrupted set id from loading a table).
 pub const MAX_SET_SIZE: i64 = 256;
 
+/// The most words of a library search that are matched (more are ignored).
+pub const MAX_SEARCH_WORDS: usize = 4;
+
+/// The most sets one library search returns.
+pub const MAX_SEARCH_SETS: i64 = 101;
+
+diesel::define_sql_function! {
+    /// SQL's `LOWER`, the same on the three backends: the search compares lower case,
+    /// since `LIKE` ignores case on SQLite only.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The character that escapes `%`, `_` and itself in a search pattern. Not a backslash:
+/// MySQL reads one inside the `ESCAPE '\'` literal as an escape of the quote.
+const LIKE_ESCAPE: char = '!';
+
+/// How the sets of a library search are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetOrder {
+    /// The latest ranked (or imported) first.
+    #[default]
+    Newest,
+    /// The most played first.
+    MostPlayed,
+}
+
+/// A search of the maps this server knows (osu!direct without a mirror).
+#[derive(Debug, Clone, Default)]
+pub struct SetSearch {
+    /// Each word must be in the artist, title, creator or a difficulty name (any case).
+    pub words: Vec<String>,
+    /// Only sets with a map of these `status` numbers; `None` for any.
+    pub statuses: Option<Vec<i16>>,
+    /// Only sets with a map of this mode; `None` for any.
+    pub mode: Option<i16>,
+    pub order: SetOrder,
+    /// Sets skipped, and the most returned (at most [`MAX_SEARCH_SETS`]).
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// `%word%` in lower case, its own `%`, `_` and escape character escaped.
+fn contains_pattern(word: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in word.to_lowercase().chars() {
+        if matches!(c, '%' | '_') || c == LIKE_ESCAPE {
+            pattern.push(LIKE_ESCAPE);
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 impl Database {
+    /// The ids of the sets a library search finds, in its order. Unused word slots match
+    /// everything (`%`), so that one query shape serves every search.
+    pub async fn search_beatmap_sets(&self, search: &SetSearch) -> Result<Vec<i32>, DbError> {
+        let mut patterns: Vec<String> = search
+            .words
+            .iter()
+            .filter(|w| !w.is_empty())
+            .take(MAX_SEARCH_WORDS)
+            .map(|w| contains_pattern(w))
+            .collect();
+        patterns.resize(MAX_SEARCH_WORDS, "%".to_owned());
+        let statuses = search
+            .statuses
+            .clone()
+            .unwrap_or_else(|| (-2..=4).collect());
+        let modes: Vec<i16> = search.mode.map_or_else(|| (0..=3).collect(), |m| vec![m]);
+        let (offset, limit) = (search.offset.max(0), search.limit.clamp(0, MAX_SEARCH_SETS));
+        let order = search.order;
+        run!(self, |conn| async {
+            let word = |p: &String| {
+                lower(beatmaps::artist)
+                    .like(p.clone())
+                    .escape(LIKE_ESCAPE)
+                    .or(lower(beatmaps::title).like(p.clone()).escape(LIKE_ESCAPE))
+                    .or(lower(beatmaps::creator).like(p.clone()).escape(LIKE_ESCAPE))
+                    .or(lower(beatmaps::version).like(p.clone()).escape(LIKE_ESCAPE))
+            };
+            let found = beatmaps::table
+                .filter(beatmaps::set_id.gt(0))
+                .filter(beatmaps::status.eq_any(statuses))
+                .filter(beatmaps::mode.eq_any(modes))
+                .filter(word(&patterns[0]))
+                .filter(word(&patterns[1]))
+                .filter(word(&patterns[2]))
+                .filter(word(&patterns[3]))
+                .group_by(beatmaps::set_id)
+                .select(beatmaps::set_id)
+                .offset(offset)
+                .limit(limit);
+            match order {
+                SetOrder::Newest => {
+                    found
+                        .order((
+                            diesel::dsl::max(beatmaps::approved_at).desc(),
+                            beatmaps::set_id.desc(),
+                        ))
+                        .load::<i32>(conn)
+                        .await
+                }
+                SetOrder::MostPlayed => {
+                    found
+                        .order((
+                            diesel::dsl::sum(beatmaps::plays).desc(),
+                            beatmaps::set_id.desc(),
+                        ))
+                        .load::<i32>(conn)
+                        .await
+                }
+            }
+        })
+    }
+
+    /// The maps of these sets, by set and id (at most [`MAX_SET_SIZE`] per set).
+    pub async fn beatmaps_of_sets(&self, set_ids: &[i32]) -> Result<Vec<BeatmapRow>, DbError> {
+        let ids = set_ids.to_vec();
+        let limit = MAX_SET_SIZE.saturating_mul(i64::try_from(ids.len()).unwrap_or(i64::MAX));
+        run!(self, |conn| async {
+            beatmaps::table
+                .filter(beatmaps::set_id.eq_any(ids))
+                .order((beatmaps::set_id, beatmaps::id, beatmaps::md5))
+                .limit(limit)
+                .select(BeatmapRow::as_select())
+                .load(conn)
+                .await
+        })
+    }
+
     /// The map whose `.osu` file has this md5.
     pub async fn beatmap_by_md5(&self, md5: &str) -> Result<Option<BeatmapRow>, DbError> {
         run!(self, |conn| async {
