@@ -6,11 +6,37 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most keys one limiter tracks; beyond it expired windows are dropped first, then all.
 pub const MAX_TRACKED_KEYS: usize = 100_000;
+
+/// The block of addresses one client is counted by: an IPv4 address alone, an IPv6
+/// address by its /64 (one subscriber's network: a host picks any address in it at will,
+/// so counting single IPv6 addresses would bound nothing). An IPv4 address written as
+/// IPv6 (`::ffff:a.b.c.d`, as a dual-stack listener reports it) counts as itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressBlock(IpAddr);
+
+/// The prefix length an IPv6 client is counted by.
+pub const IPV6_BLOCK_PREFIX: u32 = 64;
+
+impl From<IpAddr> for AddressBlock {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => AddressBlock(ip),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressBlock(IpAddr::V4(v4)),
+                None => {
+                    let mask = u128::MAX << (128 - IPV6_BLOCK_PREFIX);
+                    AddressBlock(IpAddr::V6(Ipv6Addr::from(v6.to_bits() & mask)))
+                }
+            },
+        }
+    }
+}
 
 /// A limit of `max` events per `window` for each key.
 #[derive(Debug)]
@@ -112,6 +138,30 @@ impl Default for LimitsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_itself() {
+        let block = |text: &str| AddressBlock::from(text.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            block("2001:db8:1:2::1"),
+            block("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(block("2001:db8:1:2::1"), block("2001:db8:1:3::1"));
+        assert_eq!(block("::ffff:192.0.2.7"), block("192.0.2.7"));
+        assert_ne!(block("192.0.2.7"), block("192.0.2.8"));
+
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        assert!(limiter.hit(&block("2001:db8::1")));
+        assert!(limiter.hit(&block("2001:db8::2")));
+        assert!(
+            !limiter.hit(&block("2001:db8::3")),
+            "the third address of one /64"
+        );
+        assert!(
+            limiter.hit(&block("2001:db8:0:1::1")),
+            "the next /64 has its own"
+        );
+    }
 
     #[test]
     fn limits_per_key_and_window() {

@@ -22,7 +22,7 @@ use crate::cluster::node_router::{NodeRouter, RouterMsg};
 use crate::cluster::shard::{ShardTable, TableOrigin, shard_of};
 use crate::cluster::{ClusterView, Location, NodeStatus};
 use crate::directory::OnlineUser;
-use crate::limits::RateLimiter;
+use crate::limits::{AddressBlock, RateLimiter};
 use crate::message::Audience;
 use crate::sessions::LocalSession;
 use crate::spawn::{SpawnReply, SpawnRequest};
@@ -82,9 +82,9 @@ struct Inner {
     /// What every session of this node uses (its context).
     session_ports: Arc<SessionPorts>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    failed_logins_by_ip: RateLimiter<IpAddr>,
+    failed_logins_by_ip: RateLimiter<AddressBlock>,
     failed_logins_by_account: RateLimiter<String>,
-    registrations_by_ip: RateLimiter<IpAddr>,
+    registrations_by_ip: RateLimiter<AddressBlock>,
     /// Serialises starting entities on this node and giving shards away, so that two
     /// players cannot open the same spectator room twice and no entity starts in a shard
     /// that is leaving. Held only while spawning.
@@ -405,14 +405,14 @@ impl World {
     /// `Err(retry_after)` while logins from `ip` or to `safe_name` are blocked after too
     /// many failures.
     pub(crate) fn login_allowed(&self, ip: IpAddr, safe_name: &str) -> Result<(), Duration> {
-        self.inner.failed_logins_by_ip.check(&ip)?;
+        self.inner.failed_logins_by_ip.check(&ip.into())?;
         self.inner
             .failed_logins_by_account
             .check(&safe_name.to_owned())
     }
 
     pub(crate) fn login_failed(&self, ip: IpAddr, safe_name: &str) {
-        self.inner.failed_logins_by_ip.hit(&ip);
+        self.inner.failed_logins_by_ip.hit(&ip.into());
         self.inner
             .failed_logins_by_account
             .hit(&safe_name.to_owned());
@@ -426,7 +426,7 @@ impl World {
 
     /// Counts an account creation from `ip`; false when the address created too many.
     pub fn registration_allowed(&self, ip: IpAddr) -> bool {
-        self.inner.registrations_by_ip.hit(&ip)
+        self.inner.registrations_by_ip.hit(&ip.into())
     }
 
     /// Whether the database answers (`/api/v1/health`).
