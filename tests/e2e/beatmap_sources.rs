@@ -66,6 +66,8 @@ struct Fake {
     tokens: Mutex<HashSet<String>>,
     token_requests: AtomicUsize,
     lookups: AtomicUsize,
+    /// Told after every lookup is counted.
+    looked_up: tokio::sync::Notify,
     v1_requests: AtomicUsize,
     /// What the v1 mirror knows (as v1 `approved` numbers); nothing unless a test says.
     v1_maps: Mutex<Vec<(FakeMap, i32)>>,
@@ -125,6 +127,20 @@ impl FakeOsu {
 
     fn lookups(&self) -> usize {
         self.state.lookups.load(Ordering::SeqCst)
+    }
+
+    /// Waits (up to 5 s) until the source was asked `n` times in all.
+    async fn until_lookups(&self, n: usize) {
+        let wait = async {
+            loop {
+                let counted = self.state.looked_up.notified();
+                if self.lookups() >= n {
+                    return;
+                }
+                counted.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
     }
 
     /// The sources of a server that asks this fake: the v1 mirror (which knows nothing),
@@ -199,6 +215,7 @@ async fn beatmapset(
         return unauthorized();
     }
     fake.lookups.fetch_add(1, Ordering::SeqCst);
+    fake.looked_up.notify_waiters();
     let maps: Vec<FakeMap> = fake
         .maps
         .lock()
@@ -231,6 +248,7 @@ async fn lookup(
         return unauthorized();
     }
     fake.lookups.fetch_add(1, Ordering::SeqCst);
+    fake.looked_up.notify_waiters();
     let delay = fake.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay as u64)).await;
@@ -638,10 +656,7 @@ async fn a_slow_refresh_costs_a_request_at_most_the_source_timeout() {
         "the request waited {took:?}"
     );
     // The refresh reached the source (it may still be on its way when getscores answers).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while fake.lookups() < 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fake.until_lookups(2).await;
     assert_eq!(fake.lookups(), 2, "the refresh was tried");
     let row = server
         .world()
