@@ -118,7 +118,7 @@ pub fn check_board(expected: &BoardHeader) -> CheckReply {
         let header = BoardHeader::read(body);
         match header {
             Some(h) if body.starts_with(prefix.as_bytes()) && h.count == count => Ok(()),
-            _ => Err(format!(
+            _ => Err(anyhow::anyhow!(
                 "not the board: {:?}",
                 String::from_utf8_lossy(&body[..body.len().min(80)])
             )),
@@ -132,7 +132,7 @@ pub fn check_chart() -> CheckReply {
         if body.starts_with(b"beatmapId:") {
             Ok(())
         } else {
-            Err(format!(
+            Err(anyhow::anyhow!(
                 "not a chart: {:?}",
                 String::from_utf8_lossy(&body[..body.len().min(80)])
             ))
@@ -267,7 +267,7 @@ pub async fn submit_each(
                 if reply.status != 200 {
                     bail!("a setup submission was answered HTTP {}", reply.status);
                 }
-                check(&reply.body).map_err(anyhow::Error::msg)?;
+                check(&reply.body)?;
             }
         });
     }

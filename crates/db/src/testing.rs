@@ -333,29 +333,36 @@ pub fn with_database(url: &str, database: &str) -> String {
     out
 }
 
+/// Why an administrative statement of the test harness failed.
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error("could not connect: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("{0:?} timed out")]
+    Timeout(String),
+}
+
 /// Runs one administrative statement on a fresh connection to the server.
-async fn admin(backend: Backend, server_url: &str, sql: &str) -> Result<(), String> {
+async fn admin(backend: Backend, server_url: &str, sql: &str) -> Result<(), AdminError> {
     let timeout = std::time::Duration::from_secs(30);
     let work = async {
         match backend {
             Backend::Sqlite => Ok(()),
             Backend::Postgres => {
-                let mut conn = PgConn::establish(server_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.batch_execute(sql).await.map_err(|e| e.to_string())
+                let mut conn = PgConn::establish(server_url).await?;
+                Ok(conn.batch_execute(sql).await?)
             }
             Backend::Mysql => {
-                let mut conn = MysqlConn::establish(server_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.batch_execute(sql).await.map_err(|e| e.to_string())
+                let mut conn = MysqlConn::establish(server_url).await?;
+                Ok(conn.batch_execute(sql).await?)
             }
         }
     };
     tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| format!("{sql:?} timed out"))?
+        .map_err(|_| AdminError::Timeout(sql.to_owned()))?
 }
 
 #[derive(QueryableByName)]

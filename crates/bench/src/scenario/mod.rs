@@ -141,7 +141,7 @@ pub enum Prepared {
 /// that requests which must differ, such as score submissions, can).
 pub type MakeRequest = Arc<dyn Fn(u64) -> anyhow::Result<Prepared> + Send + Sync>;
 /// Checks the body of a 2xx reply; `Err(why)` counts it as an error.
-pub type CheckReply = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+pub type CheckReply = Arc<dyn Fn(&[u8]) -> anyhow::Result<()> + Send + Sync>;
 
 /// Sends one prepared request on `conn`: `Ok` if it was answered with a 2xx status and
 /// `check` took the body; else whether the status was other than 2xx, and why.
@@ -159,7 +159,9 @@ async fn send_prepared(
         } => conn.post(&path, &content_type, body).await,
     };
     match reply {
-        Ok(reply) if reply.status / 100 == 2 => check(&reply.body).map_err(|why| (false, why)),
+        Ok(reply) if reply.status / 100 == 2 => {
+            check(&reply.body).map_err(|why| (false, format!("{why:#}")))
+        }
         Ok(reply) => Err((
             true,
             format!(
