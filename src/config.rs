@@ -114,11 +114,34 @@ impl Default for TlsSection {
 pub struct ScoresSection {
     /// Relax and autopilot plays get leaderboards of their own (off: they are refused).
     pub relax_boards: bool,
+    /// `pp_cap = { osu = 1500, taiko = 1200 }`: a pass worth more pp than its mode's cap
+    /// is held for staff to review instead of ranked. A mode left out has no cap.
+    pub pp_cap: PpCapSection,
 }
 
 impl Default for ScoresSection {
     fn default() -> Self {
-        Self { relax_boards: true }
+        Self {
+            relax_boards: true,
+            pp_cap: PpCapSection::default(),
+        }
+    }
+}
+
+/// `[scores] pp_cap`: the most pp a pass may be worth per mode before it is held for
+/// review; unset is no cap.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PpCapSection {
+    pub osu: Option<f32>,
+    pub taiko: Option<f32>,
+    pub catch: Option<f32>,
+    pub mania: Option<f32>,
+}
+
+impl PpCapSection {
+    fn to_caps(&self) -> peace_actors::scores::PpCaps {
+        peace_actors::scores::PpCaps([self.osu, self.taiko, self.catch, self.mania])
     }
 }
 
@@ -838,6 +861,7 @@ impl Config {
             limits: self.limits.to_limits(),
             scores: peace_actors::scores::ScoresConfig {
                 relax_boards: self.scores.relax_boards,
+                pp_cap: self.scores.pp_cap.to_caps(),
                 domain: self.http.domain.clone(),
                 beatmaps: peace_actors::scores::beatmaps::BeatmapsConfig {
                     // Checked by `validate`, which the server runs first.

@@ -9,6 +9,7 @@
 //! * [`beatmap_info`] — the whole `osu-getbeatmapinfo.php` reply (maps by id too).
 //! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
 //! * [`client`] — ratings, favourites, comments, client reports, star ratings.
+//! * [`staff`] — map statuses and score moderation by staff, the bot's score commands.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
@@ -18,6 +19,7 @@ pub mod beatmaps;
 pub mod board;
 pub mod client;
 pub mod replay;
+pub mod staff;
 pub mod storage;
 pub mod submit;
 
@@ -39,6 +41,8 @@ use storage::Storage;
 pub struct ScoresConfig {
     /// Relax and autopilot plays get boards of their own (off: they are refused).
     pub relax_boards: bool,
+    /// Passes above their mode's cap are held for review.
+    pub pp_cap: PpCaps,
     /// The server's domain, for the links in the chart after a play.
     pub domain: String,
     pub beatmaps: BeatmapsConfig,
@@ -48,9 +52,26 @@ impl Default for ScoresConfig {
     fn default() -> Self {
         Self {
             relax_boards: true,
+            pp_cap: PpCaps::default(),
             domain: String::new(),
             beatmaps: BeatmapsConfig::default(),
         }
+    }
+}
+
+/// The most pp a pass may be worth per mode (osu!, taiko, catch, mania) before it is held
+/// for staff to review instead of ranked; `None` is no cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PpCaps(pub [Option<f32>; 4]);
+
+impl PpCaps {
+    /// Whether a pass worth `pp` in `mode` (0..=3) is above its mode's cap.
+    pub fn exceeded(&self, mode: u8, pp: f64) -> bool {
+        self.0
+            .get(usize::from(mode))
+            .copied()
+            .flatten()
+            .is_some_and(|cap| pp > f64::from(cap))
     }
 }
 
