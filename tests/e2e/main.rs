@@ -28,4 +28,5 @@ mod multiplayer;
 mod quiet_polls;
 mod registration;
 mod scores;
+mod staff;
 mod tls;

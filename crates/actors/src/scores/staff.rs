@@ -14,10 +14,10 @@
 //!
 //! Every action is written to the audit log.
 
-use peace_db::{
-    BeatmapRow, DbError, FlaggedScore, Moderation, OVERRIDE_MAP, OVERRIDE_SET, ScoreAction,
-    ScoreRow, StatusOverride,
-};
+use peace_db::{BeatmapRow, DbError, Moderation, OVERRIDE_MAP, OVERRIDE_SET, ScoreRow, StatusOverride};
+/// What staff do to a score, and the review list, as the gateway names them (it names no
+/// database type).
+pub use peace_db::{FlaggedScore, MAX_FLAGGED_LISTED, ScoreAction};
 use peace_scores::pp;
 use peace_scores::status::RankedStatus;
 
