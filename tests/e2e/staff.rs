@@ -30,7 +30,10 @@ fn map_bytes(id: i32, version: &str) -> Bytes {
     let text = text
         .replace("BeatmapID:0", &format!("BeatmapID:{id}"))
         .replace("BeatmapSetID:-1", &format!("BeatmapSetID:{SET_ID}"))
-        .replace("Version:Circles Sliders Spinner", &format!("Version:{version}"));
+        .replace(
+            "Version:Circles Sliders Spinner",
+            &format!("Version:{version}"),
+        );
     Bytes::from(text.into_bytes())
 }
 
@@ -44,7 +47,15 @@ async fn get_scores(server: &Gateway, name: &str, md5: &str, mode: u8) -> String
         server.base,
         md5_hex(PASSWORD)
     );
-    server.http.get(url).send().await.unwrap().text().await.unwrap()
+    server
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// The board's lines: `(player, score)` of each, after the header and personal best.
@@ -64,10 +75,7 @@ fn score_id(chart: &str) -> i32 {
     chart
         .lines()
         .nth(1)
-        .and_then(|l| {
-            l.split('|')
-                .find_map(|p| p.strip_prefix("onlineScoreId:"))
-        })
+        .and_then(|l| l.split('|').find_map(|p| p.strip_prefix("onlineScoreId:")))
         .unwrap_or_else(|| panic!("no score id in {chart}"))
         .parse()
         .unwrap()
@@ -110,12 +118,21 @@ async fn scenario(server: &TestServer) {
     let mut staff = server.player_with("Staffer", staff_privileges).await;
     let mut alice = server.player_with("Alice", Privileges::DEFAULT_NEW).await;
     let bob_email = "bob@example.com";
-    assert_eq!(server.register("Bob", bob_email, PASSWORD, false).await.status(), 200);
+    assert_eq!(
+        server
+            .register("Bob", bob_email, PASSWORD, false)
+            .await
+            .status(),
+        200
+    );
     assert_eq!(get_scores(server, "Alice", &loved.md5, 0).await, "0|false");
 
     // A player may not; staff may, on the map of their last /np, for the whole set.
     alice.ask_bot(&now_playing(LOVED_ID)).await;
-    assert_eq!(alice.ask_bot("!map love set").await, "!map is for the staff.");
+    assert_eq!(
+        alice.ask_bot("!map love set").await,
+        "!map is for the staff."
+    );
     assert_eq!(
         staff.ask_bot("!map love set").await,
         "Send me a /np of the map first, then ask again."
@@ -135,8 +152,16 @@ async fn scenario(server: &TestServer) {
         staff.ask_bot("!map rank map").await,
         "This difficulty of Peace Test Vectors - Standard Test is now ranked (1 stored map(s) changed)."
     );
-    assert!(get_scores(server, "Alice", &ranked.md5, 0).await.starts_with("2|false|"));
-    assert!(get_scores(server, "Alice", &loved.md5, 0).await.starts_with("5|false|"));
+    assert!(
+        get_scores(server, "Alice", &ranked.md5, 0)
+            .await
+            .starts_with("2|false|")
+    );
+    assert!(
+        get_scores(server, "Alice", &loved.md5, 0)
+            .await
+            .starts_with("5|false|")
+    );
 
     // A source answers again (what a refresh saves): pending, for the map and for a new
     // difficulty of the set. The overrides stay.
@@ -155,20 +180,41 @@ async fn scenario(server: &TestServer) {
     new_difficulty.status = 0;
     new_difficulty.status_frozen = false;
     assert_eq!(db.save_beatmap(&new_difficulty).await.unwrap().status, 4);
-    assert!(get_scores(server, "Alice", &loved.md5, 0).await.starts_with("5|false|"));
-    assert!(get_scores(server, "Alice", &ranked.md5, 0).await.starts_with("2|false|"));
+    assert!(
+        get_scores(server, "Alice", &loved.md5, 0)
+            .await
+            .starts_with("5|false|")
+    );
+    assert!(
+        get_scores(server, "Alice", &ranked.md5, 0)
+            .await
+            .starts_with("2|false|")
+    );
 
     // Plays on the ranked difficulty: Alice 50k then 40k, Bob 45k.
-    let (_, best) = submit(server, &play("Alice", &ranked.md5, 50_000, true, 1), PASSWORD).await;
+    let (_, best) = submit(
+        server,
+        &play("Alice", &ranked.md5, 50_000, true, 1),
+        PASSWORD,
+    )
+    .await;
     let alice_best = score_id(&best);
-    let (_, lower) = submit(server, &play("Alice", &ranked.md5, 40_000, true, 2), PASSWORD).await;
+    let (_, lower) = submit(
+        server,
+        &play("Alice", &ranked.md5, 40_000, true, 2),
+        PASSWORD,
+    )
+    .await;
     let alice_lower = score_id(&lower);
     let (_, bob) = submit(server, &play("Bob", &ranked.md5, 45_000, true, 3), PASSWORD).await;
     let bob_score = score_id(&bob);
     let board = get_scores(server, "Alice", &ranked.md5, 0).await;
     assert_eq!(
         board_lines(&board),
-        [("Alice".into(), "50000".into()), ("Bob".into(), "45000".into())]
+        [
+            ("Alice".into(), "50000".into()),
+            ("Bob".into(), "45000".into())
+        ]
     );
 
     // !recent, !top and !with, with the numbers the database and the calculator have.
@@ -186,13 +232,14 @@ async fn scenario(server: &TestServer) {
         top.starts_with(&format!("1. {title} +HD: {:.2}%", best_row.accuracy)),
         "{top}"
     );
-    assert!(top.contains(&format!("{:.2}pp", best_row.pp)) && !top.contains("2. "), "{top}");
+    assert!(
+        top.contains(&format!("{:.2}pp", best_row.pp)) && !top.contains("2. "),
+        "{top}"
+    );
     alice.ask_bot(&now_playing(RANKED_ID)).await;
     let with = alice.ask_bot("!with HDDT").await;
     let parsed = peace_scores::pp::Beatmap::parse(&map_bytes(RANKED_ID, "Ranked")).unwrap();
-    let at = |acc| {
-        peace_scores::pp::performance_at_accuracy(&parsed, 0, 72, acc).unwrap()
-    };
+    let at = |acc| peace_scores::pp::performance_at_accuracy(&parsed, 0, 72, acc).unwrap();
     let expected = format!(
         "{title} +HDDT ({:.2}*): 95%: {:.2}pp | 98%: {:.2}pp | 99%: {:.2}pp | 100%: {:.2}pp",
         at(95.0).stars,
@@ -207,38 +254,62 @@ async fn scenario(server: &TestServer) {
     let alice_id = db.user_by_name("Alice").await.unwrap().unwrap().id;
     let no_token = server
         .http
-        .post(format!("{}/api/v1/admin/scores/{alice_best}/hide", server.base))
+        .post(format!(
+            "{}/api/v1/admin/scores/{alice_best}/hide",
+            server.base
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(no_token.status(), 401);
     let path = format!("/api/v1/admin/scores/{alice_best}/hide");
-    let (status, body) = admin(server, reqwest::Method::POST, &path, r#"{"reason":"odd replay"}"#).await;
+    let (status, body) = admin(
+        server,
+        reqwest::Method::POST,
+        &path,
+        r#"{"reason":"odd replay"}"#,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let board = get_scores(server, "Alice", &ranked.md5, 0).await;
     assert_eq!(
         board_lines(&board),
-        [("Bob".into(), "45000".into()), ("Alice".into(), "40000".into())]
+        [
+            ("Bob".into(), "45000".into()),
+            ("Alice".into(), "40000".into())
+        ]
     );
     assert_eq!(db.stats(alice_id, 0).await.unwrap().ranked_score, 40_000);
     let (status, _) = admin(server, reqwest::Method::POST, &path, "").await;
     assert_eq!(status, 409, "hidden already");
     let unhide = format!("/api/v1/admin/scores/{alice_best}/unhide");
-    assert_eq!(admin(server, reqwest::Method::POST, &unhide, "").await.0, 200);
+    assert_eq!(
+        admin(server, reqwest::Method::POST, &unhide, "").await.0,
+        200
+    );
     assert_eq!(
         board_lines(&get_scores(server, "Alice", &ranked.md5, 0).await),
-        [("Alice".into(), "50000".into()), ("Bob".into(), "45000".into())]
+        [
+            ("Alice".into(), "50000".into()),
+            ("Bob".into(), "45000".into())
+        ]
     );
     assert_eq!(db.stats(alice_id, 0).await.unwrap().ranked_score, 50_000);
     // Deleting Bob's score: off the board at once, gone for good.
     let delete = format!("/api/v1/admin/scores/{bob_score}");
-    assert_eq!(admin(server, reqwest::Method::DELETE, &delete, "").await.0, 200);
+    assert_eq!(
+        admin(server, reqwest::Method::DELETE, &delete, "").await.0,
+        200
+    );
     assert_eq!(
         board_lines(&get_scores(server, "Alice", &ranked.md5, 0).await),
         [("Alice".into(), "50000".into())]
     );
     assert!(db.score_by_id(bob_score).await.unwrap().is_none());
-    assert_eq!(admin(server, reqwest::Method::DELETE, &delete, "").await.0, 404);
+    assert_eq!(
+        admin(server, reqwest::Method::DELETE, &delete, "").await.0,
+        404
+    );
 
     // A taiko pass above the cap: stored, not on the board, listed for review; approved,
     // it shows.
@@ -250,7 +321,13 @@ async fn scenario(server: &TestServer) {
     let flagged_id = score_id(&chart);
     let taiko_board = get_scores(server, "Alice", &ranked.md5, 1).await;
     assert!(board_lines(&taiko_board).is_empty(), "{taiko_board}");
-    let (status, listed) = admin(server, reqwest::Method::GET, "/api/v1/admin/scores/flagged", "").await;
+    let (status, listed) = admin(
+        server,
+        reqwest::Method::GET,
+        "/api/v1/admin/scores/flagged",
+        "",
+    )
+    .await;
     assert_eq!(status, 200, "{listed}");
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["count"], 1, "{listed}");
@@ -258,13 +335,22 @@ async fn scenario(server: &TestServer) {
     assert!(listed["scores"][0]["pp"].as_f64().unwrap() > f64::from(TAIKO_CAP));
     assert_eq!(db.stats(alice_id, 1).await.unwrap().ranked_score, 0);
     let approve = format!("/api/v1/admin/scores/{flagged_id}/approve");
-    assert_eq!(admin(server, reqwest::Method::POST, &approve, "").await.0, 200);
+    assert_eq!(
+        admin(server, reqwest::Method::POST, &approve, "").await.0,
+        200
+    );
     assert_eq!(
         board_lines(&get_scores(server, "Alice", &ranked.md5, 1).await),
         [("Alice".into(), "30000".into())]
     );
     assert_eq!(db.stats(alice_id, 1).await.unwrap().ranked_score, 30_000);
-    let (_, listed) = admin(server, reqwest::Method::GET, "/api/v1/admin/scores/flagged", "").await;
+    let (_, listed) = admin(
+        server,
+        reqwest::Method::GET,
+        "/api/v1/admin/scores/flagged",
+        "",
+    )
+    .await;
     assert!(listed.contains(r#""count":0"#), "{listed}");
 
     // The map status through the API too, and every action in the audit log.
@@ -276,7 +362,11 @@ async fn scenario(server: &TestServer) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert!(get_scores(server, "Alice", &loved.md5, 0).await.starts_with("4|false|"));
+    assert!(
+        get_scores(server, "Alice", &loved.md5, 0)
+            .await
+            .starts_with("4|false|")
+    );
     let (status, _) = admin(
         server,
         reqwest::Method::POST,
@@ -311,7 +401,9 @@ peace_db::backend_test!(
     Postgres,
     #[tokio::test(flavor = "multi_thread")]
     async fn staff_set_map_statuses_and_moderate_scores_on_postgres() {
-        if let Some(server) = TestServer::start_on_with(peace_db::Backend::Postgres, configure).await {
+        if let Some(server) =
+            TestServer::start_on_with(peace_db::Backend::Postgres, configure).await
+        {
             scenario(&server).await;
         }
     }

@@ -555,7 +555,8 @@ impl World {
             return Ok(());
         };
         let supervisor = self.live_supervisor()?;
-        let actor = crate::ports::host(crate::bot::Bot::default(), self.bot_ports(), supervisor).await?;
+        let actor =
+            crate::ports::host(crate::bot::Bot::default(), self.bot_ports(), supervisor).await?;
         let state = UserState::new(bot, 0, 0, peace_db::Stats::default(), 0);
         self.router().sessions().insert(LocalSession {
             user_id: BOT_ID,

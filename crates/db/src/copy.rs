@@ -36,8 +36,8 @@ use crate::models::{
 use crate::pool::run;
 use crate::repo::client_web::{ClientReport, CommentRow, FavouriteRow, RatingRow};
 use crate::schema::{
-    audit_log, beatmap_misses, beatmap_ratings, beatmaps, channels, client_reports, comments,
-    beatmap_status_overrides, favourites, logins, mail, match_games, match_scores, relationships,
+    audit_log, beatmap_misses, beatmap_ratings, beatmap_status_overrides, beatmaps, channels,
+    client_reports, comments, favourites, logins, mail, match_games, match_scores, relationships,
     scores, screenshots, sessions, stats, users,
 };
 use crate::{Backend, Database, DbError};

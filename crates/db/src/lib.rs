@@ -33,11 +33,13 @@ pub use repo::client_web::{
 };
 pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
 pub use repo::overrides::{OVERRIDE_MAP, OVERRIDE_SET};
+pub use repo::score_moderation::{
+    FlaggedScore, MAX_FLAGGED_LISTED, Moderated, Moderation, ScoreAction,
+};
 pub use repo::scores::{
     BEST, BoardEntry, BoardOrder, BoardQuery, FAILED, FLAGGED, HIDDEN, MAX_BOARD_ROWS, PASSED,
     PP_SCORES_COUNTED, Recorded, Recording, ReplyRule, Submission, TotalsRule,
 };
-pub use repo::score_moderation::{FlaggedScore, MAX_FLAGGED_LISTED, Moderation, ScoreAction};
 pub use repo::screenshots::SCREENSHOT_ID_LEN;
 pub use repo::users::{normalize_email, safe_name};
 

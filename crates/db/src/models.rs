@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
-    audit_log, beatmap_misses, beatmap_status_overrides, beatmaps, channels, logins, mail, match_games, match_scores, scores,
-    screenshots, sessions, stats, users,
+    audit_log, beatmap_misses, beatmap_status_overrides, beatmaps, channels, logins, mail,
+    match_games, match_scores, scores, screenshots, sessions, stats, users,
 };
 
 /// Account privileges, stored as an integer bit set in `users.privileges` and compared

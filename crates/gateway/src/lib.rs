@@ -171,10 +171,7 @@ fn staff_routes() -> Router<AppState> {
             "/api/v1/admin/scores/flagged",
             get(staff_api::flagged_scores),
         )
-        .route(
-            "/api/v1/admin/scores/{id}",
-            delete(staff_api::delete_score),
-        )
+        .route("/api/v1/admin/scores/{id}", delete(staff_api::delete_score))
         .route(
             "/api/v1/admin/scores/{id}/hide",
             post(staff_api::hide_score),

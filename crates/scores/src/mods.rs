@@ -109,7 +109,7 @@ impl Mods {
             .filter(|c| !c.is_whitespace() && *c != '+' && *c != ',')
             .map(|c| c.to_ascii_uppercase())
             .collect();
-        if letters.len() % 2 != 0 || letters.len() > 2 * MAX_ACRONYMS {
+        if !letters.len().is_multiple_of(2) || letters.len() > 2 * MAX_ACRONYMS {
             return None;
         }
         let mut mods = Mods::empty();
@@ -231,7 +231,10 @@ mod tests {
         for bad in ["H", "XX", "HDD", &"HD".repeat(MAX_ACRONYMS + 1), "ÉÉ"] {
             assert_eq!(Mods::from_acronyms(bad), None, "{bad}");
         }
-        for mods in [Mods::HIDDEN | Mods::HARD_ROCK, Mods::FLASHLIGHT | Mods::EASY] {
+        for mods in [
+            Mods::HIDDEN | Mods::HARD_ROCK,
+            Mods::FLASHLIGHT | Mods::EASY,
+        ] {
             assert_eq!(Mods::from_acronyms(&mods.acronyms()), Some(mods));
         }
     }

@@ -12,10 +12,10 @@ use peace_db::Privileges;
 use rand::Rng;
 
 use super::BotPorts;
-use super::now_playing::NowPlaying;
 use super::moderation::{
     alert, alert_user, ban, kick, restrict, silence, unban, unrestrict, unsilence,
 };
+use super::now_playing::NowPlaying;
 
 /// What a command returns: its answer, eventually.
 pub type Reply = Pin<Box<dyn Future<Output = String> + Send>>;

@@ -322,7 +322,9 @@ mod tests {
             status: peace_scores::status::RankedStatus,
             reason: &'a str,
         ) -> crate::ports::DeskFuture<'a, crate::ports::StatusChange> {
-            self.note(format!("status {actor} {beatmap_id} {scope:?} {status:?} {reason}"));
+            self.note(format!(
+                "status {actor} {beatmap_id} {scope:?} {status:?} {reason}"
+            ));
             Box::pin(async {
                 Ok(crate::ports::StatusChange {
                     title: "A - B".into(),
@@ -430,8 +432,7 @@ mod tests {
         }
     }
 
-    const NP: &str =
-        "\x01ACTION is listening to [https://osu.ppy.sh/b/4242 A - B [C]] +Hidden\x01";
+    const NP: &str = "\x01ACTION is listening to [https://osu.ppy.sh/b/4242 A - B [C]] +Hidden\x01";
 
     #[tokio::test]
     async fn map_and_pp_commands_act_on_the_senders_last_now_playing() {
@@ -443,7 +444,15 @@ mod tests {
         // The /np is answered with what the map is worth with its mods.
         let np = tell(&mut bot, &ports, &sent, STAFF, staff, NP).await;
         assert!(np.starts_with("A - B [C] +HD (5.00*): 95%"), "{np}");
-        let loved = tell(&mut bot, &ports, &sent, STAFF, staff, "!map love set old map").await;
+        let loved = tell(
+            &mut bot,
+            &ports,
+            &sent,
+            STAFF,
+            staff,
+            "!map love set old map",
+        )
+        .await;
         assert_eq!(
             loved,
             "Every difficulty of A - B is now loved (2 stored map(s) changed)."
@@ -451,7 +460,15 @@ mod tests {
         let with = tell(&mut bot, &ports, &sent, STAFF, staff, "!with HDDT").await;
         assert!(with.starts_with("A - B [C] +HDDT"), "{with}");
         // A player is refused, and another player's /np is not theirs.
-        let refused = tell(&mut bot, &ports, &sent, PLAYER, Privileges::NORMAL, "!map rank map").await;
+        let refused = tell(
+            &mut bot,
+            &ports,
+            &sent,
+            PLAYER,
+            Privileges::NORMAL,
+            "!map rank map",
+        )
+        .await;
         assert_eq!(refused, "!map is for the staff.");
         let none = tell(&mut bot, &ports, &sent, PLAYER, Privileges::NORMAL, "!pp").await;
         assert!(none.contains("/np"), "{none}");

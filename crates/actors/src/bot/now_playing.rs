@@ -90,7 +90,10 @@ fn beatmap_of_url(url: &str) -> Option<(i32, Option<u8>)> {
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))?;
     let (_, path) = path.split_once('/')?;
-    if let Some(id) = path.strip_prefix("b/").or_else(|| path.strip_prefix("beatmaps/")) {
+    if let Some(id) = path
+        .strip_prefix("b/")
+        .or_else(|| path.strip_prefix("beatmaps/"))
+    {
         return Some((positive_id(id)?, None));
     }
     let set_and_map = path.strip_prefix("beatmapsets/")?;
@@ -147,7 +150,9 @@ mod tests {
 
     #[test]
     fn every_verb_and_link_form_is_read() {
-        let np = parse("\x01ACTION is listening to [https://osu.ppy.sh/b/123 Artist - Title [Hard]]\x01");
+        let np = parse(
+            "\x01ACTION is listening to [https://osu.ppy.sh/b/123 Artist - Title [Hard]]\x01",
+        );
         assert_eq!(
             np,
             Some(NowPlaying {
@@ -207,6 +212,10 @@ mod tests {
         memory.remember(-1, np(3));
         assert_eq!(memory.last.len(), MAX_REMEMBERED);
         assert_eq!(memory.of(-1).map(|n| n.beatmap_id), Some(3));
-        assert_eq!(memory.of(0).map(|n| n.beatmap_id), Some(2), "refreshed, kept");
+        assert_eq!(
+            memory.of(0).map(|n| n.beatmap_id),
+            Some(2),
+            "refreshed, kept"
+        );
     }
 }

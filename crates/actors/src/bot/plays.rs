@@ -59,7 +59,9 @@ pub fn describe_pp(table: &PpTable) -> String {
 fn desk_failed(e: &DeskError) -> String {
     match e {
         DeskError::UnknownMap(_) => "I do not know that map.".to_owned(),
-        DeskError::NoFile => "I do not have that map's file, so I cannot work out its pp.".to_owned(),
+        DeskError::NoFile => {
+            "I do not have that map's file, so I cannot work out its pp.".to_owned()
+        }
         DeskError::Pp(_) => "That map's pp cannot be worked out.".to_owned(),
         other => {
             tracing::warn!("a score command failed: {other}");
@@ -94,8 +96,15 @@ pub(super) fn top(inv: Invocation) -> Reply {
         let Some(mode) = parse_mode(inv.args.first().map(String::as_str)) else {
             return "Usage: !top [osu|taiko|catch|mania]".to_owned();
         };
-        match inv.ports.desk.top_plays(inv.sender_id, mode, TOP_PLAYS).await {
-            Ok(plays) if plays.is_empty() => "You have no ranked plays in that mode yet.".to_owned(),
+        match inv
+            .ports
+            .desk
+            .top_plays(inv.sender_id, mode, TOP_PLAYS)
+            .await
+        {
+            Ok(plays) if plays.is_empty() => {
+                "You have no ranked plays in that mode yet.".to_owned()
+            }
             Ok(plays) => {
                 let lines: Vec<String> = plays
                     .iter()

@@ -14,7 +14,9 @@
 //!
 //! Every action is written to the audit log.
 
-use peace_db::{BeatmapRow, DbError, Moderation, OVERRIDE_MAP, OVERRIDE_SET, ScoreRow, StatusOverride};
+use peace_db::{
+    BeatmapRow, DbError, Moderation, OVERRIDE_MAP, OVERRIDE_SET, ScoreRow, StatusOverride,
+};
 /// What staff do to a score, and the review list, as the gateway names them (it names no
 /// database type).
 pub use peace_db::{FlaggedScore, MAX_FLAGGED_LISTED, ScoreAction};
@@ -25,7 +27,9 @@ use super::ScoreService;
 use super::submit::player_totals;
 use crate::BoardKey;
 use crate::leaderboard::BoardCast;
-use crate::ports::{DeskError, DeskFuture, PlaySummary, PpTable, ScoreDesk, StatusChange, StatusScope};
+use crate::ports::{
+    DeskError, DeskFuture, PlaySummary, PpTable, ScoreDesk, StatusChange, StatusScope,
+};
 
 /// Modes (osu!, taiko, catch, mania) and boards (vanilla, relax, autopilot) a map's board
 /// may exist in: what a status change refreshes per changed map.
@@ -83,7 +87,9 @@ impl ScoreService {
         if target <= 0 {
             return Err(DeskError::NoOsuId);
         }
-        let approved = status.to_api_v1().ok_or(DeskError::UnknownMap(beatmap_id))?;
+        let approved = status
+            .to_api_v1()
+            .ok_or(DeskError::UnknownMap(beatmap_id))?;
         let entry = StatusOverride {
             scope: scope_number,
             target_id: target,
@@ -133,7 +139,7 @@ impl ScoreService {
             )
             .await?;
         let before = match done {
-            Moderation::Done { before, .. } => before,
+            Moderation::Done(done) => done.before,
             Moderation::NoSuchScore => return Err(DeskError::NoSuchScore(score_id)),
             Moderation::NotApplicable { status } => {
                 return Err(DeskError::NotApplicable(score_status_name(status)));
@@ -200,7 +206,11 @@ impl ScoreService {
             .by_id(beatmap_id)
             .await?
             .ok_or(DeskError::UnknownMap(beatmap_id))?;
-        let file = self.beatmaps.osu_file(&map).await.ok_or(DeskError::NoFile)?;
+        let file = self
+            .beatmaps
+            .osu_file(&map)
+            .await
+            .ok_or(DeskError::NoFile)?;
         let mode = mode.unwrap_or(u8::try_from(map.mode).unwrap_or(0));
         let accuracies = accuracies.to_vec();
         // Difficulty calculation is CPU work of up to tens of milliseconds.

@@ -166,7 +166,8 @@ impl ScoreService {
         let mode_number = i16::from(text.mode.number());
         // Above the cap: kept, but off the boards and out of the totals until staff
         // approve it.
-        let held_for_review = passed && self.config.pp_cap.exceeded(text.mode.number(), performance);
+        let held_for_review =
+            passed && self.config.pp_cap.exceeded(text.mode.number(), performance);
         if held_for_review {
             tracing::info!(user = user.id, pp = performance, md5 = %text.beatmap_md5, "a pass above the pp cap is held for review");
         }

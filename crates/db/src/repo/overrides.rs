@@ -22,14 +22,15 @@ impl Database {
     /// ([`OVERRIDE_MAP`]) or to every map of set `target_id` ([`OVERRIDE_SET`]), for good:
     /// the stored rows change now (marked as set by hand), and rows a source saves later
     /// take it too. A map override wins over its set's. Returns the rows changed now.
-    pub async fn override_status(&self, entry: &StatusOverride) -> Result<Vec<BeatmapRow>, DbError> {
+    pub async fn override_status(
+        &self,
+        entry: &StatusOverride,
+    ) -> Result<Vec<BeatmapRow>, DbError> {
         let entry = entry.clone();
         run!(self, |conn| conn.transaction(async move |conn| {
-            diesel::delete(
-                beatmap_status_overrides::table.find((entry.scope, entry.target_id)),
-            )
-            .execute(conn)
-            .await?;
+            diesel::delete(beatmap_status_overrides::table.find((entry.scope, entry.target_id)))
+                .execute(conn)
+                .await?;
             diesel::insert_into(beatmap_status_overrides::table)
                 .values(&entry)
                 .execute(conn)
@@ -123,7 +124,13 @@ mod tests {
     fn a_maps_own_override_beats_its_sets() {
         assert_eq!(pick_override(&[]), None);
         assert_eq!(pick_override(&[(OVERRIDE_SET, 4)]), Some(4));
-        assert_eq!(pick_override(&[(OVERRIDE_SET, 4), (OVERRIDE_MAP, 1)]), Some(1));
-        assert_eq!(pick_override(&[(OVERRIDE_MAP, 0), (OVERRIDE_SET, 4)]), Some(0));
+        assert_eq!(
+            pick_override(&[(OVERRIDE_SET, 4), (OVERRIDE_MAP, 1)]),
+            Some(1)
+        );
+        assert_eq!(
+            pick_override(&[(OVERRIDE_MAP, 0), (OVERRIDE_SET, 4)]),
+            Some(0)
+        );
     }
 }

@@ -53,11 +53,22 @@ impl ScoreAction {
 /// The outcome of [`Database::moderate_score`].
 #[derive(Debug, Clone)]
 pub enum Moderation {
-    /// Done: the score as it was before, and the player's statistics after.
-    Done { before: ScoreRow, stats: Stats },
+    /// Done (boxed: the other outcomes are a few bytes).
+    Done(Box<Moderated>),
     NoSuchScore,
     /// The score's status does not allow the action (hiding a hidden score).
-    NotApplicable { status: i16 },
+    NotApplicable {
+        status: i16,
+    },
+}
+
+/// What a done moderation changed.
+#[derive(Debug, Clone)]
+pub struct Moderated {
+    /// The score as it was before.
+    pub before: ScoreRow,
+    /// The player's statistics (of the score's mode and board) after.
+    pub stats: Stats,
 }
 
 /// A flagged score for the review list, with who set it.
@@ -184,10 +195,10 @@ impl Database {
                 .values(&stats_after)
                 .execute(conn)
                 .await?;
-            Ok::<_, diesel::result::Error>(Moderation::Done {
+            Ok::<_, diesel::result::Error>(Moderation::Done(Box::new(Moderated {
                 before,
                 stats: stats_after,
-            })
+            })))
         }))
     }
 

@@ -377,7 +377,14 @@ impl Database {
                 },
                 ..stats_before.clone()
             };
-            derive_totals!(conn, row.user_id, row.mode, row.board, totals, &mut stats_after);
+            derive_totals!(
+                conn,
+                row.user_id,
+                row.mode,
+                row.board,
+                totals,
+                &mut stats_after
+            );
             diesel::delete(stats::table.find((row.user_id, stats_mode)))
                 .execute(conn)
                 .await?;
