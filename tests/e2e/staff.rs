@@ -99,9 +99,45 @@ async fn audit_actions(server: &TestServer) -> Vec<String> {
     log.into_iter().map(|e| e.action).collect()
 }
 
-fn configure(config: &mut peace::config::Config) {
+/// A difficulty of the set that only the source knows, and its osu! id.
+const SOURCE_ONLY_MD5: &str = "0123456789abcdef0123456789abcdef";
+const SOURCE_ONLY_ID: i32 = 4299;
+
+/// An osu!api v1 mirror that knows one difficulty of the test set, as pending.
+async fn fake_source() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    async fn get_beatmaps(
+        Query(query): Query<HashMap<String, String>>,
+    ) -> axum::Json<serde_json::Value> {
+        let known = query.get("h").map(String::as_str) == Some(SOURCE_ONLY_MD5)
+            || query.get("b").map(String::as_str) == Some(&SOURCE_ONLY_ID.to_string());
+        if !known {
+            return axum::Json(serde_json::json!([]));
+        }
+        axum::Json(serde_json::json!([{
+            "file_md5": SOURCE_ONLY_MD5, "beatmap_id": SOURCE_ONLY_ID.to_string(),
+            "beatmapset_id": SET_ID.to_string(), "approved": "0", "mode": "0",
+            "artist": "Peace Test Vectors", "title": "Standard Test", "version": "Source",
+            "creator": "Mapper", "total_length": "60", "max_combo": "100",
+            "difficultyrating": "2.5", "approved_date": null
+        }]))
+    }
+    let app = axum::Router::new().route("/v1/get_beatmaps", axum::routing::get(get_beatmaps));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, task)
+}
+
+fn configure(config: &mut peace::config::Config, source: &str) {
     config.api.admin_token = ADMIN_TOKEN.to_owned();
     config.scores.pp_cap.taiko = Some(TAIKO_CAP);
+    let text = format!("kind = \"osu-api-v1\"\napi_url = \"{source}/v1\"\n");
+    config.beatmaps.sources = vec![toml::from_str(&text).unwrap()];
+    config.beatmaps.source_timeout_ms = 1000;
 }
 
 async fn scenario(server: &TestServer) {
@@ -163,8 +199,7 @@ async fn scenario(server: &TestServer) {
             .starts_with("5|false|")
     );
 
-    // A source answers again (what a refresh saves): pending, for the map and for a new
-    // difficulty of the set. The overrides stay.
+    // A source answers again (what a refresh saves): pending. The overrides stay.
     let db = server.world().db();
     for (map, id) in [(&loved, LOVED_ID), (&ranked, RANKED_ID)] {
         let mut answer = map.clone();
@@ -174,12 +209,12 @@ async fn scenario(server: &TestServer) {
         answer.id = id;
         assert!(db.save_beatmap(&answer).await.unwrap().status_frozen);
     }
-    let mut new_difficulty = loved.clone();
-    new_difficulty.md5 = "0123456789abcdef0123456789abcdef".into();
-    new_difficulty.id = 4299;
-    new_difficulty.status = 0;
-    new_difficulty.status_frozen = false;
-    assert_eq!(db.save_beatmap(&new_difficulty).await.unwrap().status, 4);
+    // A difficulty of the set that only the source knows, pending there: fetched on its
+    // first read, it is loved with its set.
+    let fetched = get_scores(server, "Alice", SOURCE_ONLY_MD5, 0).await;
+    assert!(fetched.starts_with("5|false|"), "{fetched}");
+    let row = db.beatmap_by_md5(SOURCE_ONLY_MD5).await.unwrap().unwrap();
+    assert_eq!((row.id, row.status, row.source), (SOURCE_ONLY_ID, 4, 1));
     assert!(
         get_scores(server, "Alice", &loved.md5, 0)
             .await
@@ -393,19 +428,24 @@ async fn scenario(server: &TestServer) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_set_map_statuses_and_moderate_scores_on_sqlite() {
-    let server = TestServer::start_with(configure).await;
+    let (source, task) = fake_source().await;
+    let server = TestServer::start_with(|c| configure(c, &source)).await;
     scenario(&server).await;
+    task.abort();
 }
 
 peace_db::backend_test!(
     Postgres,
     #[tokio::test(flavor = "multi_thread")]
     async fn staff_set_map_statuses_and_moderate_scores_on_postgres() {
+        let (source, task) = fake_source().await;
+        let configured = |c: &mut peace::config::Config| configure(c, &source);
         if let Some(server) =
-            TestServer::start_on_with(peace_db::Backend::Postgres, configure).await
+            TestServer::start_on_with(peace_db::Backend::Postgres, configured).await
         {
             scenario(&server).await;
         }
+        task.abort();
     }
 );
 
@@ -413,8 +453,12 @@ peace_db::backend_test!(
     Mysql,
     #[tokio::test(flavor = "multi_thread")]
     async fn staff_set_map_statuses_and_moderate_scores_on_mysql() {
-        if let Some(server) = TestServer::start_on_with(peace_db::Backend::Mysql, configure).await {
+        let (source, task) = fake_source().await;
+        let configured = |c: &mut peace::config::Config| configure(c, &source);
+        if let Some(server) = TestServer::start_on_with(peace_db::Backend::Mysql, configured).await
+        {
             scenario(&server).await;
         }
+        task.abort();
     }
 );
