@@ -125,3 +125,19 @@ impl ScoreService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PpCaps;
+
+    #[test]
+    fn a_cap_holds_only_its_own_mode_and_only_above_it() {
+        let caps = PpCaps([Some(1500.0), None, Some(800.0), None]);
+        assert!(!caps.exceeded(0, 1500.0), "at the cap is fine");
+        assert!(caps.exceeded(0, 1500.5));
+        assert!(!caps.exceeded(1, 99_999.0), "taiko has no cap");
+        assert!(caps.exceeded(2, 801.0));
+        assert!(!caps.exceeded(7, 99_999.0), "no such mode");
+        assert!(!PpCaps::default().exceeded(0, f64::MAX), "off by default");
+    }
+}
