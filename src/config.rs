@@ -140,6 +140,24 @@ pub struct PpCapSection {
 }
 
 impl PpCapSection {
+    /// A cap is a positive number of pp: a cap of 0 or less would hold every pass.
+    fn validate(&self) -> anyhow::Result<()> {
+        let modes = [
+            ("osu", self.osu),
+            ("taiko", self.taiko),
+            ("catch", self.catch),
+            ("mania", self.mania),
+        ];
+        for (mode, cap) in modes {
+            if let Some(cap) = cap
+                && !(cap.is_finite() && cap > 0.0)
+            {
+                anyhow::bail!("[scores] pp_cap.{mode} = {cap}: use a positive number of pp");
+            }
+        }
+        Ok(())
+    }
+
     fn to_caps(&self) -> peace_actors::scores::PpCaps {
         peace_actors::scores::PpCaps([self.osu, self.taiko, self.catch, self.mania])
     }
@@ -720,6 +738,7 @@ impl Config {
             anyhow::bail!("[node] name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
         }
         peace_actors::cluster::Roles::parse(&self.node.roles).map_err(anyhow::Error::msg)?;
+        self.scores.pp_cap.validate()?;
         for (i, source) in self.beatmaps.sources.iter().enumerate() {
             source.to_source(i + 1)?;
         }
@@ -920,6 +939,21 @@ mod tests {
         let shipped: Config = toml::from_str(include_str!("../cluster.toml")).unwrap();
         assert_eq!(format!("{shipped:?}"), format!("{:?}", Config::default()));
         shipped.validate().unwrap();
+    }
+
+    #[test]
+    fn pp_caps_are_per_mode_and_positive() {
+        let parsed: Config =
+            toml::from_str("[scores]\npp_cap = { osu = 1500, mania = 900.5 }\n").unwrap();
+        parsed.validate().unwrap();
+        let caps = parsed.scores.pp_cap.to_caps();
+        assert_eq!(caps.0, [Some(1500.0), None, None, Some(900.5)]);
+        for bad in ["{ osu = 0 }", "{ taiko = -1 }", "{ catch = nan }"] {
+            let text = format!("[scores]\npp_cap = {bad}\n");
+            let parsed: Config = toml::from_str(&text).unwrap();
+            assert!(parsed.validate().is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Config>("[scores]\npp_cap = { fruits = 1 }\n").is_err());
     }
 
     #[test]
