@@ -129,11 +129,52 @@ impl Default for TlsSection {
 pub struct ScoresSection {
     /// Relax and autopilot plays get leaderboards of their own (off: they are refused).
     pub relax_boards: bool,
+    /// `pp_cap = { osu = 1500, taiko = 1200 }`: a pass worth more pp than its mode's cap
+    /// is held for staff to review instead of ranked. A mode left out has no cap.
+    pub pp_cap: PpCapSection,
 }
 
 impl Default for ScoresSection {
     fn default() -> Self {
-        Self { relax_boards: true }
+        Self {
+            relax_boards: true,
+            pp_cap: PpCapSection::default(),
+        }
+    }
+}
+
+/// `[scores] pp_cap`: the most pp a pass may be worth per mode before it is held for
+/// review; unset is no cap.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PpCapSection {
+    pub osu: Option<f32>,
+    pub taiko: Option<f32>,
+    pub catch: Option<f32>,
+    pub mania: Option<f32>,
+}
+
+impl PpCapSection {
+    /// A cap is a positive number of pp: a cap of 0 or less would hold every pass.
+    fn validate(&self) -> anyhow::Result<()> {
+        let modes = [
+            ("osu", self.osu),
+            ("taiko", self.taiko),
+            ("catch", self.catch),
+            ("mania", self.mania),
+        ];
+        for (mode, cap) in modes {
+            if let Some(cap) = cap
+                && !(cap.is_finite() && cap > 0.0)
+            {
+                anyhow::bail!("[scores] pp_cap.{mode} = {cap}: use a positive number of pp");
+            }
+        }
+        Ok(())
+    }
+
+    fn to_caps(&self) -> peace_actors::scores::PpCaps {
+        peace_actors::scores::PpCaps([self.osu, self.taiko, self.catch, self.mania])
     }
 }
 
@@ -754,6 +795,7 @@ impl Config {
             anyhow::bail!("[node] name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'");
         }
         peace_actors::cluster::Roles::parse(&self.node.roles).map_err(anyhow::Error::msg)?;
+        self.scores.pp_cap.validate()?;
         for (i, source) in self.beatmaps.sources.iter().enumerate() {
             source.to_source(i + 1)?;
         }
@@ -896,6 +938,7 @@ impl Config {
             limits: self.limits.to_limits(),
             scores: peace_actors::scores::ScoresConfig {
                 relax_boards: self.scores.relax_boards,
+                pp_cap: self.scores.pp_cap.to_caps(),
                 domain: self.http.domain.clone(),
                 beatmaps: peace_actors::scores::beatmaps::BeatmapsConfig {
                     // Checked by `validate`, which the server runs first.
@@ -955,6 +998,21 @@ mod tests {
         let shipped: Config = toml::from_str(include_str!("../cluster.toml")).unwrap();
         assert_eq!(format!("{shipped:?}"), format!("{:?}", Config::default()));
         shipped.validate().unwrap();
+    }
+
+    #[test]
+    fn pp_caps_are_per_mode_and_positive() {
+        let parsed: Config =
+            toml::from_str("[scores]\npp_cap = { osu = 1500, mania = 900.5 }\n").unwrap();
+        parsed.validate().unwrap();
+        let caps = parsed.scores.pp_cap.to_caps();
+        assert_eq!(caps.0, [Some(1500.0), None, None, Some(900.5)]);
+        for bad in ["{ osu = 0 }", "{ taiko = -1 }", "{ catch = nan }"] {
+            let text = format!("[scores]\npp_cap = {bad}\n");
+            let parsed: Config = toml::from_str(&text).unwrap();
+            assert!(parsed.validate().is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Config>("[scores]\npp_cap = { fruits = 1 }\n").is_err());
     }
 
     #[test]

@@ -29,4 +29,5 @@ mod osu_direct;
 mod quiet_polls;
 mod registration;
 mod scores;
+mod staff;
 mod tls;

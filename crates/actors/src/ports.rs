@@ -8,6 +8,7 @@
 //! * [`GameRecords`]: where finished multiplayer games are written.
 //! * [`AccountStore`]: the accounts, as the staff's commands read and change them.
 //! * [`BeatmapLookup`]: maps by id, through the beatmap provider chain.
+//! * [`ScoreDesk`]: the score pipeline, as the bot's map and score commands use it.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -128,6 +129,102 @@ impl AccountStore for peace_db::Database {
 /// client finds its local copy by it.
 pub trait BeatmapLookup: Send + Sync + Debug + 'static {
     fn beatmap_by_id(&self, id: i32) -> PortFuture<'_, Option<peace_db::BeatmapRow>>;
+}
+
+/// Which maps a status set by staff covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusScope {
+    /// One difficulty.
+    Map,
+    /// Every difficulty of the map's set.
+    Set,
+}
+
+/// What a status change did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    /// "Artist - Title" of the set.
+    pub title: String,
+    /// The difficulties whose stored row changed now (others of the set take the status
+    /// when they are first fetched).
+    pub changed: usize,
+}
+
+/// One play, as the bot tells a player about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaySummary {
+    /// "Artist - Title [Version]", or the md5 when the map is not stored.
+    pub map: String,
+    pub mods: u32,
+    /// Percent.
+    pub accuracy: f32,
+    pub max_combo: i32,
+    /// The map's max combo (0 when unknown).
+    pub map_max_combo: i32,
+    pub pp: f32,
+    /// "F" for a failed play.
+    pub grade: String,
+    pub score: i64,
+}
+
+/// What a map is worth at a few accuracies with some mods (`!with`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PpTable {
+    pub map: String,
+    pub mods: u32,
+    pub stars: f64,
+    /// `(accuracy in percent, pp)`, in the order asked.
+    pub pp: Vec<(f64, f64)>,
+}
+
+/// Why the score desk could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("the database did not answer: {0}")]
+    Database(#[from] peace_db::DbError),
+    #[error("no map with id {0} is known")]
+    UnknownMap(i32),
+    #[error("the map has no osu! id (a local import): its status is set when it is imported")]
+    NoOsuId,
+    #[error("the map's .osu file is not available here")]
+    NoFile,
+    #[error("the pp calculation failed: {0}")]
+    Pp(#[from] peace_scores::pp::PpError),
+    #[error("no score with id {0}")]
+    NoSuchScore(i32),
+    #[error("the score's status ({0}) does not allow this")]
+    NotApplicable(&'static str),
+}
+
+/// A future that the score desk returns.
+pub type DeskFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, DeskError>> + Send + 'a>>;
+
+/// The score pipeline, as the bot's commands use it (the score service implements it).
+pub trait ScoreDesk: Send + Sync + Debug + 'static {
+    /// Gives the map with osu! id `beatmap_id` (or its whole set) `status` for good, as
+    /// staff member `actor` did for `reason` (audited).
+    fn set_map_status<'a>(
+        &'a self,
+        actor: i32,
+        beatmap_id: i32,
+        scope: StatusScope,
+        status: peace_scores::status::RankedStatus,
+        reason: &'a str,
+    ) -> DeskFuture<'a, StatusChange>;
+    /// The player's newest play (hidden ones left out).
+    fn recent_play(&self, user_id: i32) -> DeskFuture<'_, Option<PlaySummary>>;
+    /// The player's best plays in `mode` by pp, best first.
+    fn top_plays(&self, user_id: i32, mode: u8, limit: usize) -> DeskFuture<'_, Vec<PlaySummary>>;
+    /// What the map with osu! id `beatmap_id` is worth in `mode` (its own when `None`)
+    /// with `mods` at each of `accuracies`.
+    fn pp_table<'a>(
+        &'a self,
+        beatmap_id: i32,
+        mode: Option<u8>,
+        mods: u32,
+        accuracies: &'a [f64],
+    ) -> DeskFuture<'a, PpTable>;
 }
 
 /// Where finished multiplayer games go. Writing never holds the match up: a failure is

@@ -489,6 +489,7 @@ impl World {
             outbox: self.ports(),
             roster: self.inner.shared_router.clone(),
             accounts: self.inner.shared_db.clone(),
+            desk: Arc::new(self.inner.scores.clone()),
             name: self.bot_name().into(),
         }
     }
@@ -604,7 +605,8 @@ impl World {
             return Ok(());
         };
         let supervisor = self.live_supervisor()?;
-        let actor = crate::ports::host(crate::bot::Bot, self.bot_ports(), supervisor).await?;
+        let actor =
+            crate::ports::host(crate::bot::Bot::default(), self.bot_ports(), supervisor).await?;
         let state = UserState::new(bot, 0, 0, peace_db::Stats::default(), 0);
         self.router().sessions().insert(LocalSession {
             user_id: BOT_ID,

@@ -32,9 +32,13 @@ pub use repo::client_web::{
     MAX_REPORT_DETAIL_LEN, NewComment, RatingOutcome, ReportKind,
 };
 pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
+pub use repo::overrides::{OVERRIDE_MAP, OVERRIDE_SET};
+pub use repo::score_moderation::{
+    FlaggedScore, MAX_FLAGGED_LISTED, Moderated, Moderation, ScoreAction,
+};
 pub use repo::scores::{
-    BoardEntry, BoardOrder, BoardQuery, MAX_BOARD_ROWS, PP_SCORES_COUNTED, Recorded, Recording,
-    ReplyRule, Submission, TotalsRule,
+    BEST, BoardEntry, BoardOrder, BoardQuery, FAILED, FLAGGED, HIDDEN, MAX_BOARD_ROWS, PASSED,
+    PP_SCORES_COUNTED, Recorded, Recording, ReplyRule, Submission, TotalsRule,
 };
 pub use repo::screenshots::SCREENSHOT_ID_LEN;
 pub use repo::users::{normalize_email, safe_name};

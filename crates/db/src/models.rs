@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
-    audit_log, beatmap_misses, beatmaps, channels, logins, mail, match_games, match_scores, scores,
-    screenshots, sessions, stats, users,
+    audit_log, beatmap_misses, beatmap_status_overrides, beatmaps, channels, logins, mail,
+    match_games, match_scores, scores, screenshots, sessions, stats, users,
 };
 
 /// Account privileges, stored as an integer bit set in `users.privileges` and compared
@@ -346,6 +346,23 @@ pub struct Screenshot {
     pub format: String,
     pub size_bytes: i32,
     pub created_at: i64,
+}
+
+/// A ranked status staff gave one map or a whole set by hand
+/// (`beatmap_status_overrides`).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+)]
+#[diesel(table_name = beatmap_status_overrides)]
+pub struct StatusOverride {
+    /// [`crate::OVERRIDE_MAP`] or [`crate::OVERRIDE_SET`].
+    pub scope: i16,
+    /// The osu! beatmap id, or the set id.
+    pub target_id: i32,
+    /// osu!api v1 `approved`, as `beatmaps.status`.
+    pub status: i16,
+    pub set_by: i32,
+    pub set_at: i64,
 }
 
 /// One moderation action.

@@ -250,6 +250,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    beatmap_status_overrides (scope, target_id) {
+        scope -> SmallInt,
+        target_id -> Integer,
+        status -> SmallInt,
+        set_by -> Integer,
+        set_at -> BigInt,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
 diesel::joinable!(screenshots -> users (user_id));
 diesel::joinable!(scores -> users (user_id));
@@ -276,4 +286,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     comments,
     client_reports,
     screenshots,
+    beatmap_status_overrides,
 );

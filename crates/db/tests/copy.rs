@@ -125,6 +125,21 @@ async fn populate(db: &Database) {
         .await
         .unwrap();
     db.audit(first, None, "alert", "maintenance").await.unwrap();
+    // Statuses staff gave by hand, to a set and to one map (a two-column key).
+    for (scope, target_id, status) in [
+        (peace_db::OVERRIDE_SET, 77, 4),
+        (peace_db::OVERRIDE_MAP, 4242, 1),
+    ] {
+        db.override_status(&peace_db::StatusOverride {
+            scope,
+            target_id,
+            status,
+            set_by: first,
+            set_at: 1_700_000_000,
+        })
+        .await
+        .unwrap();
+    }
     // What the client keeps besides scores (ratings, favourites, comments, reports).
     for (n, &id) in ids.iter().enumerate() {
         db.rate_beatmap("0123456789abcdef0123456789abcdef", id, (n % 10 + 1) as i16)
@@ -374,7 +389,7 @@ async fn an_unmigrated_source_or_the_same_database_is_refused() {
     let (target, _t) = fresh(Backend::Sqlite).await.unwrap();
     assert!(matches!(
         source.copy_to(&target, &CopyOptions::default()).await,
-        Err(CopyError::SourceNotMigrated(7))
+        Err(CopyError::SourceNotMigrated(8))
     ));
     assert!(matches!(
         target

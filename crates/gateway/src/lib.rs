@@ -34,6 +34,7 @@ mod register;
 mod scores;
 mod serve;
 mod span;
+mod staff_api;
 mod web;
 
 use std::net::{IpAddr, SocketAddr};
@@ -162,10 +163,41 @@ fn media_routes() -> Router<AppState> {
             "/api/v1/admin/users/{id}/avatar",
             delete(media::delete_avatar),
         )
+        .merge(staff_routes())
         .route(
             "/web/osu-screenshot.php",
             post(media::upload_screenshot)
                 .layer(DefaultBodyLimit::max(media::MAX_SCREENSHOT_REQUEST_BYTES)),
+        )
+}
+
+/// The staff's calls on maps and scores (the admin token).
+fn staff_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/admin/beatmaps/{id}/status",
+            post(staff_api::set_map_status),
+        )
+        .route(
+            "/api/v1/admin/scores/flagged",
+            get(staff_api::flagged_scores),
+        )
+        .route("/api/v1/admin/scores/{id}", delete(staff_api::delete_score))
+        .route(
+            "/api/v1/admin/scores/{id}/hide",
+            post(staff_api::hide_score),
+        )
+        .route(
+            "/api/v1/admin/scores/{id}/unhide",
+            post(staff_api::unhide_score),
+        )
+        .route(
+            "/api/v1/admin/scores/{id}/approve",
+            post(staff_api::approve_score),
+        )
+        .route(
+            "/api/v1/admin/scores/{id}/reject",
+            post(staff_api::reject_score),
         )
 }
 

@@ -97,7 +97,40 @@ const ACRONYMS: [(Mods, &str); 31] = [
     (Mods::MIRROR, "MR"),
 ];
 
+/// The most acronyms one mods text may hold (more is not a real mod combination).
+pub const MAX_ACRONYMS: usize = 16;
+
 impl Mods {
+    /// Mods from acronyms as players write them, in any case, with or without a `+` and
+    /// spaces ("HDDT", "+hd dt", "NM" for none). `None` for an unknown acronym.
+    pub fn from_acronyms(text: &str) -> Option<Mods> {
+        let letters: Vec<char> = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '+' && *c != ',')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        if !letters.len().is_multiple_of(2) || letters.len() > 2 * MAX_ACRONYMS {
+            return None;
+        }
+        let mut mods = Mods::empty();
+        for pair in letters.chunks(2) {
+            let acronym: String = pair.iter().collect();
+            if acronym == "NM" {
+                continue;
+            }
+            let (m, _) = ACRONYMS.iter().find(|(_, a)| *a == acronym)?;
+            mods |= *m;
+        }
+        // The client always sends DT with NC and SD with PF: so does this.
+        if mods.contains(Mods::NIGHTCORE) {
+            mods |= Mods::DOUBLE_TIME;
+        }
+        if mods.contains(Mods::PERFECT) {
+            mods |= Mods::SUDDEN_DEATH;
+        }
+        Some(mods)
+    }
+
     /// The mods from the client's number; unknown high bits are dropped, not refused,
     /// because newer clients may set bits this server does not know.
     pub fn from_wire(bits: u32) -> Mods {
@@ -178,6 +211,33 @@ impl BoardKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acronyms_read_back() {
+        assert_eq!(
+            Mods::from_acronyms("HDDT"),
+            Some(Mods::HIDDEN | Mods::DOUBLE_TIME)
+        );
+        assert_eq!(
+            Mods::from_acronyms("+hd hr"),
+            Some(Mods::HIDDEN | Mods::HARD_ROCK)
+        );
+        assert_eq!(Mods::from_acronyms("NM"), Some(Mods::empty()));
+        assert_eq!(Mods::from_acronyms(""), Some(Mods::empty()));
+        assert_eq!(
+            Mods::from_acronyms("NC"),
+            Some(Mods::NIGHTCORE | Mods::DOUBLE_TIME)
+        );
+        for bad in ["H", "XX", "HDD", &"HD".repeat(MAX_ACRONYMS + 1), "ÉÉ"] {
+            assert_eq!(Mods::from_acronyms(bad), None, "{bad}");
+        }
+        for mods in [
+            Mods::HIDDEN | Mods::HARD_ROCK,
+            Mods::FLASHLIGHT | Mods::EASY,
+        ] {
+            assert_eq!(Mods::from_acronyms(&mods.acronyms()), Some(mods));
+        }
+    }
 
     #[test]
     fn bit_values_match_the_client() {

@@ -174,6 +174,29 @@ pub fn performance(map: &Beatmap, play: &Play) -> Result<Performance, PpError> {
     })
 }
 
+/// What a full-combo play of the map in `mode` with `mods` is worth at `accuracy` (in
+/// percent, 0..=100) with no misses: the figures players ask the bot for (`!with HDDT`).
+pub fn performance_at_accuracy(
+    map: &Beatmap,
+    mode: u8,
+    mods: u32,
+    accuracy: f64,
+) -> Result<Performance, PpError> {
+    let attrs = difficulty(map, mode, mods)?;
+    let stars = attrs.stars();
+    let max_combo = attrs.max_combo();
+    let calc = rosu_pp::Performance::new(attrs)
+        .difficulty(stable_difficulty(mods))
+        .accuracy(accuracy.clamp(0.0, 100.0))
+        .misses(0);
+    let pp = guarded(move || calc.calculate())?.pp();
+    Ok(Performance {
+        pp,
+        stars,
+        max_combo,
+    })
+}
+
 /// The difficulty attributes of the map converted to `mode`, for stable (`lazer(false)`).
 fn difficulty(
     map: &Beatmap,
@@ -286,6 +309,20 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    #[test]
+    fn pp_rises_with_accuracy_and_with_harder_mods() {
+        let map = Beatmap::parse(include_bytes!("../tests/maps/std.osu")).expect("the test map");
+        let at = |mods: u32, acc: f64| {
+            performance_at_accuracy(&map, 0, mods, acc)
+                .expect("calculable")
+                .pp
+        };
+        assert!(at(0, 95.0) < at(0, 98.0) && at(0, 99.0) < at(0, 100.0));
+        // HDDT (8 + 64) is worth more than nothing.
+        assert!(at(72, 100.0) > at(0, 100.0));
+        assert!(performance_at_accuracy(&map, 9, 0, 100.0).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::BotPorts;
 use super::moderation::{
     alert, alert_user, ban, kick, restrict, silence, unban, unrestrict, unsilence,
 };
+use super::now_playing::NowPlaying;
 
 /// What a command returns: its answer, eventually.
 pub type Reply = Pin<Box<dyn Future<Output = String> + Send>>;
@@ -27,6 +28,8 @@ pub struct Invocation {
     pub sender_name: String,
     pub sender_privileges: Privileges,
     pub args: Vec<String>,
+    /// The sender's last `/np`, if the bot remembers one.
+    pub now_playing: Option<NowPlaying>,
 }
 
 /// Who may run a command.
@@ -69,6 +72,34 @@ pub const COMMANDS: &[Command] = &[
         help: "how many players are online",
         access: Access::Everyone,
         run: online,
+    },
+    Command {
+        name: "recent",
+        usage: "!recent",
+        help: "your last play",
+        access: Access::Everyone,
+        run: super::plays::recent,
+    },
+    Command {
+        name: "top",
+        usage: "!top [osu|taiko|catch|mania]",
+        help: "your best plays by pp",
+        access: Access::Everyone,
+        run: super::plays::top,
+    },
+    Command {
+        name: "pp",
+        usage: "!pp [mods]",
+        help: "what the map of your last /np is worth (with its mods, or these)",
+        access: Access::Everyone,
+        run: super::plays::pp,
+    },
+    Command {
+        name: "with",
+        usage: "!with <mods>",
+        help: "what the map of your last /np is worth with these mods",
+        access: Access::Everyone,
+        run: super::plays::with,
     },
     Command {
         name: "mp",
@@ -125,6 +156,13 @@ pub const COMMANDS: &[Command] = &[
         help: "disconnects a player",
         access: Access::Staff,
         run: kick,
+    },
+    Command {
+        name: "map",
+        usage: super::map_status::USAGE,
+        help: "sets the status of the map of your last /np, or of its whole set",
+        access: Access::Staff,
+        run: super::map_status::map,
     },
     Command {
         name: "alert",

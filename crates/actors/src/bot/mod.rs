@@ -3,7 +3,10 @@
 //! router addresses it like any other user; it simply has no client to queue bytes for.
 
 mod commands;
+mod map_status;
 mod moderation;
+mod now_playing;
+mod plays;
 
 use std::sync::Arc;
 
@@ -13,12 +16,13 @@ use peace_sharding::{AfterPanic, Entity, Me};
 
 use crate::channel::ChannelCast;
 use crate::match_room::MatchCast;
-use crate::ports::{AccountStore, Mail, Ports, Roster};
+use crate::ports::{AccountStore, Mail, Ports, Roster, ScoreDesk};
 use crate::session_msg::{UserCall, UserCast, UserReply};
 use crate::user::SessionSnapshot;
 
 pub use commands::{Access, COMMANDS, Command, Invocation, MAX_COMMAND_LEN};
 pub use moderation::{MAX_SILENCE, parse_duration};
+pub use now_playing::{MAX_REMEMBERED as MAX_REMEMBERED_NOW_PLAYING, NowPlaying};
 
 /// What the bot may use beyond its own (empty) state; its commands get the same.
 #[derive(Debug, Clone)]
@@ -26,6 +30,8 @@ pub struct BotPorts {
     pub outbox: Ports,
     pub roster: Arc<dyn Roster>,
     pub accounts: Arc<dyn AccountStore>,
+    /// The score pipeline: map statuses, plays, pp.
+    pub desk: Arc<dyn ScoreDesk>,
     /// The bot's own name, which its answers are signed with.
     pub name: Arc<str>,
 }
@@ -45,9 +51,13 @@ impl BotPorts {
 }
 
 /// The bot. It speaks the user-session message protocol (it is `User(BOT_ID)`), but
-/// has no client: nothing is queued for it, and it carries nothing when it moves.
+/// has no client: nothing is queued for it. It remembers each player's last `/np` (the
+/// map its map and pp commands act on), and carries nothing when it moves: players send
+/// `/np` again.
 #[derive(Debug, Default)]
-pub struct Bot;
+pub struct Bot {
+    now_playing: now_playing::Remembered,
+}
 
 impl Entity for Bot {
     const KIND: &'static str = "user";
@@ -70,14 +80,23 @@ impl Entity for Bot {
                 from_privileges,
                 text,
             } => {
+                let np = now_playing::parse(&text);
+                if let Some(np) = np {
+                    self.now_playing.remember(from_id, np);
+                }
                 let invocation = |args| Invocation {
                     ports: ports.clone(),
                     sender_id: from_id,
                     sender_name: from_name.clone(),
                     sender_privileges: from_privileges,
                     args,
+                    now_playing: self.now_playing.of(from_id),
                 };
-                let reply = commands::parse(&text, invocation);
+                let reply = match np {
+                    // A /np is answered with what the map is worth, as `!pp` would.
+                    Some(_) => Some(plays::pp(invocation(Vec::new()))),
+                    None => commands::parse(&text, invocation),
+                };
                 let ports = ports.clone();
                 // Commands run on their own task: the bot stays responsive while one
                 // waits for the database.
@@ -120,6 +139,7 @@ impl Entity for Bot {
                     sender_name: from_name.clone(),
                     sender_privileges: privileges,
                     args,
+                    now_playing: self.now_playing.of(from_id),
                 };
                 if let Some(reply) = commands::parse(&text, invocation) {
                     let ports = ports.clone();
@@ -159,7 +179,7 @@ impl Entity for Bot {
         _: &BotPorts,
         _: &Me<Self>,
     ) -> AfterPanic<Self> {
-        AfterPanic::Restart(Bot)
+        AfterPanic::Restart(Bot::default())
     }
 }
 
@@ -274,16 +294,194 @@ mod tests {
         }
     }
 
+    /// A score desk that answers with fixed figures and notes what it was asked.
+    #[derive(Debug, Default)]
+    struct Desk {
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl Desk {
+        fn note(&self, line: String) {
+            self.asked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(line);
+        }
+
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        }
+    }
+
+    impl ScoreDesk for Desk {
+        fn set_map_status<'a>(
+            &'a self,
+            actor: i32,
+            beatmap_id: i32,
+            scope: crate::ports::StatusScope,
+            status: peace_scores::status::RankedStatus,
+            reason: &'a str,
+        ) -> crate::ports::DeskFuture<'a, crate::ports::StatusChange> {
+            self.note(format!(
+                "status {actor} {beatmap_id} {scope:?} {status:?} {reason}"
+            ));
+            Box::pin(async {
+                Ok(crate::ports::StatusChange {
+                    title: "A - B".into(),
+                    changed: 2,
+                })
+            })
+        }
+
+        fn recent_play(
+            &self,
+            user_id: i32,
+        ) -> crate::ports::DeskFuture<'_, Option<crate::ports::PlaySummary>> {
+            self.note(format!("recent {user_id}"));
+            Box::pin(async { Ok(None) })
+        }
+
+        fn top_plays(
+            &self,
+            user_id: i32,
+            mode: u8,
+            limit: usize,
+        ) -> crate::ports::DeskFuture<'_, Vec<crate::ports::PlaySummary>> {
+            self.note(format!("top {user_id} {mode} {limit}"));
+            Box::pin(async { Ok(Vec::new()) })
+        }
+
+        fn pp_table<'a>(
+            &'a self,
+            beatmap_id: i32,
+            mode: Option<u8>,
+            mods: u32,
+            accuracies: &'a [f64],
+        ) -> crate::ports::DeskFuture<'a, crate::ports::PpTable> {
+            self.note(format!("pp {beatmap_id} {mode:?} {mods}"));
+            let pp = accuracies.iter().map(|a| (*a, *a)).collect();
+            Box::pin(async move {
+                Ok(crate::ports::PpTable {
+                    map: "A - B [C]".into(),
+                    mods,
+                    stars: 5.0,
+                    pp,
+                })
+            })
+        }
+    }
+
     fn ports() -> (BotPorts, Arc<Recorded>, Arc<Accounts>) {
+        let (ports, sent, accounts, _) = ports_with_desk();
+        (ports, sent, accounts)
+    }
+
+    fn ports_with_desk() -> (BotPorts, Arc<Recorded>, Arc<Accounts>, Arc<Desk>) {
         let (sent, outbox) = Recorded::ports();
         let accounts = Arc::new(Accounts::new());
+        let desk = Arc::new(Desk::default());
         let ports = BotPorts {
             outbox,
             roster: Arc::new(OnlineAlone(PLAYER, "player")),
             accounts: accounts.clone(),
+            desk: desk.clone(),
             name: "Peace".into(),
         };
-        (ports, sent, accounts)
+        (ports, sent, accounts, desk)
+    }
+
+    /// Sends `text` to the bot as `sender` by private message; the bot's answer.
+    async fn tell(
+        bot: &mut Bot,
+        ports: &BotPorts,
+        sent: &Recorded,
+        sender: i32,
+        privileges: Privileges,
+        text: &str,
+    ) -> String {
+        bot.cast(
+            UserCast::PrivateMessage {
+                from_id: sender,
+                from_name: format!("user {sender}"),
+                from_privileges: privileges,
+                text: text.into(),
+            },
+            ports,
+            &Me::detached(),
+        )
+        .await;
+        // The answer comes from the command's own task.
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                let sent = sent.take();
+                if !sent.is_empty() {
+                    return sent;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("an answer");
+        let [Sent::Mail(Mail::User(to, UserCast::Enqueue(bytes)))] = &answered[..] else {
+            panic!("one private answer, got {answered:?}");
+        };
+        assert_eq!(*to, sender);
+        match &crate::ports::testing::packets(bytes)[..] {
+            [peace_bancho::ServerPacket::SendMessage(m)] => m.message.text.clone(),
+            other => panic!("one message, got {other:?}"),
+        }
+    }
+
+    const NP: &str = "\x01ACTION is listening to [https://osu.ppy.sh/b/4242 A - B [C]] +Hidden\x01";
+
+    #[tokio::test]
+    async fn map_and_pp_commands_act_on_the_senders_last_now_playing() {
+        let (ports, sent, _, desk) = ports_with_desk();
+        let mut bot = Bot::default();
+        let staff = staff();
+        let before = tell(&mut bot, &ports, &sent, STAFF, staff, "!map love set").await;
+        assert!(before.contains("/np"), "{before}");
+        // The /np is answered with what the map is worth with its mods.
+        let np = tell(&mut bot, &ports, &sent, STAFF, staff, NP).await;
+        assert!(np.starts_with("A - B [C] +HD (5.00*): 95%"), "{np}");
+        let loved = tell(
+            &mut bot,
+            &ports,
+            &sent,
+            STAFF,
+            staff,
+            "!map love set old map",
+        )
+        .await;
+        assert_eq!(
+            loved,
+            "Every difficulty of A - B is now loved (2 stored map(s) changed)."
+        );
+        let with = tell(&mut bot, &ports, &sent, STAFF, staff, "!with HDDT").await;
+        assert!(with.starts_with("A - B [C] +HDDT"), "{with}");
+        // A player is refused, and another player's /np is not theirs.
+        let refused = tell(
+            &mut bot,
+            &ports,
+            &sent,
+            PLAYER,
+            Privileges::NORMAL,
+            "!map rank map",
+        )
+        .await;
+        assert_eq!(refused, "!map is for the staff.");
+        let none = tell(&mut bot, &ports, &sent, PLAYER, Privileges::NORMAL, "!pp").await;
+        assert!(none.contains("/np"), "{none}");
+        let bad = tell(&mut bot, &ports, &sent, STAFF, staff, "!with XYZ").await;
+        assert!(bad.starts_with("Usage: !with"), "{bad}");
+        assert_eq!(
+            desk.asked(),
+            [
+                "pp 4242 Some(0) 8".to_owned(),
+                format!("status {STAFF} 4242 Set Loved old map"),
+                "pp 4242 Some(0) 72".to_owned(),
+            ]
+        );
     }
 
     /// Runs a command line as `sender` and returns the bot's answer.
@@ -294,6 +492,7 @@ mod tests {
             sender_name: format!("user {sender}"),
             sender_privileges: privileges,
             args,
+            now_playing: None,
         };
         commands::parse(line, invocation)
             .expect("a command line")
@@ -398,7 +597,7 @@ mod tests {
     async fn the_bot_answers_a_private_message_and_passes_mp_to_the_match() {
         let (ports, sent, _) = ports();
         let me = Me::detached();
-        let mut bot = Bot;
+        let mut bot = Bot::default();
         bot.cast(
             UserCast::PrivateMessage {
                 from_id: PLAYER,

@@ -40,7 +40,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Why a staff command was not carried out. Its text is what the bot answers.
 #[derive(Debug, thiserror::Error)]
-enum Refused {
+pub(super) enum Refused {
     #[error("!{0} is for the staff.")]
     NotStaff(String),
     #[error("Usage: {0}")]
@@ -73,7 +73,7 @@ fn rest_from(args: &[String], from: usize) -> String {
 }
 
 /// The sender's account, if it is still staff, and neither banned nor restricted.
-async fn staff(inv: &Invocation, action: &str) -> Result<User, Refused> {
+pub(super) async fn staff(inv: &Invocation, action: &str) -> Result<User, Refused> {
     match inv.ports.accounts.user_by_id(inv.sender_id).await {
         Ok(Some(user))
             if user.privileges().is_staff()

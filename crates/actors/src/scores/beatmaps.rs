@@ -295,6 +295,13 @@ impl Beatmaps {
         &self.storage
     }
 
+    /// Forgets what this node cached of the map with this md5 (its status changed by
+    /// hand): the next read goes to the database. Other nodes believe their copy for at
+    /// most [`SETTLED_MAP_TTL`].
+    pub fn forget_settled(&self, md5: &str) {
+        self.settled.remove(&md5.to_owned());
+    }
+
     /// The map whose `.osu` file has this md5, from the database or a source.
     pub async fn by_md5(&self, md5: &str) -> Result<Option<BeatmapRow>, DbError> {
         if !is_md5(md5) {

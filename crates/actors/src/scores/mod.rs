@@ -10,6 +10,7 @@
 //! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
 //! * [`client`] — ratings, favourites, comments, client reports, star ratings.
 //! * [`direct`] — osu!direct: the search, a set's line and the downloads.
+//! * [`staff`] — map statuses and score moderation by staff, the bot's score commands.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
@@ -20,6 +21,7 @@ pub mod board;
 pub mod client;
 pub mod direct;
 pub mod replay;
+pub mod staff;
 pub mod storage;
 pub mod submit;
 
@@ -41,6 +43,8 @@ use storage::Storage;
 pub struct ScoresConfig {
     /// Relax and autopilot plays get boards of their own (off: they are refused).
     pub relax_boards: bool,
+    /// Passes above their mode's cap are held for review.
+    pub pp_cap: PpCaps,
     /// The server's domain, for the links in the chart after a play.
     pub domain: String,
     pub beatmaps: BeatmapsConfig,
@@ -50,9 +54,26 @@ impl Default for ScoresConfig {
     fn default() -> Self {
         Self {
             relax_boards: true,
+            pp_cap: PpCaps::default(),
             domain: String::new(),
             beatmaps: BeatmapsConfig::default(),
         }
+    }
+}
+
+/// The most pp a pass may be worth per mode (osu!, taiko, catch, mania) before it is held
+/// for staff to review instead of ranked; `None` is no cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PpCaps(pub [Option<f32>; 4]);
+
+impl PpCaps {
+    /// Whether a pass worth `pp` in `mode` (0..=3) is above its mode's cap.
+    pub fn exceeded(&self, mode: u8, pp: f64) -> bool {
+        self.0
+            .get(usize::from(mode))
+            .copied()
+            .flatten()
+            .is_some_and(|cap| pp > f64::from(cap))
     }
 }
 
@@ -104,5 +125,21 @@ impl ScoreService {
         {
             tracing::debug!(user = user_id, "stats changed, session not told: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PpCaps;
+
+    #[test]
+    fn a_cap_holds_only_its_own_mode_and_only_above_it() {
+        let caps = PpCaps([Some(1500.0), None, Some(800.0), None]);
+        assert!(!caps.exceeded(0, 1500.0), "at the cap is fine");
+        assert!(caps.exceeded(0, 1500.5));
+        assert!(!caps.exceeded(1, 99_999.0), "taiko has no cap");
+        assert!(caps.exceeded(2, 801.0));
+        assert!(!caps.exceeded(7, 99_999.0), "no such mode");
+        assert!(!PpCaps::default().exceeded(0, f64::MAX), "off by default");
     }
 }

@@ -164,6 +164,13 @@ impl ScoreService {
         };
         let board_number = board_number(board);
         let mode_number = i16::from(text.mode.number());
+        // Above the cap: kept, but off the boards and out of the totals until staff
+        // approve it.
+        let held_for_review =
+            passed && self.config.pp_cap.exceeded(text.mode.number(), performance);
+        if held_for_review {
+            tracing::info!(user = user.id, pp = performance, md5 = %text.beatmap_md5, "a pass above the pp cap is held for review");
+        }
         let submission = Submission {
             score: NewScore {
                 user_id: user.id,
@@ -202,6 +209,7 @@ impl ScoreService {
             hits: clamp_i32(
                 u64::from(counts.n300) + u64::from(counts.n100) + u64::from(counts.n50),
             ),
+            held_for_review,
         };
         let domain = self.config.domain.clone();
         let render = move |recorded: &Recorded| -> String {
@@ -283,7 +291,7 @@ impl ScoreService {
 }
 
 /// The database's totals rule: osu!'s weighting of a player's best scores.
-fn player_totals(best: &[(f64, f64)]) -> (f64, f64) {
+pub(super) fn player_totals(best: &[(f64, f64)]) -> (f64, f64) {
     let totals = pp::player_totals(best);
     (totals.pp, totals.accuracy)
 }

@@ -210,7 +210,9 @@ impl Database {
     }
 
     /// Stores what a source said about a map, replacing an older row of the same md5.
-    /// Counters (plays, passes) are kept, and a status staff set by hand stays.
+    /// Counters (plays, passes) are kept, and a status staff set by hand stays: the
+    /// override of the map or its set (`beatmap_status_overrides`), else the frozen
+    /// status of the row it replaces.
     pub async fn save_beatmap(&self, row: &BeatmapRow) -> Result<BeatmapRow, DbError> {
         let mut row = BeatmapRow {
             artist: fit(&row.artist, 256),
@@ -234,10 +236,17 @@ impl Database {
                 .first(conn)
                 .await
                 .optional()?;
+            // A status staff gave the map or its set wins over the source's.
+            let overrides = crate::repo::overrides::overrides_of!(conn, row.id, row.set_id)?;
+            let overridden = crate::repo::overrides::pick_override(&overrides);
+            if let Some(status) = overridden {
+                row.status = status;
+                row.status_frozen = true;
+            }
             if let Some(old) = old {
                 row.plays = old.plays;
                 row.passes = old.passes;
-                if old.status_frozen {
+                if old.status_frozen && overridden.is_none() {
                     row.status = old.status;
                     row.status_frozen = true;
                 }

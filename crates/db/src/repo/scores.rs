@@ -5,7 +5,9 @@
 //! and total score, never listed), [`PASSED`] (a pass that is not the player's best) or
 //! [`BEST`] (the player's best on that map, mode and board — the rows a leaderboard lists
 //! and a player's pp adds up from). Exactly one row per (user, map, mode, board) is
-//! [`BEST`]; the transaction that stores a better score demotes the old one.
+//! [`BEST`]; the transaction that stores a better score demotes the old one. Staff's
+//! [`HIDDEN`] and [`FLAGGED`] (above the pp cap, waiting for review) rows are neither
+//! listed nor counted (`score_moderation.rs`).
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -21,6 +23,11 @@ pub const FAILED: i16 = 0;
 pub const PASSED: i16 = 1;
 /// The player's best on its map, mode and board.
 pub const BEST: i16 = 2;
+/// A pass staff hid (or a flagged one they rejected): never listed, never counted.
+pub const HIDDEN: i16 = 3;
+/// A pass above its mode's pp cap, waiting for staff: never listed or counted until
+/// approved.
+pub const FLAGGED: i16 = 4;
 
 /// How many best scores a player's pp and accuracy add up from (osu!'s own cap).
 pub const PP_SCORES_COUNTED: i64 = 1000;
@@ -28,9 +35,9 @@ pub const PP_SCORES_COUNTED: i64 = 1000;
 pub const MAX_BOARD_ROWS: i64 = 500;
 
 /// osu!api v1 statuses (`beatmaps.status`) whose maps award pp.
-const PP_STATUSES: [i16; 2] = [1, 2];
+pub(crate) const PP_STATUSES: [i16; 2] = [1, 2];
 /// … and whose best scores add to ranked score (ranked, approved, loved).
-const RANKED_SCORE_STATUSES: [i16; 3] = [1, 2, 4];
+pub(crate) const RANKED_SCORE_STATUSES: [i16; 3] = [1, 2, 4];
 
 /// What a board is ordered by: score on the vanilla boards, pp on relax and autopilot
 /// (whose score is meaningless).
@@ -53,6 +60,9 @@ pub struct Submission {
     pub stats_mode: i16,
     /// Notes hit, for `stats.total_hits`.
     pub hits: i32,
+    /// A pass above the mode's pp cap: stored as [`FLAGGED`] for staff to review, never
+    /// listed or counted until approved.
+    pub held_for_review: bool,
 }
 
 /// Everything a submission changed, for the chart the client shows after a play.
@@ -133,6 +143,58 @@ macro_rules! count_ahead {
     }};
 }
 
+/// Recomputes what a player's statistics derive from their best scores on one mode and
+/// board (pp and accuracy by `totals`, ranked score, grade counts) into `stats`, reading
+/// on `conn`: after a submission, and after staff hid, deleted or approved a score.
+macro_rules! derive_totals {
+    ($conn:expr, $user_id:expr, $mode:expr, $board:expr, $totals:expr, $stats:expr) => {{
+        let conn = &mut *$conn;
+        let (user_id, mode, board): (i32, i16, i16) = ($user_id, $mode, $board);
+        let totals: TotalsRule = $totals;
+        let stats_after: &mut Stats = $stats;
+        let bests = scores::table
+            .inner_join(beatmaps::table.on(beatmaps::md5.eq(scores::beatmap_md5)))
+            .filter(scores::user_id.eq(user_id))
+            .filter(scores::mode.eq(mode))
+            .filter(scores::board.eq(board))
+            .filter(scores::status.eq(BEST));
+        let counted: Vec<(f32, f32)> = bests
+            .filter(beatmaps::status.eq_any($crate::repo::scores::PP_STATUSES))
+            .order(scores::pp.desc())
+            .limit($crate::repo::scores::PP_SCORES_COUNTED)
+            .select((scores::pp, scores::accuracy))
+            .load(conn)
+            .await?;
+        let weighted: Vec<(f64, f64)> = counted
+            .iter()
+            .map(|&(pp, acc)| (f64::from(pp), f64::from(acc)))
+            .collect();
+        let (pp, accuracy) = totals(&weighted);
+        stats_after.pp = pp.round().clamp(0.0, f64::from(i32::MAX)) as i32;
+        stats_after.accuracy = accuracy as f32;
+        let ranked: Vec<i64> = bests
+            .filter(beatmaps::status.eq_any($crate::repo::scores::RANKED_SCORE_STATUSES))
+            .select(scores::score)
+            .load(conn)
+            .await?;
+        stats_after.ranked_score = ranked.iter().fold(0i64, |a, s| a.saturating_add(*s));
+        let grades: Vec<String> = bests.select(scores::grade).load(conn).await?;
+        let count = |letters: &[&str]| {
+            grades
+                .iter()
+                .filter(|g| letters.contains(&g.as_str()))
+                .count() as i32
+        };
+        stats_after.xh_count = count(&["XH"]);
+        stats_after.x_count = count(&["X"]);
+        stats_after.sh_count = count(&["SH"]);
+        stats_after.s_count = count(&["S"]);
+        stats_after.a_count = count(&["A"]);
+    }};
+}
+
+pub(crate) use derive_totals;
+
 /// One line of a leaderboard: a best score and who set it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BoardEntry {
@@ -178,6 +240,7 @@ impl Database {
                 order,
                 stats_mode,
                 hits,
+                held_for_review,
             } = submission;
             // The map's row first, before anything is read: concurrent plays of one map
             // queue on its lock here, so they cannot deadlock further on, and every read
@@ -225,11 +288,13 @@ impl Database {
             };
             let new_best = passed
                 && listed
+                && !held_for_review
                 && previous_best
                     .as_ref()
                     .is_none_or(|best| better((row.score, row.pp), best));
             row.status = match (passed, new_best) {
                 (false, _) => FAILED,
+                (true, _) if held_for_review => FLAGGED,
                 (true, true) => BEST,
                 (true, false) => PASSED,
             };
@@ -312,44 +377,14 @@ impl Database {
                 },
                 ..stats_before.clone()
             };
-            let bests = scores::table
-                .inner_join(beatmaps::table.on(beatmaps::md5.eq(scores::beatmap_md5)))
-                .filter(scores::user_id.eq(row.user_id))
-                .filter(scores::mode.eq(row.mode))
-                .filter(scores::board.eq(row.board))
-                .filter(scores::status.eq(BEST));
-            let counted: Vec<(f32, f32)> = bests
-                .filter(beatmaps::status.eq_any(PP_STATUSES))
-                .order(scores::pp.desc())
-                .limit(PP_SCORES_COUNTED)
-                .select((scores::pp, scores::accuracy))
-                .load(conn)
-                .await?;
-            let weighted: Vec<(f64, f64)> = counted
-                .iter()
-                .map(|&(pp, acc)| (f64::from(pp), f64::from(acc)))
-                .collect();
-            let (pp, accuracy) = totals(&weighted);
-            stats_after.pp = pp.round().clamp(0.0, f64::from(i32::MAX)) as i32;
-            stats_after.accuracy = accuracy as f32;
-            let ranked: Vec<i64> = bests
-                .filter(beatmaps::status.eq_any(RANKED_SCORE_STATUSES))
-                .select(scores::score)
-                .load(conn)
-                .await?;
-            stats_after.ranked_score = ranked.iter().fold(0i64, |a, s| a.saturating_add(*s));
-            let grades: Vec<String> = bests.select(scores::grade).load(conn).await?;
-            let count = |letters: &[&str]| {
-                grades
-                    .iter()
-                    .filter(|g| letters.contains(&g.as_str()))
-                    .count() as i32
-            };
-            stats_after.xh_count = count(&["XH"]);
-            stats_after.x_count = count(&["X"]);
-            stats_after.sh_count = count(&["SH"]);
-            stats_after.s_count = count(&["S"]);
-            stats_after.a_count = count(&["A"]);
+            derive_totals!(
+                conn,
+                row.user_id,
+                row.mode,
+                row.board,
+                totals,
+                &mut stats_after
+            );
             diesel::delete(stats::table.find((row.user_id, stats_mode)))
                 .execute(conn)
                 .await?;

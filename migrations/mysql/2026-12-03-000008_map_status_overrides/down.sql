@@ -1,0 +1,1 @@
+DROP TABLE beatmap_status_overrides;
