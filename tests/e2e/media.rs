@@ -408,28 +408,12 @@ peace_db::backend_test!(
 /// bucket, under the prefix. Skipped (with a note) without `PEACE_TEST_S3_ENDPOINT`.
 #[tokio::test(flavor = "multi_thread")]
 async fn avatars_and_screenshots_in_an_s3_bucket() {
-    let Some(endpoint) = std::env::var("PEACE_TEST_S3_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-    else {
-        eprintln!("skipped: set PEACE_TEST_S3_ENDPOINT (e.g. http://127.0.0.1:5000 for moto)");
+    let Some(bucket) = crate::common::s3::TestBucket::create().await else {
         return;
     };
-    let endpoint = endpoint.trim_end_matches('/').to_owned();
-    let bucket = format!("peace-e2e-{:016x}", rand::random::<u64>());
-    let created = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{}", created.status());
     let server = TestServer::start_with(|config| {
         with_admin(config);
-        config.storage.s3_bucket = bucket.clone();
-        config.storage.s3_endpoint = endpoint.clone();
-        config.storage.s3_region = "us-east-1".into();
-        config.storage.s3_prefix = "peace".into();
-        config.storage.s3_allow_http = endpoint.starts_with("http://");
+        bucket.configure(config);
     })
     .await;
     server.config.validate().unwrap();

@@ -7,6 +7,8 @@
 pub mod cluster;
 pub mod play;
 pub mod proxy;
+pub mod raw_http;
+pub mod s3;
 
 use std::sync::Mutex;
 use std::thread::ThreadId;
