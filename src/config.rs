@@ -114,11 +114,23 @@ impl Default for TlsSection {
 pub struct ScoresSection {
     /// Relax and autopilot plays get leaderboards of their own (off: they are refused).
     pub relax_boards: bool,
+    /// Scores a pp recalculation (`peace pp recalc`) writes per transaction.
+    pub recalc_batch: usize,
+    /// A pause after every recalculation batch, in ms, to leave the database to live
+    /// traffic (0: none).
+    pub recalc_pause_ms: u64,
+    /// How often an idle node looks for a recalculation job started elsewhere, in ms.
+    pub recalc_poll_ms: u64,
 }
 
 impl Default for ScoresSection {
     fn default() -> Self {
-        Self { relax_boards: true }
+        Self {
+            relax_boards: true,
+            recalc_batch: peace_actors::scores::recalc::DEFAULT_BATCH,
+            recalc_pause_ms: 0,
+            recalc_poll_ms: peace_actors::scores::recalc::DEFAULT_POLL.as_millis() as u64,
+        }
     }
 }
 
@@ -839,6 +851,11 @@ impl Config {
             scores: peace_actors::scores::ScoresConfig {
                 relax_boards: self.scores.relax_boards,
                 domain: self.http.domain.clone(),
+                recalc: peace_actors::scores::recalc::RecalcConfig {
+                    batch: self.scores.recalc_batch,
+                    pause: Duration::from_millis(self.scores.recalc_pause_ms),
+                    poll: Duration::from_millis(self.scores.recalc_poll_ms),
+                },
                 beatmaps: peace_actors::scores::beatmaps::BeatmapsConfig {
                     // Checked by `validate`, which the server runs first.
                     sources: self

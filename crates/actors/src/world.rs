@@ -112,6 +112,7 @@ struct Inner {
     web_accounts: crate::cache::TtlCache<String, peace_db::User>,
     scores: crate::scores::ScoreService,
     media: crate::media::MediaService,
+    recalc: crate::scores::recalc::Recalculator,
 }
 
 /// The running actor system of one node. Cloning shares it.
@@ -193,8 +194,14 @@ impl World {
             router.clone(),
             config.scores.clone(),
         );
+        let recalc = crate::scores::recalc::Recalculator::new(
+            scores.clone(),
+            &config.cluster.node_name,
+            config.scores.recalc.clone(),
+        );
         let world = World {
             inner: Arc::new(Inner {
+                recalc,
                 failed_logins_by_ip: RateLimiter::new(
                     limits.failed_logins_per_ip,
                     limits.login_window,
@@ -275,6 +282,7 @@ impl World {
         let (membership, _) = Actor::spawn(None, Membership, (world.clone(), cluster)).await?;
         let _ = world.inner.membership.set(membership);
         world.spawn_sweeper();
+        world.spawn_recalculator();
         tracing::info!(
             node = world.node_name(),
             channels = world.channel_definitions().len(),
@@ -290,6 +298,11 @@ impl World {
     /// The score pipeline (submission, boards, replays, beatmaps).
     pub fn scores(&self) -> &crate::scores::ScoreService {
         &self.inner.scores
+    }
+
+    /// `peace pp recalc`: starting a job and reading its progress.
+    pub fn recalc(&self) -> &crate::scores::recalc::Recalculator {
+        &self.inner.recalc
     }
 
     /// Avatars and screenshots.
@@ -804,6 +817,25 @@ impl World {
         let task = peace_sharding::task::supervised("sweeper", move || {
             let world = world.clone();
             async move { world.sweep(period).await }
+        });
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+    }
+
+    /// This node's part of pp recalculations: it picks up an unfinished job at start
+    /// (resuming after a crash) and any job started later, and works on the shards the
+    /// node owns. A node without the actors role owns no shards and takes no part.
+    fn spawn_recalculator(&self) {
+        if !self.config().cluster.roles.actors {
+            return;
+        }
+        let recalc = self.inner.recalc.clone();
+        let task = peace_sharding::task::supervised("pp recalculation", move || {
+            let recalc = recalc.clone();
+            async move { recalc.run().await }
         });
         self.inner
             .tasks

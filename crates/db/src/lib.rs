@@ -21,7 +21,7 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use copy::{COPY_BATCH_ROWS, CopyError, CopyOptions, CopyReport, TABLES};
+pub use copy::{COPY_BATCH_ROWS, CopyError, CopyOptions, CopyReport, NOT_COPIED, TABLES};
 pub use error::DbError;
 pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
@@ -33,8 +33,12 @@ pub use repo::client_web::{
 };
 pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
 pub use repo::scores::{
-    BoardEntry, BoardOrder, BoardQuery, MAX_BOARD_ROWS, PP_SCORES_COUNTED, Recorded, Recording,
-    ReplyRule, Submission, TotalsRule,
+    BEST, BoardEntry, BoardOrder, BoardQuery, FAILED, MAX_BOARD_ROWS, PASSED, PP_SCORES_COUNTED,
+    Recorded, Recording, ReplyRule, Submission, TotalsRule,
+};
+pub use repo::recalc::{
+    BatchOutcome, PpUpdate, RecalcBatch, RecalcFilter, RecalcJobRow, RecalcNodeRow,
+    RecalcShardRow, RecalcStart,
 };
 pub use repo::screenshots::SCREENSHOT_ID_LEN;
 pub use repo::users::{normalize_email, safe_name};

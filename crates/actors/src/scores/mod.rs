@@ -9,6 +9,7 @@
 //! * [`beatmap_info`] — the whole `osu-getbeatmapinfo.php` reply (maps by id too).
 //! * [`replay`] — `osu-getreplay.php` and the `.osr` download.
 //! * [`client`] — ratings, favourites, comments, client reports, star ratings.
+//! * [`recalc`] — `peace pp recalc`: pp, totals and boards computed again, by shard.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
@@ -17,6 +18,7 @@ pub mod beatmap_info;
 pub mod beatmaps;
 pub mod board;
 pub mod client;
+pub mod recalc;
 pub mod replay;
 pub mod storage;
 pub mod submit;
@@ -42,6 +44,7 @@ pub struct ScoresConfig {
     /// The server's domain, for the links in the chart after a play.
     pub domain: String,
     pub beatmaps: BeatmapsConfig,
+    pub recalc: recalc::RecalcConfig,
 }
 
 impl Default for ScoresConfig {
@@ -50,6 +53,7 @@ impl Default for ScoresConfig {
             relax_boards: true,
             domain: String::new(),
             beatmaps: BeatmapsConfig::default(),
+            recalc: recalc::RecalcConfig::default(),
         }
     }
 }

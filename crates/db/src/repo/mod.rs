@@ -8,6 +8,7 @@ pub mod client_web;
 pub mod logins;
 pub mod mail;
 pub mod match_games;
+pub mod recalc;
 pub mod relationships;
 pub mod scores;
 pub mod screenshots;

@@ -28,9 +28,9 @@ pub const PP_SCORES_COUNTED: i64 = 1000;
 pub const MAX_BOARD_ROWS: i64 = 500;
 
 /// osu!api v1 statuses (`beatmaps.status`) whose maps award pp.
-const PP_STATUSES: [i16; 2] = [1, 2];
+pub(crate) const PP_STATUSES: [i16; 2] = [1, 2];
 /// … and whose best scores add to ranked score (ranked, approved, loved).
-const RANKED_SCORE_STATUSES: [i16; 3] = [1, 2, 4];
+pub(crate) const RANKED_SCORE_STATUSES: [i16; 3] = [1, 2, 4];
 
 /// What a board is ordered by: score on the vanilla boards, pp on relax and autopilot
 /// (whose score is meaningless).
@@ -133,6 +133,75 @@ macro_rules! count_ahead {
     }};
 }
 
+/// Sets everything in a player's statistics row that derives from their best scores (pp
+/// and accuracy through `totals`, ranked score, grade counts), counted on `conn`. The
+/// one place these are computed: a submission and a recalculation (`repo::recalc`) both
+/// come here, so they cannot disagree.
+macro_rules! derive_from_bests {
+    ($conn:expr, $stats:expr, $mode:expr, $board:expr, $totals:expr) => {{
+        let stats: &mut Stats = $stats;
+        let (mode, board): (i16, i16) = ($mode, $board);
+        let totals: TotalsRule = $totals;
+        let bests = scores::table
+            .inner_join(beatmaps::table.on(beatmaps::md5.eq(scores::beatmap_md5)))
+            .filter(scores::user_id.eq(stats.user_id))
+            .filter(scores::mode.eq(mode))
+            .filter(scores::board.eq(board))
+            .filter(scores::status.eq(BEST));
+        let counted: Vec<(f32, f32)> = bests
+            .filter(beatmaps::status.eq_any(PP_STATUSES))
+            .order(scores::pp.desc())
+            .limit(PP_SCORES_COUNTED)
+            .select((scores::pp, scores::accuracy))
+            .load($conn)
+            .await?;
+        let weighted: Vec<(f64, f64)> = counted
+            .iter()
+            .map(|&(pp, acc)| (f64::from(pp), f64::from(acc)))
+            .collect();
+        let (pp, accuracy) = totals(&weighted);
+        stats.pp = pp.round().clamp(0.0, f64::from(i32::MAX)) as i32;
+        stats.accuracy = accuracy as f32;
+        let ranked: Vec<i64> = bests
+            .filter(beatmaps::status.eq_any(RANKED_SCORE_STATUSES))
+            .select(scores::score)
+            .load($conn)
+            .await?;
+        stats.ranked_score = ranked.iter().fold(0i64, |a, s| a.saturating_add(*s));
+        let grades: Vec<String> = bests.select(scores::grade).load($conn).await?;
+        let count = |letters: &[&str]| {
+            grades
+                .iter()
+                .filter(|g| letters.contains(&g.as_str()))
+                .count() as i32
+        };
+        stats.xh_count = count(&["XH"]);
+        stats.x_count = count(&["X"]);
+        stats.sh_count = count(&["SH"]);
+        stats.s_count = count(&["S"]);
+        stats.a_count = count(&["A"]);
+    }};
+}
+pub(crate) use derive_from_bests;
+
+/// Locks a player's statistics row of one `stats.mode` (a write that changes nothing)
+/// for the rest of the transaction. A submission and a recalculation both take it before
+/// their first read of the player's scores, so whichever comes second reads what the
+/// first committed and cannot write totals from older pp over newer ones (PostgreSQL
+/// reads each statement's committed data, but MySQL's repeatable read would keep the
+/// snapshot of a read made before the lock). Taken after the map's row by a submission,
+/// before any score row by both: one order, so no deadlock.
+macro_rules! lock_stats {
+    ($conn:expr, $user_id:expr, $stats_mode:expr) => {{
+        let (user_id, stats_mode): (i32, i16) = ($user_id, $stats_mode);
+        diesel::update(stats::table.find((user_id, stats_mode)))
+            .set(stats::pp.eq(stats::pp))
+            .execute($conn)
+            .await?;
+    }};
+}
+pub(crate) use lock_stats;
+
 /// One line of a leaderboard: a best score and who set it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BoardEntry {
@@ -191,6 +260,7 @@ impl Database {
                 ))
                 .execute(conn)
                 .await?;
+            lock_stats!(conn, row.user_id, stats_mode);
             let existing: Option<i32> = scores::table
                 .filter(scores::online_checksum.eq(&row.online_checksum))
                 .select(scores::id)
@@ -312,44 +382,7 @@ impl Database {
                 },
                 ..stats_before.clone()
             };
-            let bests = scores::table
-                .inner_join(beatmaps::table.on(beatmaps::md5.eq(scores::beatmap_md5)))
-                .filter(scores::user_id.eq(row.user_id))
-                .filter(scores::mode.eq(row.mode))
-                .filter(scores::board.eq(row.board))
-                .filter(scores::status.eq(BEST));
-            let counted: Vec<(f32, f32)> = bests
-                .filter(beatmaps::status.eq_any(PP_STATUSES))
-                .order(scores::pp.desc())
-                .limit(PP_SCORES_COUNTED)
-                .select((scores::pp, scores::accuracy))
-                .load(conn)
-                .await?;
-            let weighted: Vec<(f64, f64)> = counted
-                .iter()
-                .map(|&(pp, acc)| (f64::from(pp), f64::from(acc)))
-                .collect();
-            let (pp, accuracy) = totals(&weighted);
-            stats_after.pp = pp.round().clamp(0.0, f64::from(i32::MAX)) as i32;
-            stats_after.accuracy = accuracy as f32;
-            let ranked: Vec<i64> = bests
-                .filter(beatmaps::status.eq_any(RANKED_SCORE_STATUSES))
-                .select(scores::score)
-                .load(conn)
-                .await?;
-            stats_after.ranked_score = ranked.iter().fold(0i64, |a, s| a.saturating_add(*s));
-            let grades: Vec<String> = bests.select(scores::grade).load(conn).await?;
-            let count = |letters: &[&str]| {
-                grades
-                    .iter()
-                    .filter(|g| letters.contains(&g.as_str()))
-                    .count() as i32
-            };
-            stats_after.xh_count = count(&["XH"]);
-            stats_after.x_count = count(&["X"]);
-            stats_after.sh_count = count(&["SH"]);
-            stats_after.s_count = count(&["S"]);
-            stats_after.a_count = count(&["A"]);
+            derive_from_bests!(conn, &mut stats_after, row.mode, row.board, totals);
             diesel::delete(stats::table.find((row.user_id, stats_mode)))
                 .execute(conn)
                 .await?;
