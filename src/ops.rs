@@ -269,7 +269,10 @@ mod tests {
             "eta_secs": 6.2
         });
         let line = progress_line(&job);
-        assert!(line.starts_with("[###################-----------]"), "{line}");
+        assert!(
+            line.starts_with("[###################-----------]"),
+            "{line}"
+        );
         assert!(line.contains("12,345/20,000"), "{line}");
         assert!(line.contains("61.7%"), "{line}");
         assert!(line.contains("1,234/s"), "{line}");

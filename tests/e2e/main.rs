@@ -26,6 +26,7 @@ mod metrics;
 mod moderation;
 mod multiplayer;
 mod quiet_polls;
+mod recalc;
 mod registration;
 mod scores;
 mod tls;

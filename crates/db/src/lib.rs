@@ -32,13 +32,13 @@ pub use repo::client_web::{
     MAX_REPORT_DETAIL_LEN, NewComment, RatingOutcome, ReportKind,
 };
 pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
+pub use repo::recalc::{
+    BatchOutcome, PpUpdate, RecalcBatch, RecalcFilter, RecalcJobRow, RecalcNodeRow, RecalcShardRow,
+    RecalcStart,
+};
 pub use repo::scores::{
     BEST, BoardEntry, BoardOrder, BoardQuery, FAILED, MAX_BOARD_ROWS, PASSED, PP_SCORES_COUNTED,
     Recorded, Recording, ReplyRule, Submission, TotalsRule,
-};
-pub use repo::recalc::{
-    BatchOutcome, PpUpdate, RecalcBatch, RecalcFilter, RecalcJobRow, RecalcNodeRow,
-    RecalcShardRow, RecalcStart,
 };
 pub use repo::screenshots::SCREENSHOT_ID_LEN;
 pub use repo::users::{normalize_email, safe_name};

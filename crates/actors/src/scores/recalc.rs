@@ -185,7 +185,12 @@ impl Recalculator {
             RecalcStart::Running(job) => (false, job),
         };
         if started {
-            tracing::info!(job = job.id, total = job.total, ?filter, "pp recalculation started");
+            tracing::info!(
+                job = job.id,
+                total = job.total,
+                ?filter,
+                "pp recalculation started"
+            );
         }
         self.wake.notify_one();
         Ok(RecalcStarted {
@@ -398,7 +403,13 @@ impl Recalculator {
     ) -> Result<(), DbError> {
         let batch_size = self.config.batch;
         loop {
-            if !self.scores.router.placement().owned_shards().contains(&shard) {
+            if !self
+                .scores
+                .router
+                .placement()
+                .owned_shards()
+                .contains(&shard)
+            {
                 return Ok(());
             }
             // The players not yet done: from the cursor's player on.
@@ -425,10 +436,8 @@ impl Recalculator {
                 None => (cursor, true),
             };
             let updates = self.new_pp(&rows, maps).await?;
-            let players_touched: Vec<(i32, i16, i16)> = rows
-                .iter()
-                .map(|r| (r.user_id, r.mode, r.board))
-                .collect();
+            let players_touched: Vec<(i32, i16, i16)> =
+                rows.iter().map(|r| (r.user_id, r.mode, r.board)).collect();
             let batch = RecalcBatch {
                 job_id: job.id,
                 shard: i32::from(shard),
@@ -556,7 +565,10 @@ impl Recalculator {
         Ok(match parsed {
             Ok(Ok(map)) => Some((Arc::new(map), status)),
             Ok(Err(e)) => {
-                tracing::warn!(md5, "the map's file does not parse; its scores keep their pp: {e}");
+                tracing::warn!(
+                    md5,
+                    "the map's file does not parse; its scores keep their pp: {e}"
+                );
                 None
             }
             Err(e) => {

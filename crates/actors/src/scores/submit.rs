@@ -290,7 +290,11 @@ pub(crate) fn earns_pp(passed: bool, status: RankedStatus) -> bool {
 
 /// A stored score's pp on `map` (whose status is `status`) by the rule of a submission;
 /// None when the calculator refuses the play (the caller keeps what it has).
-pub(crate) fn score_pp(map: &pp::Beatmap, row: &peace_db::ScoreRow, status: RankedStatus) -> Option<f64> {
+pub(crate) fn score_pp(
+    map: &pp::Beatmap,
+    row: &peace_db::ScoreRow,
+    status: RankedStatus,
+) -> Option<f64> {
     let passed = row.status != peace_db::FAILED;
     if !earns_pp(passed, status) {
         return Some(0.0);
