@@ -470,7 +470,7 @@ impl Database {
                     .select((scores::id, scores::status))
                     .load(conn)
                     .await?;
-                let Some(&(top, top_status)) = passes.iter().next() else {
+                let Some(&(top, top_status)) = passes.as_slice().first() else {
                     continue;
                 };
                 if top_status == BEST || !passes.iter().any(|&(_, s)| s == BEST) {
