@@ -47,7 +47,7 @@ fn schema_rs_is_read_completely() {
     let declared = declared_schema();
     assert_eq!(
         declared.len(),
-        18,
+        21,
         "{:?}",
         declared.keys().collect::<Vec<_>>()
     );
@@ -122,6 +122,6 @@ async fn nodes_migrating_at_once_apply_each_migration_once(backend: peace_db::Ba
     ];
     let (a, b, c) = tokio::join!(nodes[0].migrate(), nodes[1].migrate(), nodes[2].migrate());
     let applied = [a.unwrap(), b.unwrap(), c.unwrap()];
-    assert_eq!(applied.iter().sum::<usize>(), 7, "{backend}: {applied:?}");
+    assert_eq!(applied.iter().sum::<usize>(), 8, "{backend}: {applied:?}");
     assert_eq!(nodes[0].user_by_id(1).await.unwrap().unwrap().name, "Peace");
 }
