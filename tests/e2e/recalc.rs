@@ -487,14 +487,14 @@ async fn both_nodes_of_a_cluster_take_part() {
     let right = seed(&db, &md5, 40, 3).await;
 
     let http = reqwest::Client::new();
-    // Started through node-2, followed through node-1: the job is the cluster's.
-    start_job(
-        &http,
-        &node_base(&cluster, 1),
-        ADMIN_TOKEN,
-        serde_json::json!({"mode": "osu"}),
-    )
-    .await;
+    // Started through node-2 with the command line, which follows it to its end (no
+    // terminal here: progress lines instead of the bar); read through node-1.
+    let output = cluster.cli(1, &["pp", "recalc", "--mode", "osu"]).await;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("started") && printed.contains("finished"),
+        "{printed}"
+    );
     let job = wait_job(
         &http,
         &node_base(&cluster, 0),
