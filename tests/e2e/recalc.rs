@@ -175,6 +175,9 @@ async fn scenario(server: &TestServer) {
         "{}",
         again.status()
     );
+    // A play submitted while the job runs: computed with the current formula on arrival.
+    let (status, _) = submit(server, &play("Carol", &map.md5, 700_000, true, 0), PASSWORD).await;
+    assert_eq!(status, 200);
     let job = wait_job(&http, &server.base, TOKEN, "the job", |j| {
         finished(j) && j["id"] == started["job"]["id"]
     })
@@ -197,6 +200,26 @@ async fn scenario(server: &TestServer) {
     let board = get_scores(server, "Carol", &map.md5, 1, relax_mods).await;
     let (a, b) = board_positions(&board, "Alice", "Bob");
     assert!(a < b, "after the recalculation:\n{board}");
+
+    // Carol's play has the pp a recalculation gives it: a job of hers changes nothing.
+    let carol = db.user_by_name("Carol").await.unwrap().unwrap().id;
+    let carol_best = db.best_score(carol, md5, 0, 0).await.unwrap().unwrap();
+    assert!(carol_best.pp > 0.0);
+    let second = start_job(
+        &http,
+        &server.base,
+        TOKEN,
+        serde_json::json!({"user": "Carol"}),
+    )
+    .await;
+    assert_eq!(second["job"]["total"], 1, "{second}");
+    let job = wait_job(&http, &server.base, TOKEN, "Carol's job", |j| {
+        finished(j) && j["id"] == second["job"]["id"]
+    })
+    .await;
+    assert_eq!(job["done"], 1, "{job}");
+    let after = db.score_by_id(carol_best.id).await.unwrap().unwrap();
+    assert_eq!(after.pp, carol_best.pp);
 
     // Filters: an unknown player is refused, a mode and a map by id are taken.
     let refused = http
