@@ -132,6 +132,13 @@ pub struct ScoresSection {
     /// `pp_cap = { osu = 1500, taiko = 1200 }`: a pass worth more pp than its mode's cap
     /// is held for staff to review instead of ranked. A mode left out has no cap.
     pub pp_cap: PpCapSection,
+    /// Scores a pp recalculation (`peace pp recalc`) writes per transaction.
+    pub recalc_batch: usize,
+    /// A pause after every recalculation batch, in ms, to leave the database to live
+    /// traffic (0: none).
+    pub recalc_pause_ms: u64,
+    /// How often an idle node looks for a recalculation job started elsewhere, in ms.
+    pub recalc_poll_ms: u64,
 }
 
 impl Default for ScoresSection {
@@ -139,6 +146,9 @@ impl Default for ScoresSection {
         Self {
             relax_boards: true,
             pp_cap: PpCapSection::default(),
+            recalc_batch: peace_actors::scores::recalc::DEFAULT_BATCH,
+            recalc_pause_ms: 0,
+            recalc_poll_ms: peace_actors::scores::recalc::DEFAULT_POLL.as_millis() as u64,
         }
     }
 }
@@ -940,6 +950,11 @@ impl Config {
                 relax_boards: self.scores.relax_boards,
                 pp_cap: self.scores.pp_cap.to_caps(),
                 domain: self.http.domain.clone(),
+                recalc: peace_actors::scores::recalc::RecalcConfig {
+                    batch: self.scores.recalc_batch,
+                    pause: Duration::from_millis(self.scores.recalc_pause_ms),
+                    poll: Duration::from_millis(self.scores.recalc_poll_ms),
+                },
                 beatmaps: peace_actors::scores::beatmaps::BeatmapsConfig {
                     // Checked by `validate`, which the server runs first.
                     sources: self

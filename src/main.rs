@@ -81,6 +81,40 @@ enum Command {
         #[command(subcommand)]
         command: BeatmapsCommand,
     },
+    /// Performance points.
+    Pp {
+        #[command(subcommand)]
+        command: PpCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PpCommand {
+    /// Recompute the pp of stored scores, then players' totals and ranks, and the
+    /// leaderboards (after a pp formula update or a map status change). Runs on the
+    /// running cluster, every node on the shards it owns; resumes by itself after a crash
+    /// or restart. Shows its progress until it ends (Ctrl-C stops only the display).
+    Recalc {
+        /// Only scores of this mode: osu, taiko, catch, mania (or 0..=3).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Only scores of this map: its beatmap id or md5.
+        #[arg(long)]
+        map: Option<String>,
+        /// Only scores of this player: id or name.
+        #[arg(long)]
+        user: Option<String>,
+        /// Start the job and return at once.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show the running (or last) recalculation and follow it until it ends.
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +399,51 @@ async fn run(command: Option<Command>, mut config: Config) -> anyhow::Result<()>
             let (url, token) = admin.resolve(&config);
             peace::ops::admin_post(&url, "/api/v1/cluster/rebalance", &token).await?;
             println!("rebalancing");
+        }
+        Command::Pp {
+            command:
+                PpCommand::Recalc {
+                    mode,
+                    map,
+                    user,
+                    detach,
+                    admin,
+                },
+        } => {
+            let (url, token) = admin.resolve(&config);
+            let filters = serde_json::json!({ "mode": mode, "map": map, "user": user });
+            let answer = peace::ops::start_recalc(&url, &token, &filters).await?;
+            let job = &answer["job"];
+            let id = job["id"].as_i64().context("the answer names no job")?;
+            if answer["started"] == true {
+                println!("recalculation {id} started: {} scores", job["total"]);
+            } else {
+                println!(
+                    "recalculation {id} is running already (mode {}, map {}, user {}); following it",
+                    job["mode"], job["map"], job["user"]
+                );
+            }
+            if !detach {
+                let job = peace::ops::follow_recalc(&url, &token, id).await?;
+                println!("recalculation {id} finished: {} scores", job["done"]);
+            }
+        }
+        Command::Pp {
+            command: PpCommand::Status { admin },
+        } => {
+            let (url, token) = admin.resolve(&config);
+            let job = peace::ops::recalc_status(&url, &token).await?;
+            match job["id"].as_i64() {
+                None => println!("no recalculation has run"),
+                Some(id) if job["state"] == "finished" => {
+                    println!("{}", peace::ops::progress_line(&job));
+                    println!("recalculation {id} finished");
+                }
+                Some(id) => {
+                    let job = peace::ops::follow_recalc(&url, &token, id).await?;
+                    println!("recalculation {id} finished: {} scores", job["done"]);
+                }
+            }
         }
         Command::Beatmaps {
             command: BeatmapsCommand::Import { path, status },

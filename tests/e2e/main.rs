@@ -27,6 +27,7 @@ mod moderation;
 mod multiplayer;
 mod osu_direct;
 mod quiet_polls;
+mod recalc;
 mod registration;
 mod scores;
 mod staff;

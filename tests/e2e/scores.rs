@@ -15,7 +15,7 @@ use peace_scores::submission::ScoreText;
 
 use crate::common::{Gateway, PASSWORD, TestServer, md5_hex};
 
-const OSU_VERSION: &str = "20231030";
+pub(crate) const OSU_VERSION: &str = "20231030";
 pub(crate) const STD_MAP: &[u8] = include_bytes!("../../crates/scores/tests/maps/std.osu");
 /// The replay's frames as the client uploads them (any bytes: the server keeps them as
 /// they are).
@@ -92,7 +92,7 @@ pub(crate) async fn submit(server: &Gateway, text: &ScoreText, password: &str) -
 }
 
 /// The test map, imported as ranked (what `peace beatmaps import` does).
-async fn ranked_map(server: &TestServer) -> peace_db::BeatmapRow {
+pub(crate) async fn ranked_map(server: &TestServer) -> peace_db::BeatmapRow {
     server
         .world()
         .scores()
@@ -103,7 +103,7 @@ async fn ranked_map(server: &TestServer) -> peace_db::BeatmapRow {
 }
 
 /// Registers every name (e-mail `<name>@example.com`, the test password).
-async fn register_all(server: &TestServer, names: &[&str]) {
+pub(crate) async fn register_all(server: &TestServer, names: &[&str]) {
     for name in names {
         let email = format!("{}@example.com", name.to_lowercase());
         let response = server.register(name, &email, PASSWORD, false).await;
@@ -111,7 +111,13 @@ async fn register_all(server: &TestServer, names: &[&str]) {
     }
 }
 
-async fn get_scores(server: &Gateway, name: &str, md5: &str, v: u8, mods: u32) -> String {
+pub(crate) async fn get_scores(
+    server: &Gateway,
+    name: &str,
+    md5: &str,
+    v: u8,
+    mods: u32,
+) -> String {
     let url = format!(
         "{}/web/osu-osz2-getscores.php?s=0&vv=4&v={v}&c={md5}&f=x.osu&m=0&i=0&mods={mods}&h=&a=0&us={name}&ha={}",
         server.base,

@@ -100,6 +100,7 @@ struct Inner {
     web_accounts: crate::cache::TtlCache<String, peace_db::User>,
     scores: crate::scores::ScoreService,
     media: crate::media::MediaService,
+    recalc: crate::scores::recalc::Recalculator,
 }
 
 /// Opens rooms for this node's sessions. It holds the node weakly: the node holds the
@@ -242,8 +243,14 @@ impl World {
             auto_join,
         };
         let session_store: Arc<dyn crate::user::ports::SessionStore> = shared_db.clone();
+        let recalc = crate::scores::recalc::Recalculator::new(
+            scores.clone(),
+            &config.cluster.node_name,
+            config.scores.recalc.clone(),
+        );
         let world = World {
             inner: Arc::new_cyclic(|node| Inner {
+                recalc,
                 failed_logins_by_ip: RateLimiter::new(
                     limits.failed_logins_per_ip,
                     limits.login_window,
@@ -323,6 +330,7 @@ impl World {
         let (membership, _) = Actor::spawn(None, Membership, (world.clone(), cluster)).await?;
         let _ = world.inner.membership.set(membership);
         world.spawn_sweeper();
+        world.spawn_recalculator();
         tracing::info!(
             node = world.node_name(),
             channels = world.channel_definitions().len(),
@@ -338,6 +346,11 @@ impl World {
     /// The score pipeline (submission, boards, replays, beatmaps).
     pub fn scores(&self) -> &crate::scores::ScoreService {
         &self.inner.scores
+    }
+
+    /// `peace pp recalc`: starting a job and reading its progress.
+    pub fn recalc(&self) -> &crate::scores::recalc::Recalculator {
+        &self.inner.recalc
     }
 
     /// Avatars and screenshots.
@@ -856,6 +869,25 @@ impl World {
         let task = peace_sharding::task::supervised("sweeper", move || {
             let world = world.clone();
             async move { world.sweep(period).await }
+        });
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+    }
+
+    /// This node's part of pp recalculations: it picks up an unfinished job at start
+    /// (resuming after a crash) and any job started later, and works on the shards the
+    /// node owns. A node without the actors role owns no shards and takes no part.
+    fn spawn_recalculator(&self) {
+        if !self.config().cluster.roles.actors {
+            return;
+        }
+        let recalc = self.inner.recalc.clone();
+        let task = peace_sharding::task::supervised("pp recalculation", move || {
+            let recalc = recalc.clone();
+            async move { recalc.run().await }
         });
         self.inner
             .tasks

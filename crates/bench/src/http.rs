@@ -152,6 +152,34 @@ impl Conn {
         self.send(request).await
     }
 
+    /// A JSON POST with a bearer token (`peace pp recalc`'s start call).
+    pub async fn post_json_bearer(
+        &mut self,
+        path: &str,
+        token: &str,
+        json: String,
+    ) -> anyhow::Result<Reply> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", &self.target.host)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(json)))?;
+        self.send(request).await
+    }
+
+    /// A GET with a bearer token (an admin read).
+    pub async fn get_bearer(&mut self, path: &str, token: &str) -> anyhow::Result<Reply> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", &self.target.host)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))?;
+        self.send(request).await
+    }
+
     pub async fn get(&mut self, path: &str) -> anyhow::Result<Reply> {
         let request = Request::builder()
             .method(Method::GET)

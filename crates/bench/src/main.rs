@@ -112,6 +112,9 @@ enum Scenario {
     Getscores(scenario::getscores::GetScoresArgs),
     /// Score submissions of a ranked map: a closed loop, or bursts released together.
     Submit(scenario::submit::SubmitArgs),
+    /// A pp recalculation of every stored score (Peace's admin API): scores per second,
+    /// in all and per node.
+    Recalc(scenario::recalc::RecalcArgs),
     /// Serve only the stateless baseline for a while (to profile it, or to point another
     /// load tool at it).
     Baseline {
@@ -142,6 +145,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Migrate(args) => scenario::migrate::run(common, args).await,
             Scenario::Getscores(args) => scenario::getscores::run(common, args).await,
             Scenario::Submit(args) => scenario::submit::run(common, args).await,
+            Scenario::Recalc(args) => scenario::recalc::run(common, args).await,
             Scenario::Baseline { listen, seconds } => {
                 let baseline = baseline::Baseline::start_on(listen, bytes::Bytes::new())?;
                 eprintln!("baseline serving on {} for {seconds} s", baseline.url);

@@ -20,6 +20,7 @@ async fn server(dir: &tempfile::TempDir) -> Server {
     config.limits.registrations_per_ip = 1_000_000;
     config.limits.messages_per_window = 1_000_000;
     config.storage.folder = dir.path().join("files").display().to_string();
+    config.api.admin_token = SMOKE_TOKEN.into();
     // The map of the score scenarios, ranked, as `peace beatmaps import` makes it.
     let db = peace::open_database(&config).await.unwrap();
     peace::import_beatmaps(&config, db, std::path::Path::new(MAP), "ranked")
@@ -27,6 +28,9 @@ async fn server(dir: &tempfile::TempDir) -> Server {
         .unwrap();
     Server::start(&config).await.unwrap()
 }
+
+/// The admin token of the smoke server (the `recalc` scenario's API).
+const SMOKE_TOKEN: &str = "smoke-admin-token";
 
 /// The test suite's osu!standard map.
 const MAP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scores/tests/maps/std.osu");
@@ -190,6 +194,10 @@ async fn every_scenario_runs_against_a_real_server() {
     .unwrap();
     assert_eq!(num(&burst, "submissions"), 6.0, "{burst}");
     assert_eq!(num(&burst, "non_2xx"), 0.0, "{burst}");
+
+    // Every score the submissions stored, recalculated.
+    let recalc = run(&["recalc", "--token", SMOKE_TOKEN]).await.unwrap();
+    assert!(num(&recalc, "scores") > 0.0, "{recalc}");
 
     // One node: no other node to cross to, so this is the noise-floor mode.
     let cluster = run(&["cluster", "--gateways", &url, "--sessions", "3"])

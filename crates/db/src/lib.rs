@@ -21,7 +21,7 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use copy::{COPY_BATCH_ROWS, CopyError, CopyOptions, CopyReport, TABLES};
+pub use copy::{COPY_BATCH_ROWS, CopyError, CopyOptions, CopyReport, NOT_COPIED, TABLES};
 pub use error::DbError;
 pub use introspect::{ColumnShape, SchemaShape};
 pub use models::*;
@@ -33,6 +33,10 @@ pub use repo::client_web::{
 };
 pub use repo::mail::{MAX_WAITING_MAIL_PER_SENDER, MailOutcome};
 pub use repo::overrides::{OVERRIDE_MAP, OVERRIDE_SET};
+pub use repo::recalc::{
+    BatchOutcome, PpUpdate, RecalcBatch, RecalcFilter, RecalcJobRow, RecalcNodeRow, RecalcShardRow,
+    RecalcStart,
+};
 pub use repo::score_moderation::{
     FlaggedScore, MAX_FLAGGED_LISTED, Moderated, Moderation, ScoreAction,
 };

@@ -260,6 +260,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recalc_jobs (id) {
+        id -> Integer,
+        mode -> SmallInt,
+        beatmap_md5 -> Text,
+        user_id -> Integer,
+        max_score_id -> Integer,
+        total -> BigInt,
+        created_at -> BigInt,
+        finished_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recalc_shards (job_id, shard) {
+        job_id -> Integer,
+        shard -> Integer,
+        last_user_id -> Integer,
+        last_score_id -> Integer,
+        done -> BigInt,
+        finished -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recalc_nodes (job_id, node) {
+        job_id -> Integer,
+        node -> Text,
+        done -> BigInt,
+        run_started_at -> BigInt,
+        run_done -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(stats -> users (user_id));
 diesel::joinable!(screenshots -> users (user_id));
 diesel::joinable!(scores -> users (user_id));
@@ -267,6 +303,8 @@ diesel::joinable!(match_scores -> match_games (game_id));
 diesel::joinable!(logins -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(comments -> users (user_id));
+diesel::joinable!(recalc_shards -> recalc_jobs (job_id));
+diesel::joinable!(recalc_nodes -> recalc_jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     stats,
@@ -287,4 +325,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_reports,
     screenshots,
     beatmap_status_overrides,
+    recalc_jobs,
+    recalc_shards,
+    recalc_nodes,
 );

@@ -398,6 +398,33 @@ async fn connection_ids(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
+/// Sets a score's pp behind the server's back, as an older formula would have left it
+/// (the recalculation tests start from such rows).
+pub async fn set_score_pp(db: &Database, score_id: i32, pp: f32) -> Result<(), crate::DbError> {
+    use crate::schema::scores;
+    use diesel::{ExpressionMethods, QueryDsl};
+    crate::pool::run!(db, |conn| async {
+        diesel::update(scores::table.find(score_id))
+            .set(scores::pp.eq(pp))
+            .execute(conn)
+            .await
+    })
+    .map(drop)
+}
+
+/// Every score's id, player and pp, by id.
+pub async fn score_pps(db: &Database) -> Result<Vec<(i32, i32, f32)>, crate::DbError> {
+    use crate::schema::scores;
+    use diesel::{ExpressionMethods, QueryDsl};
+    crate::pool::run!(db, |conn| async {
+        scores::table
+            .order(scores::id.asc())
+            .select((scores::id, scores::user_id, scores::pp))
+            .load(conn)
+            .await
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

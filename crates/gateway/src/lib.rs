@@ -30,6 +30,7 @@ mod error;
 mod form;
 mod media;
 mod metrics;
+mod recalc;
 mod register;
 mod scores;
 mod serve;
@@ -121,6 +122,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/cluster/nodes/{name}/drain",
             post(cluster_api::drain),
+        )
+        .route(
+            "/api/v1/admin/recalc",
+            post(recalc::start).get(recalc::status),
         )
         .route("/metrics", get(metrics::render))
         // The routes above read bodies through axum's extractors, which take their limit

@@ -55,6 +55,14 @@ pub const CHANNEL_FANOUT_MEMBERS: &str = "peace_channel_fanout_members_total";
 pub const CLUSTER_ENVELOPES: &str = "peace_cluster_envelopes_total";
 /// Entity migrations between nodes, by outcome (`completed`, `aborted`).
 pub const MIGRATIONS: &str = "peace_cluster_migrations_total";
+/// Scores whose pp this node recalculated (`peace pp recalc`), changed or not.
+pub const RECALC_SCORES: &str = "peace_recalc_scores_total";
+/// Batches of a recalculation this node wrote, by outcome (`applied`, `overtaken`).
+pub const RECALC_BATCHES: &str = "peace_recalc_batches_total";
+/// The running recalculation job as this node last read it: scores done and in all
+/// (gauges; both 0 when no job runs).
+pub const RECALC_DONE: &str = "peace_recalc_job_done";
+pub const RECALC_TOTAL: &str = "peace_recalc_job_total";
 
 /// The entity kinds with actors, as label values.
 pub const ACTOR_KINDS: &[&str] = &[
@@ -186,6 +194,22 @@ fn describe_all() {
     );
     describe_counter!(MIGRATIONS, "Entity migrations between nodes, by outcome.");
     describe_counter!(
+        RECALC_SCORES,
+        "Scores whose pp this node recalculated (changed or not)."
+    );
+    describe_counter!(
+        RECALC_BATCHES,
+        "Recalculation batches this node wrote, by outcome."
+    );
+    describe_gauge!(
+        RECALC_DONE,
+        "Scores done of the running recalculation job (0 without one)."
+    );
+    describe_gauge!(
+        RECALC_TOTAL,
+        "Scores in all of the running recalculation job (0 without one)."
+    );
+    describe_counter!(
         ENTITY_PANICS,
         "Entity handlers that panicked, by kind and outcome."
     );
@@ -215,6 +239,12 @@ fn register_zeroes() {
     counter!(BYTES_OUT).absolute(0);
     counter!(DB_QUERY_ERRORS).absolute(0);
     counter!(CHANNEL_FANOUT_MEMBERS).absolute(0);
+    counter!(RECALC_SCORES).absolute(0);
+    for outcome in ["applied", "overtaken"] {
+        counter!(RECALC_BATCHES, "outcome" => outcome).absolute(0);
+    }
+    gauge!(RECALC_DONE).set(0.0);
+    gauge!(RECALC_TOTAL).set(0.0);
 }
 
 /// The current values in the Prometheus text format (empty if [`install`] failed).
@@ -339,6 +369,22 @@ pub fn migration(completed: bool) {
     recorder();
     let outcome = if completed { "completed" } else { "aborted" };
     counter!(MIGRATIONS, "outcome" => outcome).increment(1);
+}
+
+/// A recalculation batch of `scores` scores was written (`applied`) or found its shard
+/// moved on by another node (`overtaken`, `scores` is then 0).
+pub fn recalc_batch(applied: bool, scores: u64) {
+    recorder();
+    let outcome = if applied { "applied" } else { "overtaken" };
+    counter!(RECALC_BATCHES, "outcome" => outcome).increment(1);
+    counter!(RECALC_SCORES).increment(scores);
+}
+
+/// The running job's progress as this node last read it (0 and 0: none runs).
+pub fn recalc_progress(done: i64, total: i64) {
+    recorder();
+    gauge!(RECALC_DONE).set(done as f64);
+    gauge!(RECALC_TOTAL).set(total as f64);
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ pub struct Node {
     /// `[cluster] join_grace_ms`: how long the node waits for its seeds before it deals
     /// itself a shard table.
     pub join_grace_ms: u64,
+    /// More configuration, appended to the node's file (whole tables, e.g. `[scores]`).
+    pub extra_config: String,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -147,6 +149,7 @@ impl TestCluster {
             cluster_port: free_port(),
             tls: None,
             join_grace_ms: 1500,
+            extra_config: String::new(),
             child: None,
             log,
         });
@@ -192,7 +195,9 @@ cookie = "{cookie}"
 heartbeat_ms = 200
 down_after_ms = 1500
 join_grace_ms = {join_grace}
-{tls}"#,
+{tls}
+{extra}"#,
+            extra = node.extra_config,
             name = node.name,
             join_grace = node.join_grace_ms,
             admin = ADMIN_TOKEN,
@@ -345,7 +350,7 @@ join_grace_ms = {join_grace}
         body["node"].as_str().unwrap().to_owned()
     }
 
-    async fn wait_healthy(&self, i: usize) {
+    pub async fn wait_healthy(&self, i: usize) {
         let url = format!("http://127.0.0.1:{}/api/v1/health", self.nodes[i].http_port);
         self.wait(&format!("{} to be healthy", self.nodes[i].name), || {
             let (http, url) = (self.http.clone(), url.clone());

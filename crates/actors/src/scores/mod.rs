@@ -11,6 +11,7 @@
 //! * [`client`] — ratings, favourites, comments, client reports, star ratings.
 //! * [`direct`] — osu!direct: the search, a set's line and the downloads.
 //! * [`staff`] — map statuses and score moderation by staff, the bot's score commands.
+//! * [`recalc`] — `peace pp recalc`: pp, totals and boards computed again, by shard.
 //! * [`beatmaps`] — the provider chain (database, imported files, osu!api sources).
 //! * [`storage`] — where replays and `.osu` files live.
 
@@ -20,6 +21,7 @@ pub mod beatmaps;
 pub mod board;
 pub mod client;
 pub mod direct;
+pub mod recalc;
 pub mod replay;
 pub mod staff;
 pub mod storage;
@@ -48,6 +50,7 @@ pub struct ScoresConfig {
     /// The server's domain, for the links in the chart after a play.
     pub domain: String,
     pub beatmaps: BeatmapsConfig,
+    pub recalc: recalc::RecalcConfig,
 }
 
 impl Default for ScoresConfig {
@@ -57,6 +60,7 @@ impl Default for ScoresConfig {
             pp_cap: PpCaps::default(),
             domain: String::new(),
             beatmaps: BeatmapsConfig::default(),
+            recalc: recalc::RecalcConfig::default(),
         }
     }
 }

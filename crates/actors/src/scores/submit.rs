@@ -157,7 +157,7 @@ impl ScoreService {
         }
         let counts = text.counts;
         let accuracy = grade::accuracy(text.mode, &counts) * 100.0;
-        let performance = if passed && status.shows_scores() {
+        let performance = if earns_pp(passed, status) {
             self.performance(&map, &text).await
         } else {
             0.0
@@ -290,8 +290,50 @@ impl ScoreService {
     }
 }
 
+/// Whether a play earns pp: a pass on a map that shows scores. The one rule of a
+/// submission and of a recalculation (`recalc.rs`).
+pub(crate) fn earns_pp(passed: bool, status: RankedStatus) -> bool {
+    passed && status.shows_scores()
+}
+
+/// A stored score's pp on `map` (whose status is `status`) by the rule of a submission;
+/// None when the calculator refuses the play (the caller keeps what it has).
+pub(crate) fn score_pp(
+    map: &pp::Beatmap,
+    row: &peace_db::ScoreRow,
+    status: RankedStatus,
+) -> Option<f64> {
+    let passed = row.status != peace_db::FAILED;
+    if !earns_pp(passed, status) {
+        return Some(0.0);
+    }
+    let n = |v: i32| u32::try_from(v).unwrap_or(0);
+    let play = pp::Play {
+        mode: u8::try_from(row.mode).ok()?,
+        mods: u32::try_from(row.mods).unwrap_or(0),
+        counts: pp::HitCounts {
+            n300: n(row.count_300),
+            n100: n(row.count_100),
+            n50: n(row.count_50),
+            ngeki: n(row.count_geki),
+            nkatu: n(row.count_katu),
+            nmiss: n(row.count_miss),
+        },
+        max_combo: n(row.max_combo),
+        legacy_total_score: u32::try_from(row.score).ok(),
+        passed: true,
+    };
+    match pp::performance(map, &play) {
+        Ok(result) => Some(result.pp),
+        Err(e) => {
+            tracing::debug!(score = row.id, "pp calculation refused: {e}");
+            None
+        }
+    }
+}
+
 /// The database's totals rule: osu!'s weighting of a player's best scores.
-pub(super) fn player_totals(best: &[(f64, f64)]) -> (f64, f64) {
+pub(crate) fn player_totals(best: &[(f64, f64)]) -> (f64, f64) {
     let totals = pp::player_totals(best);
     (totals.pp, totals.accuracy)
 }

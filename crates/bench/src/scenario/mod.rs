@@ -11,6 +11,7 @@ pub mod login;
 pub mod migrate;
 pub mod multiplayer;
 pub mod poll;
+pub mod recalc;
 pub mod spectate;
 pub mod submit;
 

@@ -9,6 +9,7 @@ pub mod logins;
 pub mod mail;
 pub mod match_games;
 pub mod overrides;
+pub mod recalc;
 pub mod relationships;
 pub mod score_moderation;
 pub mod scores;

@@ -145,7 +145,9 @@ macro_rules! count_ahead {
 
 /// Recomputes what a player's statistics derive from their best scores on one mode and
 /// board (pp and accuracy by `totals`, ranked score, grade counts) into `stats`, reading
-/// on `conn`: after a submission, and after staff hid, deleted or approved a score.
+/// on `conn`: after a submission, after staff hid, deleted or approved a score, and in
+/// a recalculation (`repo::recalc`). The one place these are computed, so they cannot
+/// disagree.
 macro_rules! derive_totals {
     ($conn:expr, $user_id:expr, $mode:expr, $board:expr, $totals:expr, $stats:expr) => {{
         let conn = &mut *$conn;
@@ -194,6 +196,24 @@ macro_rules! derive_totals {
 }
 
 pub(crate) use derive_totals;
+
+/// Locks a player's statistics row of one `stats.mode` (a write that changes nothing)
+/// for the rest of the transaction. A submission and a recalculation both take it before
+/// their first read of the player's scores, so whichever comes second reads what the
+/// first committed and cannot write totals from older pp over newer ones (PostgreSQL
+/// reads each statement's committed data, but MySQL's repeatable read would keep the
+/// snapshot of a read made before the lock). Taken after the map's row by a submission,
+/// before any score row by both: one order, so no deadlock.
+macro_rules! lock_stats {
+    ($conn:expr, $user_id:expr, $stats_mode:expr) => {{
+        let (user_id, stats_mode): (i32, i16) = ($user_id, $stats_mode);
+        diesel::update(stats::table.find((user_id, stats_mode)))
+            .set(stats::pp.eq(stats::pp))
+            .execute($conn)
+            .await?;
+    }};
+}
+pub(crate) use lock_stats;
 
 /// One line of a leaderboard: a best score and who set it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -254,6 +274,7 @@ impl Database {
                 ))
                 .execute(conn)
                 .await?;
+            lock_stats!(conn, row.user_id, stats_mode);
             let existing: Option<i32> = scores::table
                 .filter(scores::online_checksum.eq(&row.online_checksum))
                 .select(scores::id)
