@@ -246,6 +246,70 @@ async fn scenario(server: &TestServer) {
         .unwrap();
     assert!(metrics.contains("peace_recalc_scores_total"), "{metrics}");
     assert!(metrics.contains("peace_recalc_job_done"));
+
+    the_first_best_of_a_map_ranked_since(server, &http).await;
+}
+
+/// A pass on a pending map is kept, but it is nobody's best (the map has no board) and
+/// earns nothing. Staff rank the map, and a recalculation of it gives the pass its pp,
+/// makes it the player's best, so that it shows on the board, and counts it.
+async fn the_first_best_of_a_map_ranked_since(server: &TestServer, http: &reqwest::Client) {
+    const MAP_ID: i32 = 4343;
+    let osu =
+        String::from_utf8_lossy(STD_MAP).replace("BeatmapID:0", &format!("BeatmapID:{MAP_ID}"));
+    let map = server
+        .world()
+        .scores()
+        .beatmaps()
+        .import_osu(
+            bytes::Bytes::from(osu),
+            peace_scores::status::RankedStatus::Pending,
+        )
+        .await
+        .unwrap();
+    register_all(server, &["Dana"]).await;
+    let (status, _) = submit(server, &play("Dana", &map.md5, 600_000, true, 7), PASSWORD).await;
+    assert_eq!(status, 200);
+    let db = server.world().db();
+    let dana = db.user_by_name("Dana").await.unwrap().unwrap().id;
+    assert!(db.best_score(dana, &map.md5, 0, 0).await.unwrap().is_none());
+
+    let ranked = http
+        .post(format!(
+            "{}/api/v1/admin/beatmaps/{MAP_ID}/status",
+            server.base
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"status": "ranked", "scope": "map", "reason": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranked.status(), 200, "{}", ranked.text().await.unwrap());
+    let job = start_job(
+        http,
+        &server.base,
+        TOKEN,
+        serde_json::json!({"map": MAP_ID}),
+    )
+    .await;
+    assert_eq!(job["job"]["total"], 1, "{job}");
+    wait_job(http, &server.base, TOKEN, "the ranked map's job", |j| {
+        finished(j) && j["id"] == job["job"]["id"]
+    })
+    .await;
+
+    let best = db
+        .best_score(dana, &map.md5, 0, 0)
+        .await
+        .unwrap()
+        .expect("the pass is Dana's best now");
+    assert!(best.pp > 0.0, "{best:?}");
+    assert!(db.stats(dana, 0).await.unwrap().pp > 0, "and counts");
+    let board = get_scores(server, "Carol", &map.md5, 0, 0).await;
+    assert!(
+        board.lines().any(|l| l.split('|').nth(1) == Some("Dana")),
+        "on the board:\n{board}"
+    );
 }
 
 async fn on(backend: Backend) {

@@ -100,11 +100,32 @@ pub enum RecalcError {
 #[serde(deny_unknown_fields)]
 pub struct RecalcRequest {
     /// `osu`, `taiko`, `catch`, `mania` or 0..=3.
+    #[serde(default, deserialize_with = "text_or_number")]
     pub mode: Option<String>,
     /// A beatmap id or md5.
+    #[serde(default, deserialize_with = "text_or_number")]
     pub map: Option<String>,
     /// A player id or name.
+    #[serde(default, deserialize_with = "text_or_number")]
     pub user: Option<String>,
+}
+
+/// A filter given as text or as a JSON number (`"map": 75` and `"map": "75"` alike).
+fn text_or_number<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        Number(i64),
+    }
+    let given: Option<Given> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(given.map(|g| match g {
+        Given::Text(text) => text,
+        Given::Number(n) => n.to_string(),
+    }))
 }
 
 /// A job and how far it got, for the API and the CLI.

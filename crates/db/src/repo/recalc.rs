@@ -12,7 +12,9 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::scores::{BEST, BoardOrder, FAILED, PASSED, TotalsRule, derive_totals, lock_stats};
+use super::scores::{
+    BEST, BoardOrder, FAILED, LISTED_STATUSES, PASSED, TotalsRule, derive_totals, lock_stats,
+};
 use crate::models::{ScoreRow, Stats};
 use crate::pool::run;
 use crate::schema::{beatmaps, recalc_jobs, recalc_nodes, recalc_shards, scores, stats};
@@ -381,7 +383,8 @@ impl Database {
 
     /// Writes one batch in one short transaction: moves the shard's cursor (only from
     /// where the batch began), sets the new pp (only over the pp each was computed from),
-    /// chooses again the best score on boards that `order_of` says are ordered by pp,
+    /// chooses again the best score on boards that `order_of` says are ordered by pp (and
+    /// the first best of a map that got a board since its passes were stored),
     /// derives the players' totals again with `totals`, and counts the node's work.
     pub async fn apply_recalc_batch(
         &self,
@@ -431,13 +434,13 @@ impl Database {
                     .execute(conn)
                     .await?;
             }
-            // On a board ordered by pp, a player's best is their pass with the most pp,
-            // which new pp can change. Only where they have a best already: a map
-            // without a board has none.
-            let touched_maps: Vec<(i32, String, i16, i16)> = if players
-                .iter()
-                .any(|&(_, _, board)| order_of(board) == BoardOrder::Pp)
-            {
+            // A player's best on a map is their pass with the most pp on a board ordered
+            // by pp, which new pp can change. And a map that got a board since (staff
+            // ranked or loved it) has passes but no best yet: its top pass becomes the
+            // best, by the board's order, so that it shows and counts.
+            let touched_maps: Vec<(i32, String, i16, i16)> = if batch.pp.is_empty() {
+                Vec::new()
+            } else {
                 let ids: Vec<i32> = batch.pp.iter().map(|u| u.score_id).collect();
                 scores::table
                     .filter(scores::id.eq_any(ids))
@@ -450,27 +453,46 @@ impl Database {
                     .distinct()
                     .load(conn)
                     .await?
-            } else {
-                Vec::new()
             };
             for (user, md5, mode, board) in touched_maps {
-                if order_of(board) != BoardOrder::Pp {
-                    continue;
-                }
-                let passes: Vec<(i32, i16)> = scores::table
+                let order = order_of(board);
+                let passes = scores::table
                     .filter(scores::user_id.eq(user))
                     .filter(scores::beatmap_md5.eq(&md5))
                     .filter(scores::mode.eq(mode))
                     .filter(scores::board.eq(board))
                     .filter(scores::status.eq_any([PASSED, BEST]))
-                    .order((scores::pp.desc(), scores::id.asc()))
-                    .select((scores::id, scores::status))
-                    .load(conn)
-                    .await?;
+                    .select((scores::id, scores::status));
+                let passes: Vec<(i32, i16)> = match order {
+                    BoardOrder::Pp => {
+                        passes
+                            .order((scores::pp.desc(), scores::id.asc()))
+                            .load(conn)
+                            .await?
+                    }
+                    BoardOrder::Score => {
+                        passes
+                            .order((scores::score.desc(), scores::id.asc()))
+                            .load(conn)
+                            .await?
+                    }
+                };
                 let Some(&(top, top_status)) = passes.as_slice().first() else {
                     continue;
                 };
-                if top_status == BEST || !passes.iter().any(|&(_, s)| s == BEST) {
+                let has_best = passes.iter().any(|&(_, s)| s == BEST);
+                let promote = if has_best {
+                    order == BoardOrder::Pp && top_status != BEST
+                } else {
+                    let status: Option<i16> = beatmaps::table
+                        .find(&md5)
+                        .select(beatmaps::status)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    status.is_some_and(|s| LISTED_STATUSES.contains(&s))
+                };
+                if !promote {
                     continue;
                 }
                 let demoted: Vec<i32> = passes

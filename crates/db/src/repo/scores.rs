@@ -36,6 +36,9 @@ pub const MAX_BOARD_ROWS: i64 = 500;
 
 /// osu!api v1 statuses (`beatmaps.status`) whose maps award pp.
 pub(crate) const PP_STATUSES: [i16; 2] = [1, 2];
+/// … whose maps show a board (ranked, approved, qualified, loved): a pass on one of them
+/// can be a player's best.
+pub(crate) const LISTED_STATUSES: [i16; 4] = [1, 2, 3, 4];
 /// … and whose best scores add to ranked score (ranked, approved, loved).
 pub(crate) const RANKED_SCORE_STATUSES: [i16; 3] = [1, 2, 4];
 
