@@ -389,7 +389,7 @@ async fn an_unmigrated_source_or_the_same_database_is_refused() {
     let (target, _t) = fresh(Backend::Sqlite).await.unwrap();
     assert!(matches!(
         source.copy_to(&target, &CopyOptions::default()).await,
-        Err(CopyError::SourceNotMigrated(8))
+        Err(CopyError::SourceNotMigrated(9))
     ));
     assert!(matches!(
         target
