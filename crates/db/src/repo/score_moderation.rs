@@ -10,16 +10,13 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::scores::{
-    BEST, BoardOrder, FLAGGED, HIDDEN, PASSED, PP_SCORES_COUNTED, TotalsRule, derive_totals,
+    BEST, BoardOrder, FLAGGED, HIDDEN, LISTED_STATUSES, PASSED, PP_SCORES_COUNTED, TotalsRule,
+    derive_totals,
 };
 use crate::models::{ScoreRow, Stats};
 use crate::pool::run;
 use crate::schema::{beatmaps, scores, stats, users};
 use crate::{Database, DbError};
-
-/// osu!api v1 statuses (`beatmaps.status`) whose maps have a leaderboard: ranked,
-/// approved, qualified, loved.
-const LISTED_STATUSES: [i16; 4] = [1, 2, 3, 4];
 
 /// What staff do to a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +91,16 @@ impl Database {
     ) -> Result<Moderation, DbError> {
         run!(self, |conn| conn.transaction(async move |conn| {
             // A write first: SQLite cannot turn a read transaction that another writer
-            // overtook into a write one (see `record_score`).
+            // overtook into a write one (see `record_score`). It locks the player's
+            // statistics rows before their score: the order a submission and a
+            // recalculation keep (`lock_stats!`), so none of them can deadlock another.
+            let player = scores::table
+                .filter(scores::id.eq(id))
+                .select(scores::user_id);
+            diesel::update(stats::table.filter(stats::user_id.eq_any(player)))
+                .set(stats::pp.eq(stats::pp))
+                .execute(conn)
+                .await?;
             let touched = diesel::update(scores::table.find(id))
                 .set(scores::replay_views.eq(scores::replay_views))
                 .execute(conn)
