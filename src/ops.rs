@@ -28,23 +28,39 @@ pub async fn fetch_cluster(url: &str) -> anyhow::Result<Value> {
     response.json().await.context("reading the cluster view")
 }
 
-/// An admin call: `POST {url}{path}` with the bearer token; fails with the server's
-/// message unless it succeeded.
-pub async fn admin_post(url: &str, path: &str, token: &str) -> anyhow::Result<Value> {
-    let url = format!("{}{path}", url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
+/// Sends an admin call with the bearer token: the answer's status and JSON body (null
+/// when it has none).
+async fn admin_call(
+    request: reqwest::RequestBuilder,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let response = request
         .bearer_auth(token)
         .send()
         .await
         .with_context(|| format!("asking {url}"))?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    anyhow::ensure!(
-        status.is_success(),
+    Ok((status, body))
+}
+
+/// The error of an admin call that did not succeed, with the server's message.
+fn refused(url: &str, status: reqwest::StatusCode, body: &Value) -> anyhow::Error {
+    anyhow::anyhow!(
         "{url} answered {status}: {}",
         body["error"].as_str().unwrap_or("no detail")
-    );
+    )
+}
+
+/// An admin call: `POST {url}{path}` with the bearer token; fails with the server's
+/// message unless it succeeded.
+pub async fn admin_post(url: &str, path: &str, token: &str) -> anyhow::Result<Value> {
+    let url = format!("{}{path}", url.trim_end_matches('/'));
+    let (status, body) = admin_call(reqwest::Client::new().post(&url), &url, token).await?;
+    if !status.is_success() {
+        return Err(refused(&url, status, &body));
+    }
     Ok(body)
 }
 
@@ -52,41 +68,22 @@ pub async fn admin_post(url: &str, path: &str, token: &str) -> anyhow::Result<Va
 /// one that runs already (then `started` is false).
 pub async fn start_recalc(url: &str, token: &str, filters: &Value) -> anyhow::Result<Value> {
     let url = format!("{}/api/v1/admin/recalc", url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(token)
-        .json(filters)
-        .send()
-        .await
-        .with_context(|| format!("asking {url}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let request = reqwest::Client::new().post(&url).json(filters);
+    let (status, body) = admin_call(request, &url, token).await?;
     // 409: a job runs already; it is followed like a new one.
     if status.is_success() || (status.as_u16() == 409 && body["job"].is_object()) {
         return Ok(body);
     }
-    anyhow::bail!(
-        "{url} answered {status}: {}",
-        body["error"].as_str().unwrap_or("no detail")
-    )
+    Err(refused(&url, status, &body))
 }
 
 /// The running (or last) recalculation job (`GET /api/v1/admin/recalc`), `null` if none.
 pub async fn recalc_status(url: &str, token: &str) -> anyhow::Result<Value> {
     let url = format!("{}/api/v1/admin/recalc", url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .with_context(|| format!("asking {url}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    anyhow::ensure!(
-        status.is_success(),
-        "{url} answered {status}: {}",
-        body["error"].as_str().unwrap_or("no detail")
-    );
+    let (status, body) = admin_call(reqwest::Client::new().get(&url), &url, token).await?;
+    if !status.is_success() {
+        return Err(refused(&url, status, &body));
+    }
     Ok(body["job"].clone())
 }
 
